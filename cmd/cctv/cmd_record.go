@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/urfave/cli/v2"
+
+	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/boxkey"
+	"github.com/council/cctv/internal/version"
+	"github.com/council/cctv/recorder"
+	"github.com/council/cctv/store"
+)
+
+func cmdRecord() *cli.Command {
+	return &cli.Command{
+		Name:  "record",
+		Usage: "run the recorder daemon (foreground; systemd Type=notify)",
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			key, err := loadKey(cfg)
+			if err != nil {
+				return err
+			}
+			return record(c.Context, cfg, key, log, recordHooks{notify: sdNotify})
+		},
+	}
+}
+
+// recordHooks lets the demo and tests watch the daemon's life cycle.
+type recordHooks struct {
+	notify func(state string)           // systemd notifications
+	ready  func(rec *recorder.Recorder) // called once recording has started
+	opts   func(*recorder.Options)      // test overrides
+}
+
+func sdNotify(state string) {
+	// Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+	_, _ = daemon.SdNotify(false, state)
+}
+
+// record runs the recorder until ctx ends: open and recover the store, start
+// every camera, tell systemd it is ready, keep the watchdog fed while the
+// camera loops are alive, and on shutdown seal every open segment.
+func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.Logger, hooks recordHooks) error {
+	if hooks.notify == nil {
+		hooks.notify = func(string) {}
+	}
+	st, err := openStore(cfg, key, false, log)
+	if err != nil {
+		if errors.Is(err, store.ErrNoMarker) {
+			log.Error("ALERT: refusing to record: data directory has no marker file (is the data disk mounted?)", "data_dir", cfg.DataDir)
+		}
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			log.Error("close store", "err", cerr)
+		}
+	}()
+
+	known := make([]string, 0, len(cfg.Cameras))
+	cams := make([]recorder.CameraConfig, 0, len(cfg.Cameras))
+	for _, cam := range cfg.Cameras {
+		known = append(known, string(cam.ID))
+		rc := recorder.CameraConfig{ID: string(cam.ID), URL: cam.URL, Username: cam.Username, Transport: cam.Transport}
+		if cam.PasswordFile != "" {
+			pw, err := cam.Password()
+			if err != nil {
+				// One camera's unreadable secret must not stop the others; it
+				// will fail to authenticate and show as down with the reason.
+				log.Error("read camera password", "camera", cam.ID, "err", err)
+			}
+			rc.Password = pw.Reveal()
+		}
+		cams = append(cams, rc)
+	}
+
+	actions, err := st.Recover(known)
+	if err != nil {
+		return failed(err, "recover the store after the last run: "+err.Error(),
+			"run: cctv check --deep, and keep the data directory as it is for inspection")
+	}
+	for _, a := range actions {
+		log.Warn("recovery", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
+	}
+
+	opts := recorder.Options{
+		Store:        st,
+		Cameras:      cams,
+		Segment:      cfg.Segment.Duration,
+		SyncInterval: cfg.SyncInterval.Duration,
+		StallTimeout: cfg.StallTimeout.Duration,
+		BuildTime:    version.BuildTime(),
+		Logger:       log,
+	}
+	if hooks.opts != nil {
+		hooks.opts(&opts)
+	}
+	if now := time.Now(); now.Before(opts.BuildTime) {
+		log.Error("ALERT: box clock is before the software's build date; footage is marked time-untrusted",
+			"clock", now.UTC().Format(time.RFC3339), "build_date", version.BuildDate)
+	}
+	rec, err := recorder.New(opts)
+	if err != nil {
+		return failed(err, err.Error())
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(runCtx) }()
+
+	log.Info("recorder started", "cameras", len(cams), "data_dir", cfg.DataDir, "version", version.Version)
+	hooks.notify(daemon.SdNotifyReady)
+	if hooks.ready != nil {
+		hooks.ready(rec)
+	}
+	watchdog := watchdogTicker()
+	defer watchdog.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			hooks.notify(daemon.SdNotifyStopping)
+			log.Info("recorder stopping: closing and sealing open segments")
+			err := <-done
+			log.Info("recorder stopped")
+			return err
+		case <-watchdog.C:
+			if wedged := rec.Wedged(); len(wedged) == 0 {
+				hooks.notify(daemon.SdNotifyWatchdog)
+			} else {
+				log.Error("ALERT: camera loop wedged; withholding the watchdog so systemd restarts the recorder", "cameras", wedged)
+			}
+		}
+	}
+}
+
+// watchdogTicker ticks at half the systemd watchdog interval, or never when
+// the watchdog is off.
+func watchdogTicker() *time.Ticker {
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || d <= 0 {
+		t := time.NewTicker(time.Hour)
+		t.Stop()
+		return t
+	}
+	return time.NewTicker(d / 2)
+}

@@ -1,0 +1,227 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/council/cctv/store"
+)
+
+// Camera states, as shown by status and stored in the index.
+const (
+	StateConnecting = "connecting"
+	StateConnected  = "connected" // session up, waiting for the first keyframe
+	StateRecording  = "recording"
+	StateDown       = "down"  // unreachable or stalled; retrying
+	StateError      = "error" // a fault that needs a person: unsupported codec, write error
+)
+
+// CameraConfig is what the recorder needs to know about one camera.
+type CameraConfig struct {
+	ID        string
+	URL       string // may carry credentials; never logged
+	Username  string
+	Password  string // never logged
+	Transport string // "tcp" (default) or "udp"
+}
+
+// Camera records one camera, independently of every other.
+type Camera struct {
+	cfg  CameraConfig
+	opts *Options
+	log  *slog.Logger
+
+	health health
+
+	// The open gap: footage is missing from gapFrom until recording resumes.
+	gapFrom   time.Time
+	gapReason string
+}
+
+// health is the live state of a camera, read by status and the watchdog
+// while the camera's goroutines update it.
+type health struct {
+	mu     sync.Mutex
+	state  string
+	reason string
+	codec  string
+	since  time.Time
+
+	lastFrame    atomic.Int64 // unix ns of the last frame written
+	frames       atomic.Int64
+	bytes        atomic.Int64
+	dropped      atomic.Int64
+	decodeErrors atomic.Int64
+	clockJumps   atomic.Int64
+	loopAlive    atomic.Int64 // unix ns the camera loop last proved alive
+}
+
+func (h *health) frame(n int) {
+	now := time.Now().UnixNano()
+	h.lastFrame.Store(now)
+	h.loopAlive.Store(now)
+	h.frames.Add(1)
+	h.bytes.Add(int64(n))
+}
+
+// Run records the camera until ctx ends. Camera faults are retried forever
+// with capped, jittered backoff; it returns only when ctx ends.
+func (c *Camera) Run(ctx context.Context) {
+	bo := newBackoff(c.opts.BackoffMin, c.opts.BackoffMax, c.opts.Clock)
+	lastReason := ""
+	for {
+		c.setState(StateConnecting, "", "")
+		began := time.Now()
+		res := c.runSession(ctx)
+		if ctx.Err() != nil {
+			// Shutdown: a gap still open (the camera was down) ends now; the
+			// next run records the gap while the recorder itself was stopped.
+			if !res.recorded {
+				c.closeGapAtShutdown()
+			}
+			return
+		}
+		if !res.lastEnd.IsZero() {
+			c.openGap(res.lastEnd, "")
+		} else if c.gapFrom.IsZero() {
+			c.openGap(c.opts.Clock.Now().UTC(), "")
+		}
+		if res.recorded {
+			lastReason = ""
+			if time.Since(began) > c.opts.HealthyAfter {
+				bo.Reset()
+			}
+		}
+		state, reason := classify(res.err)
+		switch c.gapReason {
+		case "":
+			c.gapReason = reason
+		case reasonRecorderStopped:
+			c.gapReason = reasonRecorderStopped + ", then " + reason
+		}
+		c.setState(state, reason, "")
+		wait := bo.Next()
+		var unsupported *UnsupportedCodecError
+		if errors.As(res.err, &unsupported) {
+			wait = c.opts.BackoffMax
+		}
+		// One line per change of fault; repeats of the same fault go to debug.
+		level := slog.LevelWarn
+		if reason == lastReason {
+			level = slog.LevelDebug
+		}
+		lastReason = reason
+		c.log.Log(ctx, level, "camera down", "state", state, "reason", reason, "retry_in", wait.Round(time.Millisecond).String())
+		if !bo.Sleep(ctx, wait) {
+			c.closeGapAtShutdown()
+			return
+		}
+	}
+}
+
+// classify turns a session error into a state and a reason for people.
+func classify(err error) (state, reason string) {
+	var unsupported *UnsupportedCodecError
+	switch {
+	case err == nil:
+		return StateDown, "unreachable: session ended"
+	case errors.As(err, &unsupported):
+		return StateError, "error: " + err.Error()
+	case errors.Is(err, errStalled):
+		return StateDown, "stalled: " + err.Error()
+	case isStorageError(err):
+		return StateError, "error: " + err.Error()
+	default:
+		return StateDown, "unreachable: " + err.Error()
+	}
+}
+
+// storageError marks an error from writing footage rather than from the
+// camera.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+func isStorageError(err error) bool {
+	var se *storageError
+	return errors.As(err, &se)
+}
+
+// reasonRecorderStopped is the gap reason for footage missing because the
+// recorder itself was not running.
+const reasonRecorderStopped = "recorder-stopped"
+
+// openGap notes that footage stops at from, unless a gap is already open.
+func (c *Camera) openGap(from time.Time, reason string) {
+	if c.gapFrom.IsZero() {
+		c.gapFrom = from
+		c.gapReason = reason
+	}
+}
+
+// recording is called when a session writes its first frame at t: it closes
+// any open gap and marks the camera as recording.
+func (c *Camera) recording(t time.Time) {
+	if !c.gapFrom.IsZero() {
+		c.storeGap(c.gapFrom, t)
+	}
+	c.setState(StateRecording, "", "")
+	c.log.Info("camera recording")
+}
+
+func (c *Camera) closeGapAtShutdown() {
+	if c.gapFrom.IsZero() {
+		return
+	}
+	if c.gapReason == "" {
+		c.gapReason = reasonRecorderStopped
+	}
+	c.storeGap(c.gapFrom, c.opts.Clock.Now().UTC())
+}
+
+func (c *Camera) storeGap(from, to time.Time) {
+	reason := c.gapReason
+	if reason == "" {
+		reason = "unreachable"
+	}
+	c.gapFrom, c.gapReason = time.Time{}, ""
+	if !to.After(from) {
+		return
+	}
+	if err := c.opts.Store.AddGap(store.Gap{Camera: c.cfg.ID, From: from, To: to, Reason: reason}); err != nil {
+		c.log.Error("record gap", "from", from, "to", to, "err", err)
+	}
+}
+
+// setState updates the live state and, on a change, the index.
+func (c *Camera) setState(state, reason, codec string) {
+	h := &c.health
+	h.loopAlive.Store(time.Now().UnixNano())
+	h.mu.Lock()
+	if codec != "" {
+		h.codec = codec
+	}
+	changed := h.state != state || h.reason != reason
+	if changed {
+		h.state, h.reason, h.since = state, reason, c.opts.Clock.Now().UTC()
+	}
+	st := store.CameraState{Camera: c.cfg.ID, State: state, Reason: reason, Since: h.since, Codec: h.codec}
+	h.mu.Unlock()
+	if !changed {
+		return
+	}
+	if err := c.opts.Store.SetCameraState(st); err != nil {
+		c.log.Error("store camera state", "err", err)
+	}
+}
+
+// untrusted reports whether a box time is before the software's build date,
+// which means the box clock is plainly wrong.
+func (c *Camera) untrusted(t time.Time) bool {
+	return !c.opts.BuildTime.IsZero() && t.Before(c.opts.BuildTime)
+}

@@ -1,0 +1,177 @@
+// Package recorder turns RTSP cameras into sealed, indexed MPEG-TS segments.
+//
+// Each camera runs on its own goroutines: an RTSP session (gortsplib, over
+// TCP or UDP) whose reader only depacketises and enqueues, and a writer that
+// owns the open segment, cuts on the first keyframe after the target length,
+// fsyncs every SyncInterval and seals through the store. A camera that fails,
+// stalls or sends garbage is retried with capped, jittered backoff and a gap
+// is recorded; it never affects another camera. Bitstreams are kept as sent.
+//
+// The recorder never touches the index itself: all of that goes through
+// package store.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/council/cctv/internal/clock"
+	"github.com/council/cctv/store"
+)
+
+// Options configure a Recorder. Zero durations take the defaults noted.
+type Options struct {
+	Store   *store.Store // required; already recovered
+	Cameras []CameraConfig
+
+	Segment      time.Duration // target segment length; default 60 s
+	SyncInterval time.Duration // fsync interval; default 1 s
+	StallTimeout time.Duration // no frames for this long is a stall; default 10 s
+	BackoffMin   time.Duration // first reconnect delay; default 1 s
+	BackoffMax   time.Duration // reconnect delay cap; default 1 min
+	HealthyAfter time.Duration // recording this long resets the backoff; default 30 s
+	QueueFrames  int           // frames buffered between reader and writer; default 128
+
+	// BuildTime is the software's build date: a box clock before it is
+	// plainly wrong and footage is flagged time-untrusted.
+	BuildTime time.Time
+	Clock     clock.Clock  // default clock.Real
+	Logger    *slog.Logger // default slog.Default()
+}
+
+// Recorder records every configured camera.
+type Recorder struct {
+	opts    Options
+	cameras []*Camera
+}
+
+// New checks the options and prepares one Camera per configured camera.
+func New(opts Options) (*Recorder, error) {
+	if opts.Store == nil {
+		return nil, errors.New("recorder: no store")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.Segment, 60*time.Second)
+	def(&opts.SyncInterval, time.Second)
+	def(&opts.StallTimeout, 10*time.Second)
+	def(&opts.BackoffMin, time.Second)
+	def(&opts.BackoffMax, time.Minute)
+	def(&opts.HealthyAfter, 30*time.Second)
+	if opts.QueueFrames <= 0 {
+		opts.QueueFrames = 128
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &Recorder{opts: opts}
+	seen := map[string]bool{}
+	for _, cfg := range opts.Cameras {
+		if seen[cfg.ID] {
+			return nil, fmt.Errorf("recorder: camera %q configured twice", cfg.ID)
+		}
+		seen[cfg.ID] = true
+		r.cameras = append(r.cameras, &Camera{
+			cfg:  cfg,
+			opts: &r.opts,
+			log:  opts.Logger.With("camera", cfg.ID),
+		})
+	}
+	return r, nil
+}
+
+// Run records until ctx ends, then closes and seals every open segment and
+// records the gaps still open. It returns when every camera has stopped.
+func (r *Recorder) Run(ctx context.Context) error {
+	for _, c := range r.cameras {
+		// Footage is missing from the end of the last recording until this
+		// run records its first frame.
+		_, newest, n, err := r.opts.Store.Span(c.cfg.ID)
+		if err != nil {
+			return fmt.Errorf("read span of camera %s: %w", c.cfg.ID, err)
+		}
+		if n == 0 {
+			continue
+		}
+		// Recovery may already have recorded a gap after the last segment
+		// (a crash); this run's gap starts where the record ends.
+		gaps, err := r.opts.Store.Gaps(c.cfg.ID, newest, newest.AddDate(100, 0, 0))
+		if err != nil {
+			return fmt.Errorf("read gaps of camera %s: %w", c.cfg.ID, err)
+		}
+		from := newest
+		for _, g := range gaps {
+			if g.To.After(from) {
+				from = g.To
+			}
+		}
+		c.gapFrom, c.gapReason = from, reasonRecorderStopped
+	}
+	var wg sync.WaitGroup
+	for _, c := range r.cameras {
+		c.health.loopAlive.Store(time.Now().UnixNano())
+		wg.Go(func() { c.Run(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// Health is a snapshot of one camera's live state.
+type Health struct {
+	Camera       string    `json:"camera"`
+	State        string    `json:"state"`
+	Reason       string    `json:"reason,omitempty"`
+	Codec        string    `json:"codec,omitempty"`
+	Since        time.Time `json:"since"`
+	LastFrame    time.Time `json:"last_frame,omitzero"`
+	Frames       int64     `json:"frames"`
+	Bytes        int64     `json:"bytes"`
+	Dropped      int64     `json:"dropped_frames"`
+	DecodeErrors int64     `json:"decode_errors"`
+	ClockJumps   int64     `json:"clock_jumps"`
+	LoopAlive    time.Time `json:"-"` // last time the camera's loop proved it is not wedged
+}
+
+// Health returns the live state of every camera.
+func (r *Recorder) Health() []Health {
+	out := make([]Health, 0, len(r.cameras))
+	for _, c := range r.cameras {
+		h := &c.health
+		h.mu.Lock()
+		s := Health{Camera: c.cfg.ID, State: h.state, Reason: h.reason, Codec: h.codec, Since: h.since}
+		h.mu.Unlock()
+		if ns := h.lastFrame.Load(); ns != 0 {
+			s.LastFrame = time.Unix(0, ns).UTC()
+		}
+		s.Frames, s.Bytes = h.frames.Load(), h.bytes.Load()
+		s.Dropped, s.DecodeErrors, s.ClockJumps = h.dropped.Load(), h.decodeErrors.Load(), h.clockJumps.Load()
+		s.LoopAlive = time.Unix(0, h.loopAlive.Load())
+		out = append(out, s)
+	}
+	return out
+}
+
+// Wedged returns the cameras whose loop has shown no sign of life for longer
+// than a healthy loop ever goes quiet (it wakes at least on every frame, every
+// stall check and every reconnect attempt). The daemon withholds the systemd
+// watchdog while any is wedged, so that systemd restarts it.
+func (r *Recorder) Wedged() []string {
+	limit := r.opts.BackoffMax + 2*r.opts.StallTimeout + 30*time.Second
+	var out []string
+	for _, c := range r.cameras {
+		if time.Since(time.Unix(0, c.health.loopAlive.Load())) > limit {
+			out = append(out, c.cfg.ID)
+		}
+	}
+	return out
+}

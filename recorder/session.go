@@ -1,0 +1,269 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// UnsupportedCodecError means the camera offers no H.264 or H.265 video. It
+// is a configuration problem on the camera, not a network fault.
+type UnsupportedCodecError struct {
+	Offered []string // the codecs the camera offered
+}
+
+func (e *UnsupportedCodecError) Error() string {
+	return fmt.Sprintf("camera offers %v; only H.264 and H.265 video can be recorded: set the camera's stream to H.264 or H.265", e.Offered)
+}
+
+// errStalled means the camera kept the session open but sent no frames.
+var errStalled = errors.New("stalled")
+
+// session is one RTSP connection to a camera: dial, describe, set up the
+// video track, play, and hand frames to the segmenter until an error or ctx
+// ends. It always seals what it wrote before returning.
+type session struct {
+	cam *Camera
+
+	queue chan *frame // to the writer
+	free  chan *frame // recycled frames
+
+	sender senderClock // camera wall clock from RTCP sender reports
+
+	failed atomic.Pointer[error] // first error raised inside the reader callback
+	failCh chan struct{}
+}
+
+// sessionResult tells the camera loop how the session went.
+type sessionResult struct {
+	recorded bool      // at least one frame reached a segment
+	lastEnd  time.Time // end of the last footage written
+	err      error
+}
+
+func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
+	s := &session{
+		cam:    c,
+		queue:  make(chan *frame, c.opts.QueueFrames),
+		free:   make(chan *frame, c.opts.QueueFrames),
+		failCh: make(chan struct{}),
+	}
+	for range c.opts.QueueFrames {
+		s.free <- &frame{data: make([]byte, 0, 64<<10)}
+	}
+
+	u, err := base.ParseURL(c.cfg.URL)
+	if err != nil {
+		return sessionResult{err: fmt.Errorf("parse camera url: %w", err)}
+	}
+	if c.cfg.Username != "" {
+		u.User = url.UserPassword(c.cfg.Username, c.cfg.Password)
+	}
+	transport := gortsplib.TransportTCP
+	if c.cfg.Transport == "udp" {
+		transport = gortsplib.TransportUDP
+	}
+	client := &gortsplib.Client{
+		Scheme:      u.Scheme,
+		Host:        u.Host,
+		Transport:   &transport,
+		ReadTimeout: c.opts.StallTimeout,
+	}
+	if err := client.Start2(); err != nil {
+		return sessionResult{err: fmt.Errorf("connect: %w", err)}
+	}
+	defer client.Close()
+	stop := context.AfterFunc(ctx, client.Close)
+	defer stop()
+
+	desc, _, err := client.Describe(u)
+	if err != nil {
+		return sessionResult{err: fmt.Errorf("describe: %w", err)}
+	}
+	medi, forma, err := findVideo(desc)
+	if err != nil {
+		return sessionResult{err: err}
+	}
+	dp, err := newDepacketizer(forma)
+	if err != nil {
+		return sessionResult{err: err}
+	}
+	if _, err := client.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		return sessionResult{err: fmt.Errorf("setup: %w", err)}
+	}
+
+	s.sender.clockRate = int64(forma.ClockRate())
+	client.OnPacketRTCP(medi, func(pkt rtcp.Packet) {
+		if sr, ok := pkt.(*rtcp.SenderReport); ok {
+			s.sender.report(sr.NTPTime, sr.RTPTime)
+		}
+	})
+	client.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		s.onPacket(client, medi, dp, pkt)
+	})
+	if _, err := client.Play(nil); err != nil {
+		return sessionResult{err: fmt.Errorf("play: %w", err)}
+	}
+	c.setState(StateConnected, "", dp.codec.String())
+
+	clientErr := make(chan error, 1)
+	clientDone := make(chan struct{})
+	go func() {
+		clientErr <- client.Wait()
+		close(clientDone)
+	}()
+
+	seg := &segmenter{
+		store:    c.opts.Store,
+		camera:   c.cfg.ID,
+		codec:    dp.codec,
+		target:   c.opts.Segment,
+		log:      c.log,
+		untrusts: c.untrusted,
+	}
+	res = s.write(ctx, seg, clientErr)
+	client.Close()
+	<-clientDone
+	return res
+}
+
+// findVideo picks the first H.264 or H.265 track.
+func findVideo(desc *description.Session) (*description.Media, format.Format, error) {
+	var offered []string
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			switch f.(type) {
+			case *format.H264, *format.H265:
+				return m, f, nil
+			}
+			offered = append(offered, f.Codec())
+		}
+	}
+	return nil, nil, &UnsupportedCodecError{Offered: offered}
+}
+
+// onPacket runs on gortsplib's reader goroutine. It never blocks: a frame that
+// finds no free buffer is dropped and counted.
+func (s *session) onPacket(client *gortsplib.Client, medi *description.Media, dp *depacketizer, pkt *rtp.Packet) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.fail(fmt.Errorf("panic decoding camera data: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	pts, ok := client.PacketPTS2(medi, pkt)
+	if !ok {
+		return
+	}
+	var f *frame
+	select {
+	case f = <-s.free:
+	default:
+		// The writer is behind (slow disk). Drop and count; the decoder state
+		// is kept so the stream resumes at the next access unit.
+		if _, err := dp.decode(pkt); err == nil {
+			s.cam.health.dropped.Add(1)
+		}
+		return
+	}
+	data, dts, key, err := dp.push(f.data[:0], pkt, pts)
+	if err != nil {
+		f.data = data[:0]
+		s.free <- f
+		if !errors.Is(err, errNotReady) {
+			s.cam.health.decodeErrors.Add(1)
+		}
+		return
+	}
+	f.data, f.pts, f.dts, f.key = data, pts+ptsOffset, dts, key
+	f.arrival = s.cam.opts.Clock.Now()
+	f.ntp, f.hasNTP = s.sender.at(pkt.Timestamp)
+	s.queue <- f // never blocks: the queue holds every frame there is
+}
+
+func (s *session) fail(err error) {
+	if s.failed.CompareAndSwap(nil, &err) {
+		close(s.failCh)
+	}
+}
+
+// write is the writer loop: frames to segments, periodic fsync, stall and
+// clock-jump detection. It returns once the session is over, with the open
+// segment sealed.
+func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan error) (res sessionResult) {
+	c := s.cam
+	syncTick := time.NewTicker(c.opts.SyncInterval)
+	defer syncTick.Stop()
+	stallTick := time.NewTicker(min(c.opts.StallTimeout/4, time.Second))
+	defer stallTick.Stop()
+	lastFrame := time.Now()
+	var jumps jumpDetector
+
+	finish := func(err error) sessionResult {
+		end, cerr := seg.close()
+		if !end.IsZero() {
+			res.lastEnd = end
+		}
+		if cerr != nil {
+			cerr = &storageError{cerr}
+		}
+		res.err = errors.Join(err, cerr)
+		return res
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return finish(nil)
+		case err := <-clientErr:
+			return finish(fmt.Errorf("connection lost: %w", err))
+		case <-s.failCh:
+			return finish(*s.failed.Load())
+		case <-stallTick.C:
+			c.health.loopAlive.Store(time.Now().UnixNano())
+			if time.Since(lastFrame) > c.opts.StallTimeout {
+				return finish(fmt.Errorf("%w: no frames for %s", errStalled, c.opts.StallTimeout))
+			}
+		case <-syncTick.C:
+			if err := seg.sync(); err != nil {
+				res.lastEnd = seg.fail(err)
+				res.err = &storageError{err}
+				return res
+			}
+		case f := <-s.queue:
+			lastFrame = time.Now()
+			if d := jumps.observe(f.arrival, lastFrame); d != 0 {
+				c.log.Warn("box clock jumped", "by", d.String())
+				c.health.clockJumps.Add(1)
+				seg.markJump()
+			}
+			opened, err := seg.write(f)
+			c.health.frame(len(f.data))
+			f.data = f.data[:0]
+			s.free <- f
+			if err != nil {
+				if end := seg.fail(err); !end.IsZero() {
+					res.lastEnd = end
+				}
+				res.err = &storageError{err}
+				return res
+			}
+			if !opened.IsZero() {
+				if !res.recorded {
+					res.recorded = true
+					c.recording(opened)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/council/cctv/internal/fsutil"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNoMarker: data_dir has no .cctv-data marker, typically because the
+	// data disk is not mounted. Nothing was created.
+	ErrNoMarker = errors.New("data directory has no cctv marker")
+	// ErrForeignDir: Init was pointed at a non-empty directory that is not a
+	// cctv data directory.
+	ErrForeignDir = errors.New("directory is not empty and is not a cctv data directory")
+	// ErrWrongBox: the data directory belongs to another box.
+	ErrWrongBox = errors.New("data directory belongs to another box")
+	// ErrNoIndex: the marker is present but index.db is missing.
+	ErrNoIndex = errors.New("index missing")
+	// ErrLocked: another process (normally the running recorder) holds the index.
+	ErrLocked = errors.New("index is locked by another process")
+	// ErrSchema: the index or marker has a format this software does not know.
+	ErrSchema = errors.New("unsupported index schema")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+	// ErrReadOnly: a write was attempted on a store opened read-only.
+	ErrReadOnly = errors.New("store opened read-only")
+	// ErrEmpty: a segment had no usable footage and was removed instead of sealed.
+	ErrEmpty = errors.New("segment empty")
+	// ErrFinished: the segment writer was already sealed or salvaged.
+	ErrFinished = errors.New("segment already finished")
+	// ErrNotFound: no such segment.
+	ErrNotFound = errors.New("segment not found")
+	// ErrOpen: the segment is still being recorded.
+	ErrOpen = errors.New("segment still open")
+)
+
+// SegmentError is a file-system error on a segment file.
+type SegmentError struct {
+	Op, Camera, Path string
+	Err              error
+}
+
+func (e *SegmentError) Error() string {
+	return fmt.Sprintf("%s segment %s: %v", e.Op, e.Path, e.Err)
+}
+
+func (e *SegmentError) Unwrap() error { return e.Err }
+
+// NoSpace reports whether the error means the disk is full.
+func (e *SegmentError) NoSpace() bool { return fsutil.IsNoSpace(e.Err) }
+
+// causeName is a short, stable name for a write failure, used in seal flags.
+func causeName(err error) string {
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		return "unknown"
+	case errors.Is(err, syscall.ENOSPC):
+		return "ENOSPC"
+	case errors.Is(err, syscall.EDQUOT):
+		return "EDQUOT"
+	case errors.Is(err, syscall.EIO):
+		return "EIO"
+	case errors.Is(err, syscall.EROFS):
+		return "EROFS"
+	case errors.As(err, &errno):
+		return fmt.Sprintf("errno-%d", int(errno))
+	}
+	return "other"
+}

@@ -1,0 +1,280 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Segment is a sealed segment as returned by queries.
+type Segment struct {
+	Seal
+	Path      string // absolute
+	Signature string
+}
+
+// Record returns the segment's seal record.
+func (g Segment) Record() SealRecord { return SealRecord{Seal: g.Seal, Signature: g.Signature} }
+
+// Gap is a period a camera was not recorded.
+type Gap struct {
+	Camera   string    `json:"camera"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Reason   string    `json:"reason"` // "unreachable", "stalled", "error: …", "recorder-stopped", "file-missing", "crash"
+	Recorded time.Time `json:"recorded"`
+}
+
+// Disposal records that a segment's file was destroyed: by retention,
+// disk pressure, or found missing at recovery ("file-missing"). It keeps the
+// seal, so the camera's chain stays verifiable across deletions.
+type Disposal struct {
+	Camera string      `json:"camera"`
+	Start  time.Time   `json:"start"`
+	End    time.Time   `json:"end"`
+	File   string      `json:"file"`
+	SHA256 string      `json:"sha256"`
+	When   time.Time   `json:"when"`
+	Why    string      `json:"why"`
+	Seal   *SealRecord `json:"seal,omitempty"`
+}
+
+// CameraState is a camera's current recording state.
+type CameraState struct {
+	Camera string    `json:"camera"`
+	State  string    `json:"state"` // "connecting" | "recording" | "down" | "error"
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
+	Codec  string    `json:"codec,omitempty"`
+}
+
+// overlaps reports whether [start, end) meets [from, to); an instant
+// (start == end) counts when from <= start < to.
+func overlaps(start, end, from, to time.Time) bool {
+	if !start.Before(to) {
+		return false
+	}
+	if end.After(start) {
+		return end.After(from)
+	}
+	return !start.Before(from)
+}
+
+func (s *Store) camInfo(tx *bolt.Tx, camera string) (cameraInfo, error) {
+	var ci cameraInfo
+	_, err := getJSON(tx.Bucket(bktCameras), []byte(camera), &ci)
+	return ci, err
+}
+
+// window iterates the keys of b for camera whose time part lies in
+// [from-back, to), calling fn with each value.
+func window(b *bolt.Bucket, camera string, from, to time.Time, back time.Duration, fn func(k, v []byte) error) error {
+	prefix := cameraPrefix(camera)
+	end := timeKey(camera, to)
+	c := b.Cursor()
+	for k, v := c.Seek(timeKey(camera, from.Add(-back))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) < len(end) {
+			continue // not a key this package writes
+		}
+		if bytes.Compare(k[:len(end)], end) >= 0 {
+			break
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Segments returns camera's sealed segments overlapping [from, to), in start
+// order. It seeks to from minus the camera's longest segment, so its cost is
+// proportional to the result.
+func (s *Store) Segments(camera string, from, to time.Time) ([]Segment, error) {
+	var out []Segment
+	err := s.view("segments of "+camera, func(tx *bolt.Tx) error {
+		ci, err := s.camInfo(tx, camera)
+		if err != nil {
+			return err
+		}
+		return window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+			var e entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			if e.State != stateSealed || e.Record == nil {
+				return nil
+			}
+			if overlaps(e.Record.Seal.Start, e.Record.Seal.End, from, to) {
+				out = append(out, Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature})
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AddGap records that camera was not recorded from g.From to g.To.
+func (s *Store) AddGap(g Gap) error {
+	if err := ValidCamera(g.Camera); err != nil {
+		return fmt.Errorf("add gap: %w", err)
+	}
+	if g.To.Before(g.From) || g.Reason == "" {
+		return fmt.Errorf("add gap for %s: need From <= To and a reason", g.Camera)
+	}
+	return s.update("add gap for "+g.Camera, func(tx *bolt.Tx) error { return s.putGap(tx, g) })
+}
+
+func (s *Store) putGap(tx *bolt.Tx, g Gap) error {
+	g.From, g.To = g.From.UTC().Round(0), g.To.UTC().Round(0)
+	g.Recorded = s.clock.Now().UTC().Round(0)
+	b := tx.Bucket(bktGaps)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	k := binary.BigEndian.AppendUint64(timeKey(g.Camera, g.From), seq)
+	if err := putJSON(b, k, g); err != nil {
+		return err
+	}
+	return touchCamera(tx, g.Camera, 0, g.To.Sub(g.From))
+}
+
+// Gaps returns camera's gaps overlapping [from, to), in order of From.
+func (s *Store) Gaps(camera string, from, to time.Time) ([]Gap, error) {
+	var out []Gap
+	err := s.view("gaps of "+camera, func(tx *bolt.Tx) error {
+		ci, err := s.camInfo(tx, camera)
+		if err != nil {
+			return err
+		}
+		return window(tx.Bucket(bktGaps), camera, from, to, ci.MaxGap, func(k, v []byte) error {
+			var g Gap
+			if err := json.Unmarshal(v, &g); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			if overlaps(g.From, g.To, from, to) {
+				out = append(out, g)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Disposals returns camera's disposal records whose segment overlapped
+// [from, to), in start order.
+func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error) {
+	var out []Disposal
+	err := s.view("disposals of "+camera, func(tx *bolt.Tx) error {
+		ci, err := s.camInfo(tx, camera)
+		if err != nil {
+			return err
+		}
+		return window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+			var d Disposal
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			if overlaps(d.Start, d.End, from, to) {
+				out = append(out, d)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Cameras returns, sorted, every camera with footage, gaps, disposals or state.
+func (s *Store) Cameras() ([]string, error) {
+	var out []string
+	err := s.view("cameras", func(tx *bolt.Tx) error {
+		return tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SetCameraState records a camera's current state.
+func (s *Store) SetCameraState(st CameraState) error {
+	if err := ValidCamera(st.Camera); err != nil {
+		return fmt.Errorf("set camera state: %w", err)
+	}
+	st.Since = st.Since.UTC().Round(0)
+	return s.update("set state of "+st.Camera, func(tx *bolt.Tx) error {
+		if err := putJSON(tx.Bucket(bktStates), []byte(st.Camera), st); err != nil {
+			return err
+		}
+		return touchCamera(tx, st.Camera, 0, 0)
+	})
+}
+
+// CameraStates returns every recorded camera state, sorted by camera.
+func (s *Store) CameraStates() ([]CameraState, error) {
+	var out []CameraState
+	err := s.view("camera states", func(tx *bolt.Tx) error {
+		return tx.Bucket(bktStates).ForEach(func(k, v []byte) error {
+			var st CameraState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("decode state %q: %w", k, err)
+			}
+			out = append(out, st)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Span returns the earliest start and latest end of camera's sealed segments
+// and how many there are (zero times and 0 if none). It reads every entry of
+// the camera.
+func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error) {
+	err = s.view("span of "+camera, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktSegments).Cursor()
+		prefix := cameraPrefix(camera)
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			if e.State != stateSealed || e.Record == nil {
+				continue
+			}
+			sl := e.Record.Seal
+			if n == 0 || sl.Start.Before(oldest) {
+				oldest = sl.Start
+			}
+			if n == 0 || sl.End.After(newest) {
+				newest = sl.End
+			}
+			n++
+		}
+		return nil
+	})
+	return oldest, newest, n, err
+}
+
+// allEntries copies out every segment entry with its key.
+func (s *Store) allEntries(tx *bolt.Tx) ([]keyed, error) {
+	var out []keyed
+	err := tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
+		var e entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("decode %q: %w", k, err)
+		}
+		out = append(out, keyed{key: slices.Clone(k), e: e})
+		return nil
+	})
+	return out, err
+}
+
+type keyed struct {
+	key []byte
+	e   entry
+}

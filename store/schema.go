@@ -1,0 +1,139 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+const schemaVersion = 1
+
+var (
+	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id
+	bktSegments  = []byte("segments")  // segKey → entry (open, sealed or disposing)
+	bktDisposals = []byte("disposals") // segKey → Disposal
+	bktGaps      = []byte("gaps")      // camera 0 from(8) seq(8) → Gap
+	bktChain     = []byte("chain")     // camera → chainHead
+	bktStates    = []byte("states")    // camera → CameraState
+	bktCameras   = []byte("cameras")   // camera → cameraInfo
+
+	allBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
+
+	keySchema = []byte("schema")
+	keyBox    = []byte("box")
+)
+
+// Entry states in bktSegments.
+const (
+	stateOpen      = "open"      // file being written; no seal yet
+	stateSealed    = "sealed"    // file complete, Record holds its seal
+	stateDisposing = "disposing" // deletion started: the file may or may not still exist
+)
+
+// entry is the value stored per segment.
+type entry struct {
+	State   string      `json:"state"`
+	Camera  string      `json:"camera"`
+	Start   time.Time   `json:"start"`
+	File    string      `json:"file"` // relative to data_dir, slash-separated
+	Codec   string      `json:"codec"`
+	Created time.Time   `json:"created"`
+	Record  *SealRecord `json:"record,omitempty"`
+	// Set when State is disposing.
+	DisposeWhy string    `json:"dispose_why,omitempty"`
+	DisposeAt  time.Time `json:"dispose_at,omitzero"`
+}
+
+// chainHead is the last seal issued for a camera.
+type chainHead struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// cameraInfo bounds how far back a window query must seek.
+type cameraInfo struct {
+	MaxSegment time.Duration `json:"max_segment_ns"`
+	MaxGap     time.Duration `json:"max_gap_ns"`
+}
+
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil { // Unmarshal copies out of the mmap
+		return true, fmt.Errorf("decode index value %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, raw)
+}
+
+// initSchema creates the buckets and version keys of a new index, or checks
+// those of an existing one.
+func initSchema(tx *bolt.Tx, box string) error {
+	if m := tx.Bucket(bktMeta); m != nil {
+		if err := checkSchema(tx, box); err != nil {
+			return err
+		}
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	m := tx.Bucket(bktMeta)
+	if m.Get(keySchema) == nil {
+		if err := m.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
+			return err
+		}
+		return m.Put(keyBox, []byte(box))
+	}
+	return nil
+}
+
+// checkSchema verifies the schema version first, then the box.
+func checkSchema(tx *bolt.Tx, box string) error {
+	m := tx.Bucket(bktMeta)
+	if m == nil {
+		return fmt.Errorf("no meta bucket: %w", ErrSchema)
+	}
+	v := string(m.Get(keySchema))
+	if v != strconv.Itoa(schemaVersion) {
+		return fmt.Errorf("schema version %q, want %d: %w", v, schemaVersion, ErrSchema)
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("missing bucket %s: %w", name, ErrSchema)
+		}
+	}
+	if got := string(m.Get(keyBox)); box != "" && got != box {
+		return fmt.Errorf("index is for box %q, not %q: %w", got, box, ErrWrongBox)
+	}
+	return nil
+}
+
+// touchCamera registers camera and widens its query bounds.
+func touchCamera(tx *bolt.Tx, camera string, seg, gap time.Duration) error {
+	b := tx.Bucket(bktCameras)
+	var ci cameraInfo
+	found, err := getJSON(b, []byte(camera), &ci)
+	if err != nil {
+		return err
+	}
+	if found && seg <= ci.MaxSegment && gap <= ci.MaxGap {
+		return nil
+	}
+	ci.MaxSegment = max(ci.MaxSegment, seg)
+	ci.MaxGap = max(ci.MaxGap, gap)
+	return putJSON(b, []byte(camera), ci)
+}

@@ -1,0 +1,308 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/council/cctv/internal/fsutil"
+	"github.com/council/cctv/internal/tsscan"
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxNameTries bounds the "_n" suffixes tried when a segment name exists.
+const maxNameTries = 1000
+
+// SegmentWriter writes one segment file. It is used by one goroutine.
+type SegmentWriter struct {
+	s      *Store
+	f      *os.File
+	key    []byte
+	camera string
+	start  time.Time
+	codec  string
+	rel    string
+	path   string
+	h      hash.Hash
+	n      int64
+	err    error // first write or sync error; the file is not trusted after it
+	done   bool
+}
+
+// CreateSegment creates the file for a new segment of camera starting at
+// start and records it as open in the index. The name comes from the layout;
+// the day directory is created (and its parents fsynced) if needed. The file
+// is created with O_EXCL and never overwrites: if the name exists (the clock
+// stepped back), "_1", "_2", … is added before ".ts". On success the file's
+// name is durable and the index holds an open entry for it, so a crash from
+// here on is recovered by Recover. On error nothing is left behind.
+func (s *Store) CreateSegment(camera string, start time.Time, codec string) (*SegmentWriter, error) {
+	if err := ValidCamera(camera); err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	if s.ro {
+		return nil, fmt.Errorf("create segment: %w", ErrReadOnly)
+	}
+	start = start.UTC().Round(0)
+	dayDir := s.abs(segmentRel(camera, start, 0))
+	dayDir = filepath.Dir(dayDir)
+	if err := fsutil.MkdirAll(dayDir, dirPerm); err != nil {
+		return nil, &SegmentError{Op: "create", Camera: camera, Path: dayDir, Err: err}
+	}
+	var (
+		f   *os.File
+		rel string
+		err error
+	)
+	for n := 0; n < maxNameTries; n++ {
+		rel = segmentRel(camera, start, n)
+		f, err = fsutil.CreateExclusive(s.abs(rel), filePerm)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &SegmentError{Op: "create", Camera: camera, Path: s.abs(rel), Err: err}
+	}
+	w := &SegmentWriter{s: s, f: f, camera: camera, start: start, codec: codec,
+		rel: rel, path: s.abs(rel), h: sha256.New()}
+	err = s.update("create segment "+rel, func(tx *bolt.Tx) error {
+		k, err := freeKey(tx, camera, start)
+		if err != nil {
+			return err
+		}
+		w.key = k
+		e := entry{State: stateOpen, Camera: camera, Start: start, File: rel, Codec: codec,
+			Created: s.clock.Now().UTC().Round(0)}
+		if err := putJSON(tx.Bucket(bktSegments), k, e); err != nil {
+			return err
+		}
+		return touchCamera(tx, camera, 0, 0)
+	})
+	if err != nil {
+		// The file is empty and unknown to the index: remove it.
+		_ = f.Close()
+		if rerr := os.Remove(w.path); rerr == nil {
+			_ = fsutil.SyncDir(dayDir) // if this fails Recover removes the empty file
+		}
+		return nil, err
+	}
+	return w, nil
+}
+
+// Path returns the absolute path of the segment file.
+func (w *SegmentWriter) Path() string { return w.path }
+
+// Bytes returns the number of bytes written so far.
+func (w *SegmentWriter) Bytes() int64 { return w.n }
+
+// Write appends p to the file and to the running SHA-256. After an error,
+// every later Write and Sync fails with it: call Salvage (or Seal, which
+// salvages).
+func (w *SegmentWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, ErrFinished
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		w.err = &SegmentError{Op: "write", Camera: w.camera, Path: w.path, Err: err}
+		return n, w.err
+	}
+	return n, nil
+}
+
+// Sync fsyncs the file. A failed Sync is never retried: the writer is
+// poisoned and the segment must be salvaged.
+func (w *SegmentWriter) Sync() error {
+	if w.done {
+		return ErrFinished
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.f.Sync(); err != nil {
+		w.err = &SegmentError{Op: "sync", Camera: w.camera, Path: w.path, Err: err}
+		return w.err
+	}
+	return nil
+}
+
+// Seal finishes the segment: fsync the file, close it, fsync its directory,
+// then in one transaction replace the open entry with the sealed entry and its
+// signed seal, chained to the camera's previous seal. A segment with no bytes
+// or no frames is removed instead and ErrEmpty returned. If a write or sync
+// already failed, or fails now, Seal salvages instead (see Salvage).
+//
+// If the index transaction fails, the file is complete on disk and the open
+// entry remains; the next Recover seals it as recovered.
+func (w *SegmentWriter) Seal(info SealInfo) (SealRecord, error) {
+	if w.done {
+		return SealRecord{}, ErrFinished
+	}
+	if w.err != nil {
+		return w.Salvage(w.err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return w.Salvage(err)
+	}
+	if err := w.f.Close(); err != nil {
+		w.f = nil
+		return w.Salvage(err)
+	}
+	w.f = nil
+	if err := fsutil.SyncDir(filepath.Dir(w.path)); err != nil {
+		return w.Salvage(err)
+	}
+	w.done = true
+	if w.n == 0 || info.Frames <= 0 {
+		if err := w.s.removeOpen(w.key, w.rel); err != nil {
+			return SealRecord{}, err
+		}
+		return SealRecord{}, fmt.Errorf("seal %s: %w", w.rel, ErrEmpty)
+	}
+	seal := Seal{
+		Camera: w.camera, File: w.rel, Codec: w.codec,
+		Start: w.start, End: info.End,
+		Bytes: w.n, Frames: info.Frames, SHA256: hex.EncodeToString(w.h.Sum(nil)),
+		TimeSource: info.TimeSource, ClockOffsetMS: info.ClockOffset.Milliseconds(),
+		State: SealSealed, Flags: append([]string(nil), info.Flags...),
+	}
+	return w.s.commitSeal("seal "+w.rel, w.key, seal, nil)
+}
+
+// Salvage finishes a segment after a write or sync error: it closes the file,
+// truncates it to its last whole TS packet, hashes what remains by reading it
+// back, and seals it as "recovered" with the flag "salvaged:<cause>" (e.g.
+// "salvaged:ENOSPC"). If nothing usable remains, the file and its open entry
+// are removed and ErrEmpty returned. The failed fsync is never retried on the
+// old descriptor.
+func (w *SegmentWriter) Salvage(cause error) (SealRecord, error) {
+	if w.done {
+		return SealRecord{}, ErrFinished
+	}
+	w.done = true
+	if w.f != nil {
+		_ = w.f.Close() // the file is re-read from disk below; its close error adds nothing
+		w.f = nil
+	}
+	e := entry{Camera: w.camera, Start: w.start, File: w.rel, Codec: w.codec}
+	rec, err := w.s.recoverFile(w.key, e, []string{"salvaged:" + causeName(cause)}, nil)
+	if err != nil {
+		return SealRecord{}, fmt.Errorf("salvage after %v: %w", cause, err)
+	}
+	return rec, nil
+}
+
+// recoverFile makes a sealed "recovered" segment out of the file of open
+// entry e at key: truncate to whole packets, scan, hash, seal. With no frames
+// it removes the file and the entry and returns ErrEmpty. extra runs in the
+// seal transaction.
+func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bolt.Tx, Seal) error) (SealRecord, error) {
+	path := s.abs(e.File)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return SealRecord{}, &SegmentError{Op: "recover", Camera: e.Camera, Path: path, Err: err}
+	}
+	res, size, sum, err := scanTruncateHash(f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return SealRecord{}, &SegmentError{Op: "recover", Camera: e.Camera, Path: path, Err: err}
+	}
+	if res.Frames == 0 {
+		if err := s.removeOpen(key, e.File); err != nil {
+			return SealRecord{}, err
+		}
+		return SealRecord{}, fmt.Errorf("recover %s: %w", e.File, ErrEmpty)
+	}
+	if res.WholeBytes < size {
+		flags = append(flags, "truncated")
+	}
+	end, endFlags := scanEnd(e.Start, res)
+	seal := Seal{
+		Camera: e.Camera, File: e.File, Codec: e.Codec, Start: e.Start, End: end,
+		Bytes: res.WholeBytes, Frames: res.Frames, SHA256: sum,
+		TimeSource: "pts", State: SealRecovered, Flags: append(flags, endFlags...),
+	}
+	if seal.Codec == "" {
+		seal.Codec = res.Codec()
+	}
+	var fn func(*bolt.Tx) error
+	if extra != nil {
+		fn = func(tx *bolt.Tx) error { return extra(tx, seal) }
+	}
+	return s.commitSeal("recover "+e.File, key, seal, fn)
+}
+
+// scanTruncateHash truncates f to its whole packets (fsyncing if it cut
+// anything) and returns the scan, the original size and the hex SHA-256 of
+// what remains, read back from the file.
+func scanTruncateHash(f *os.File) (tsscan.Result, int64, string, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return tsscan.Result{}, 0, "", err
+	}
+	size := fi.Size()
+	res, err := tsscan.Scan(f, size)
+	if err != nil {
+		return res, size, "", err
+	}
+	if res.WholeBytes < size {
+		if err := f.Truncate(res.WholeBytes); err != nil {
+			return res, size, "", err
+		}
+		if err := f.Sync(); err != nil {
+			return res, size, "", err
+		}
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, res.WholeBytes)); err != nil {
+		return res, size, "", err
+	}
+	return res, size, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// scanEnd estimates a segment's end from its start and its PTS span plus one
+// frame.
+func scanEnd(start time.Time, res tsscan.Result) (time.Time, []string) {
+	if !res.HasPTS {
+		return start, []string{"no-pts"}
+	}
+	span := res.LastPTS - res.FirstPTS + res.FrameDuration()
+	return start.Add(time.Duration(span * 100000 / 9)), nil // 90 kHz → ns
+}
+
+// removeOpen removes an unusable segment file, then its open entry.
+func (s *Store) removeOpen(key []byte, rel string) error {
+	path := s.abs(rel)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &SegmentError{Op: "remove", Path: path, Err: err}
+	}
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	return s.update("remove "+rel, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktSegments)
+		var e entry
+		if found, err := getJSON(b, key, &e); err != nil || !found {
+			return err
+		}
+		if e.State != stateOpen || e.File != rel {
+			return fmt.Errorf("entry is %s for %s", e.State, e.File)
+		}
+		return b.Delete(key)
+	})
+}

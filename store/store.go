@@ -1,0 +1,224 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/council/cctv/internal/clock"
+	"github.com/council/cctv/internal/fsutil"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Signer signs and verifies seal records; *boxkey.Key satisfies it.
+type Signer interface {
+	Sign(namespace string, msg []byte) ([]byte, error) // armored SSHSIG
+	Verify(namespace string, msg, sig []byte) error
+}
+
+// SealNamespace is the SSHSIG namespace of seal signatures.
+const SealNamespace = "cctv-seal"
+
+// lockTimeout bounds how long Open waits for the index file lock.
+const lockTimeout = time.Second
+
+// Options configure Open.
+type Options struct {
+	// BoxID, if set, must match the box recorded in the marker and index.
+	BoxID string
+	// Signer signs seals. Required unless ReadOnly.
+	Signer Signer
+	// ReadOnly opens the index with a shared lock, so that several readers
+	// (cctv check, list) can run while the recorder is stopped. Default false.
+	ReadOnly bool
+	// Logger receives recovery actions at Info. Default: discard.
+	Logger *slog.Logger
+	// Clock stamps seals, disposals and recovery gaps. Default clock.Real.
+	Clock clock.Clock
+}
+
+// Store is an open data directory. Its methods are safe for concurrent use.
+type Store struct {
+	dir    string
+	db     *bolt.DB
+	box    string
+	signer Signer
+	log    *slog.Logger
+	clock  clock.Clock
+	ro     bool
+
+	sealMu sync.Mutex // serialises chain appends (read head, sign, commit)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Init prepares dataDir as a cctv data directory for boxID: it creates the
+// directory (0750) if needed, writes the marker, creates the index with its
+// schema version, and the segments/ and quarantine/ directories. It refuses
+// a non-empty directory without a marker (ErrForeignDir; a lone lost+found is
+// allowed, as on a freshly made file system) and one belonging to another box
+// (ErrWrongBox). On an existing data directory of the same box it only adds
+// what is missing, so it is idempotent and completes an interrupted Init.
+func Init(dataDir, boxID string) error {
+	if err := validBox(boxID); err != nil {
+		return fmt.Errorf("init %s: %w", dataDir, err)
+	}
+	marker := filepath.Join(dataDir, markerName)
+	b, err := os.ReadFile(marker)
+	switch {
+	case err == nil:
+		box, err := parseMarker(b)
+		if err != nil {
+			return fmt.Errorf("init %s: marker: %w", dataDir, err)
+		}
+		if box != boxID {
+			return fmt.Errorf("init %s: marker names box %q: %w", dataDir, box, ErrWrongBox)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		ents, err := os.ReadDir(dataDir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("init %s: %w", dataDir, err)
+		}
+		for _, e := range ents {
+			if e.Name() != "lost+found" {
+				return fmt.Errorf("init %s: %w", dataDir, ErrForeignDir)
+			}
+		}
+		if err := fsutil.MkdirAll(dataDir, dirPerm); err != nil {
+			return fmt.Errorf("init %s: %w", dataDir, err)
+		}
+		// Marker first: a crash after it leaves a directory Init can finish;
+		// a crash before it leaves an empty directory.
+		if err := fsutil.AtomicWriteFile(marker, markerContent(boxID), filePerm); err != nil {
+			return fmt.Errorf("init %s: %w", dataDir, err)
+		}
+	default:
+		return fmt.Errorf("init %s: %w", dataDir, err)
+	}
+	for _, d := range []string{segmentsDir, quarantineDir} {
+		if err := fsutil.MkdirAll(filepath.Join(dataDir, d), dirPerm); err != nil {
+			return fmt.Errorf("init %s: %w", dataDir, err)
+		}
+	}
+	db, err := openDB(filepath.Join(dataDir, indexName), false)
+	if err != nil {
+		return fmt.Errorf("init %s: %w", dataDir, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return initSchema(tx, boxID) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("init %s: %w", dataDir, err)
+	}
+	return fsutil.SyncDir(dataDir)
+}
+
+func openDB(path string, ro bool) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: ro})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open index %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Open opens the data directory. It creates nothing: without the marker it
+// returns ErrNoMarker, without index.db ErrNoIndex (run Init). If another
+// process holds the index it returns ErrLocked after about a second. The
+// schema version is checked before anything else is read (ErrSchema).
+//
+// Open does not reconcile index and disk; a writer must call Recover before
+// recording.
+func Open(dataDir string, opts Options) (*Store, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, markerName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open %s: %w", dataDir, ErrNoMarker)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	box, err := parseMarker(b)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: marker: %w", dataDir, err)
+	}
+	if opts.BoxID != "" && opts.BoxID != box {
+		return nil, fmt.Errorf("open %s: marker names box %q: %w", dataDir, box, ErrWrongBox)
+	}
+	if !opts.ReadOnly && opts.Signer == nil {
+		return nil, fmt.Errorf("open %s: a signer is required to write", dataDir)
+	}
+	idx := filepath.Join(dataDir, indexName)
+	if _, err := os.Stat(idx); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open %s: %w", dataDir, ErrNoIndex)
+	}
+	db, err := openDB(idx, opts.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.View(func(tx *bolt.Tx) error { return checkSchema(tx, box) }); err != nil {
+		_ = db.Close() // the schema error is what matters
+		return nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	s := &Store{
+		dir: dataDir, db: db, box: box, signer: opts.Signer, log: opts.Logger,
+		clock: opts.Clock, ro: opts.ReadOnly,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
+	return s, nil
+}
+
+// Close closes the index. It is idempotent; segment writers still open
+// afterwards fail with ErrClosed when sealed (Recover seals them next time).
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+// DataDir returns the data directory.
+func (s *Store) DataDir() string { return s.dir }
+
+// BoxID returns the box the data directory belongs to.
+func (s *Store) BoxID() string { return s.box }
+
+func (s *Store) abs(rel string) string { return filepath.Join(s.dir, filepath.FromSlash(rel)) }
+
+func (s *Store) view(op string, fn func(tx *bolt.Tx) error) error {
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("%s: %w", op, boltErr(err))
+	}
+	return nil
+}
+
+// update runs fn in one read-write transaction. Slices read inside fn are
+// invalid after it returns: copy what you keep. No file I/O inside fn.
+func (s *Store) update(op string, fn func(tx *bolt.Tx) error) error {
+	if s.ro {
+		return fmt.Errorf("%s: %w", op, ErrReadOnly)
+	}
+	if err := s.db.Update(fn); err != nil {
+		return fmt.Errorf("%s: %w", op, boltErr(err))
+	}
+	return nil
+}
+
+func boltErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
