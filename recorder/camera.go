@@ -16,8 +16,9 @@ const (
 	StateConnecting = "connecting"
 	StateConnected  = "connected" // session up, waiting for the first keyframe
 	StateRecording  = "recording"
-	StateDown       = "down"  // unreachable or stalled; retrying
-	StateError      = "error" // a fault that needs a person: unsupported codec, write error
+	StateDown       = "down"    // unreachable or stalled; retrying
+	StateError      = "error"   // a fault that needs a person: unsupported codec, write error
+	StateStopped    = "stopped" // the recorder was shut down
 )
 
 // CameraConfig is what the recorder needs to know about one camera.
@@ -83,6 +84,7 @@ func (c *Camera) Run(ctx context.Context) {
 			if !res.recorded {
 				c.closeGapAtShutdown()
 			}
+			c.setState(StateStopped, "recorder stopped", "")
 			return
 		}
 		if !res.lastEnd.IsZero() {
@@ -118,6 +120,7 @@ func (c *Camera) Run(ctx context.Context) {
 		c.log.Log(ctx, level, "camera down", "state", state, "reason", reason, "retry_in", wait.Round(time.Millisecond).String())
 		if !bo.Sleep(ctx, wait) {
 			c.closeGapAtShutdown()
+			c.setState(StateStopped, "recorder stopped", "")
 			return
 		}
 	}

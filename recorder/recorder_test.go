@@ -295,7 +295,6 @@ func TestRecorder_UnsupportedCodec_ErrorStateOthersCarryOn(t *testing.T) {
 		return healthOf(rec, "mjpeg").State == recorder.StateError
 	})
 	waitFor(t, "good camera recording", 30*time.Second, func() bool { return len(h.segments("good")) >= 2 })
-	stop()
 	reason := healthOf(rec, "mjpeg").Reason
 	if !strings.Contains(reason, "H.264") || !strings.Contains(strings.ToUpper(reason), "JPEG") {
 		t.Errorf("reason %q should name what was offered and what is needed", reason)
@@ -307,6 +306,10 @@ func TestRecorder_UnsupportedCodec_ErrorStateOthersCarryOn(t *testing.T) {
 	i := slices.IndexFunc(states, func(s store.CameraState) bool { return s.Camera == "mjpeg" })
 	if i < 0 || states[i].State != recorder.StateError {
 		t.Errorf("stored state of mjpeg camera: %+v", states)
+	}
+	stop()
+	if got := healthOf(rec, "good").State; got != recorder.StateStopped {
+		t.Errorf("state after shutdown: %q, want %q", got, recorder.StateStopped)
 	}
 	if n := len(h.segments("mjpeg")); n != 0 {
 		t.Errorf("mjpeg camera has %d segments", n)

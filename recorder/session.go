@@ -37,7 +37,7 @@ type session struct {
 	cam *Camera
 
 	queue chan *frame // to the writer
-	free  chan *frame // recycled frames
+	free  framePool   // recycled frames
 
 	sender senderClock // camera wall clock from RTCP sender reports
 
@@ -56,12 +56,9 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 	s := &session{
 		cam:    c,
 		queue:  make(chan *frame, c.opts.QueueFrames),
-		free:   make(chan *frame, c.opts.QueueFrames),
 		failCh: make(chan struct{}),
 	}
-	for range c.opts.QueueFrames {
-		s.free <- &frame{data: make([]byte, 0, 64<<10)}
-	}
+	s.free.init(c.opts.QueueFrames)
 
 	u, err := base.ParseURL(c.cfg.URL)
 	if err != nil {
@@ -165,10 +162,8 @@ func (s *session) onPacket(client *gortsplib.Client, medi *description.Media, dp
 	if !ok {
 		return
 	}
-	var f *frame
-	select {
-	case f = <-s.free:
-	default:
+	f := s.free.get()
+	if f == nil {
 		// The writer is behind (slow disk). Drop and count; the decoder state
 		// is kept so the stream resumes at the next access unit.
 		if _, err := dp.decode(pkt); err == nil {
@@ -179,7 +174,7 @@ func (s *session) onPacket(client *gortsplib.Client, medi *description.Media, dp
 	data, dts, key, err := dp.push(f.data[:0], pkt, pts)
 	if err != nil {
 		f.data = data[:0]
-		s.free <- f
+		s.free.put(f)
 		if !errors.Is(err, errNotReady) {
 			s.cam.health.decodeErrors.Add(1)
 		}
@@ -250,7 +245,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			opened, err := seg.write(f)
 			c.health.frame(len(f.data))
 			f.data = f.data[:0]
-			s.free <- f
+			s.free.put(f)
 			if err != nil {
 				if end := seg.fail(err); !end.IsZero() {
 					res.lastEnd = end

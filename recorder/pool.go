@@ -1,0 +1,47 @@
+package recorder
+
+import "sync"
+
+// framePool is a fixed set of frames shared by a session's reader and
+// writer. It hands out the most recently returned frame first, so while the
+// writer keeps up the same one or two buffers are reused and the rest are
+// never grown: memory follows what is in flight, not the queue's capacity.
+// Frames are allocated on first use; a buffer grown far beyond a typical
+// access unit by a burst is let go when it comes back.
+type framePool struct {
+	mu    sync.Mutex
+	stack []*frame
+}
+
+// maxKeptBuffer is the largest buffer kept for reuse (a large keyframe).
+const maxKeptBuffer = 1 << 20
+
+func (p *framePool) init(n int) {
+	p.stack = make([]*frame, n)
+	for i := range p.stack {
+		p.stack[i] = &frame{}
+	}
+}
+
+// get returns a frame, or nil when every frame is in flight.
+func (p *framePool) get() *frame {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.stack)
+	if n == 0 {
+		return nil
+	}
+	f := p.stack[n-1]
+	p.stack = p.stack[:n-1]
+	return f
+}
+
+// put returns a frame taken with get.
+func (p *framePool) put(f *frame) {
+	if cap(f.data) > maxKeptBuffer {
+		f.data = nil
+	}
+	p.mu.Lock()
+	p.stack = append(p.stack, f)
+	p.mu.Unlock()
+}
