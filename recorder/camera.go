@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +78,7 @@ func (c *Camera) Run(ctx context.Context) {
 	lastReason := ""
 	for {
 		c.setState(StateConnecting, "", "")
+		c.salvageAbandoned()
 		began := time.Now()
 		res := c.runSession(ctx)
 		if ctx.Err() != nil {
@@ -99,6 +102,7 @@ func (c *Camera) Run(ctx context.Context) {
 			}
 		}
 		state, reason := classify(res.err)
+		reason = c.redact(reason)
 		switch c.gapReason {
 		case "":
 			c.gapReason = reason
@@ -227,4 +231,32 @@ func (c *Camera) setState(state, reason, codec string) {
 // which means the box clock is plainly wrong.
 func (c *Camera) untrusted(t time.Time) bool {
 	return !c.opts.BuildTime.IsZero() && t.Before(c.opts.BuildTime)
+}
+
+// redact removes the camera's credentials from a message (an error from a
+// library may quote the URL it was given): secrets never reach logs, status
+// or the index.
+func (c *Camera) redact(msg string) string {
+	if u, err := url.Parse(c.cfg.URL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "[redacted]")
+		}
+	}
+	if c.cfg.Password != "" {
+		msg = strings.ReplaceAll(msg, c.cfg.Password, "[redacted]")
+	}
+	return msg
+}
+
+// salvageAbandoned seals segments left open by an earlier failure (a full
+// disk can refuse the index as well as the file) once the store can take
+// them again.
+func (c *Camera) salvageAbandoned() {
+	acts, err := c.opts.Store.SalvageAbandoned(c.cfg.ID)
+	if err != nil {
+		c.log.Warn("salvage abandoned segment", "err", err)
+	}
+	for _, a := range acts {
+		c.log.Info("salvaged abandoned segment", "action", a.Kind, "path", a.Path, "detail", a.Detail)
+	}
 }

@@ -216,6 +216,16 @@ func TestRecorder_RecordsH264OverTCPAndH265OverUDP(t *testing.T) {
 				}
 			}
 		}
+		// The synthetic cameras send RTCP sender reports from the box's own
+		// clock: once one has arrived, time comes from the camera and the
+		// measured offset is small.
+		last := segs[len(segs)-1]
+		if last.TimeSource != "rtcp" {
+			t.Errorf("%s: time source %q, want rtcp", last.File, last.TimeSource)
+		}
+		if last.ClockOffsetMS > 500 || last.ClockOffsetMS < -500 {
+			t.Errorf("%s: camera clock offset %d ms; both clocks are the box's", last.File, last.ClockOffsetMS)
+		}
 		total := segs[len(segs)-1].End.Sub(segs[0].Start)
 		if d := total - sum; d > 200*time.Millisecond || d < -200*time.Millisecond {
 			t.Errorf("%s: segments add up to %s but span %s", cam.id, sum, total)
@@ -393,16 +403,15 @@ func TestRecorder_DiskFull_ErrorStateGapThenResumes(t *testing.T) {
 	rec, stop := h.start(recorder.Options{Cameras: []recorder.CameraConfig{{ID: "desk", URL: h.cams.URL("desk")}}})
 	waitFor(t, "a first segment", 30*time.Second, func() bool { return len(h.segments("desk")) >= 1 })
 
-	// Fill the filesystem, leaving a little room for the index.
+	// Fill the filesystem to the last byte: the segment and the index both
+	// meet a full disk.
 	ballast := filepath.Join(mnt, "ballast")
 	free, _, err := fsutil.FreeSpace(mnt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if free > 256<<10 {
-		if err := os.WriteFile(ballast, make([]byte, free-256<<10), 0o600); err != nil && !fsutil.IsNoSpace(err) {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(ballast, make([]byte, free+1<<20), 0o600); err != nil && !fsutil.IsNoSpace(err) {
+		t.Fatal(err)
 	}
 	full := time.Now()
 	waitFor(t, "camera in error state after the disk filled", 60*time.Second, func() bool {

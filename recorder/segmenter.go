@@ -92,7 +92,7 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 		opened = s.start
 	}
 	if err := s.mux.WriteFrame(f.data, f.pts, f.dts, f.key); err != nil {
-		return opened, fmt.Errorf("write %s: %w", s.w.Path(), err)
+		return opened, fmt.Errorf("write frame: %w", err)
 	}
 	if s.frames > 0 && f.pts > s.lastPTS {
 		s.frameDur = f.pts - s.lastPTS
@@ -141,10 +141,10 @@ func (s *segmenter) sync() error {
 		return nil
 	}
 	if err := s.mux.Flush(); err != nil {
-		return fmt.Errorf("flush %s: %w", s.w.Path(), err)
+		return err
 	}
 	if err := s.w.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.w.Path(), err)
+		return err
 	}
 	return nil
 }
@@ -165,7 +165,7 @@ func (s *segmenter) close() (time.Time, error) {
 	end := s.end()
 	if err := mux.Close(); err != nil {
 		_, serr := w.Salvage(err)
-		return end, errors.Join(fmt.Errorf("finish %s: %w", w.Path(), err), serr)
+		return end, errors.Join(fmt.Errorf("finish segment: %w", err), serr)
 	}
 	rec, err := w.Seal(store.SealInfo{
 		End:         end,
@@ -175,7 +175,7 @@ func (s *segmenter) close() (time.Time, error) {
 		Flags:       append([]string(nil), s.flags...),
 	})
 	if err != nil && !errors.Is(err, store.ErrEmpty) {
-		return end, fmt.Errorf("seal %s: %w", w.Path(), err)
+		return end, fmt.Errorf("seal segment: %w", err)
 	}
 	if err == nil {
 		s.log.Debug("segment sealed", "segment", rec.Seal.File, "frames", rec.Seal.Frames, "bytes", rec.Seal.Bytes)
@@ -193,7 +193,11 @@ func (s *segmenter) fail(cause error) time.Time {
 	s.w, s.mux = nil, nil
 	end := s.end()
 	mux.Close() // the writer already failed; what matters is what is on disk
-	if _, err := w.Salvage(cause); err != nil {
+	switch _, err := w.Salvage(cause); {
+	case errors.Is(err, store.ErrEmpty):
+		s.log.Debug("nothing to salvage after write error", "segment", w.Path())
+	case err != nil:
+		// The store keeps it and SalvageAbandoned retries on the next session.
 		s.log.Error("salvage segment after write error", "segment", w.Path(), "err", err)
 	}
 	return end

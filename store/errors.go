@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"syscall"
 
 	"github.com/council/cctv/internal/fsutil"
@@ -45,7 +46,14 @@ type SegmentError struct {
 }
 
 func (e *SegmentError) Error() string {
-	return fmt.Sprintf("%s segment %s: %v", e.Op, e.Path, e.Err)
+	// The path is named here once: an *fs.PathError underneath says only
+	// what went wrong.
+	cause := e.Err
+	var pe *fs.PathError
+	if errors.As(cause, &pe) && pe.Path == e.Path {
+		cause = pe.Err
+	}
+	return fmt.Sprintf("%s segment %s: %v", e.Op, e.Path, cause)
 }
 
 func (e *SegmentError) Unwrap() error { return e.Err }

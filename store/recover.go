@@ -116,6 +116,14 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 }
 
 func (s *Store) recoverOpen(ke keyed) (RecoveryAction, error) {
+	return s.recoverOpenAs(ke, "crash")
+}
+
+// recoverOpenAs seals the file of an open entry as recovered with the given
+// flag. After a crash ("crash") the time from its end to now is a gap; a
+// segment salvaged while the recorder runs ("salvaged") leaves the gap to
+// the recorder, which knows when footage resumed.
+func (s *Store) recoverOpenAs(ke keyed, flag string) (RecoveryAction, error) {
 	e := ke.e
 	a := RecoveryAction{Camera: e.Camera, Path: e.File}
 	if _, err := os.Lstat(s.abs(e.File)); errors.Is(err, fs.ErrNotExist) {
@@ -126,8 +134,8 @@ func (s *Store) recoverOpen(ke keyed) (RecoveryAction, error) {
 		return a, nil
 	}
 	now := s.clock.Now().UTC().Round(0)
-	rec, err := s.recoverFile(ke.key, e, []string{"crash"}, func(tx *bolt.Tx, seal Seal) error {
-		if !now.After(seal.End) {
+	rec, err := s.recoverFile(ke.key, e, []string{flag}, func(tx *bolt.Tx, seal Seal) error {
+		if flag != "crash" || !now.After(seal.End) {
 			return nil
 		}
 		return s.putGap(tx, Gap{Camera: e.Camera, From: seal.End, To: now, Reason: "crash"})

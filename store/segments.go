@@ -147,10 +147,11 @@ func (w *SegmentWriter) Sync() error {
 //
 // If the index transaction fails, the file is complete on disk and the open
 // entry remains; the next Recover seals it as recovered.
-func (w *SegmentWriter) Seal(info SealInfo) (SealRecord, error) {
+func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 	if w.done {
 		return SealRecord{}, ErrFinished
 	}
+	defer func() { w.abandonOnError(err) }()
 	if w.err != nil {
 		return w.Salvage(w.err)
 	}
@@ -188,17 +189,18 @@ func (w *SegmentWriter) Seal(info SealInfo) (SealRecord, error) {
 // "salvaged:ENOSPC"). If nothing usable remains, the file and its open entry
 // are removed and ErrEmpty returned. The failed fsync is never retried on the
 // old descriptor.
-func (w *SegmentWriter) Salvage(cause error) (SealRecord, error) {
+func (w *SegmentWriter) Salvage(cause error) (rec SealRecord, err error) {
 	if w.done {
 		return SealRecord{}, ErrFinished
 	}
+	defer func() { w.abandonOnError(err) }()
 	w.done = true
 	if w.f != nil {
 		_ = w.f.Close() // the file is re-read from disk below; its close error adds nothing
 		w.f = nil
 	}
 	e := entry{Camera: w.camera, Start: w.start, File: w.rel, Codec: w.codec}
-	rec, err := w.s.recoverFile(w.key, e, []string{"salvaged:" + causeName(cause)}, nil)
+	rec, err = w.s.recoverFile(w.key, e, []string{"salvaged:" + causeName(cause)}, nil)
 	if err != nil {
 		return SealRecord{}, fmt.Errorf("salvage after %v: %w", cause, err)
 	}
@@ -305,4 +307,71 @@ func (s *Store) removeOpen(key []byte, rel string) error {
 		}
 		return b.Delete(key)
 	})
+}
+
+// abandonOnError remembers the segment when sealing or salvaging it failed
+// (on a full disk the index can refuse the seal too): its open entry stays in
+// the index, and SalvageAbandoned seals it once there is room again, without
+// waiting for the next start-up's Recover.
+func (w *SegmentWriter) abandonOnError(err error) {
+	if err == nil || errors.Is(err, ErrEmpty) || errors.Is(err, ErrFinished) {
+		return
+	}
+	w.s.abandonedMu.Lock()
+	defer w.s.abandonedMu.Unlock()
+	if w.s.abandoned == nil {
+		w.s.abandoned = map[string]keyed{}
+	}
+	w.s.abandoned[string(w.key)] = keyed{key: w.key, e: entry{
+		State: stateOpen, Camera: w.camera, Start: w.start, File: w.rel, Codec: w.codec,
+	}}
+}
+
+// SalvageAbandoned seals, as recovered, the segments of camera whose writer
+// gave up after a failed seal or salvage, truncating each to its last whole
+// packet. The recorder calls it before each new session, so they are sealed
+// as soon as the disk has room again. Segments that are still being written
+// are never touched. Entries that are no longer open are forgotten.
+func (s *Store) SalvageAbandoned(camera string) ([]RecoveryAction, error) {
+	s.abandonedMu.Lock()
+	var todo []keyed
+	for k, ke := range s.abandoned {
+		if ke.e.Camera == camera {
+			todo = append(todo, ke)
+			delete(s.abandoned, k)
+		}
+	}
+	s.abandonedMu.Unlock()
+
+	var acts []RecoveryAction
+	for i, ke := range todo {
+		var cur entry
+		var found bool
+		if err := s.view("salvage "+ke.e.File, func(tx *bolt.Tx) error {
+			var err error
+			found, err = getJSON(tx.Bucket(bktSegments), ke.key, &cur)
+			return err
+		}); err != nil {
+			s.requeue(todo[i:])
+			return acts, err
+		}
+		if !found || cur.State != stateOpen || cur.File != ke.e.File {
+			continue
+		}
+		a, err := s.recoverOpenAs(keyed{key: ke.key, e: cur}, "salvaged")
+		if err != nil {
+			s.requeue(todo[i:])
+			return acts, err
+		}
+		acts = append(acts, a)
+	}
+	return acts, nil
+}
+
+func (s *Store) requeue(kes []keyed) {
+	s.abandonedMu.Lock()
+	defer s.abandonedMu.Unlock()
+	for _, ke := range kes {
+		s.abandoned[string(ke.key)] = ke
+	}
 }

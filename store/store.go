@@ -55,6 +55,9 @@ type Store struct {
 
 	sealMu sync.Mutex // serialises chain appends (read head, sign, commit)
 
+	abandonedMu sync.Mutex
+	abandoned   map[string]keyed // open entries whose seal or salvage failed, by key
+
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -61,6 +61,21 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// configAction wraps an action that needs the configuration: it refuses
+// stray arguments, then loads the file named by --config / CCTV_CONFIG.
+func configAction(fn func(c *cli.Context, cfg *config.Config) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
+		cfg, err := loadConfig(c)
+		if err != nil {
+			return err
+		}
+		return fn(c, cfg)
+	}
+}
+
 // loadConfig reads the configuration named by --config / CCTV_CONFIG.
 func loadConfig(c *cli.Context) (*config.Config, error) {
 	return config.Load(c.String("config"))

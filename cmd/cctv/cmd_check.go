@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/council/cctv/config"
 )
 
 func cmdCheck() *cli.Command {
@@ -11,14 +13,7 @@ func cmdCheck() *cli.Command {
 		Name:  "check",
 		Usage: "verify the store: index against files against seals; lists every violation",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "deep", Usage: "also re-hash every segment against its seal"}},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
+		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 			key, err := loadKey(cfg)
 			if err != nil {
 				return err
@@ -47,6 +42,6 @@ func cmdCheck() *cli.Command {
 			}
 			fmt.Fprintf(w, "ok: %s\n", kind)
 			return nil
-		},
+		}),
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/council/cctv/config"
+
 	"github.com/council/cctv/store"
 )
 
@@ -15,14 +17,7 @@ func cmdInit() *cli.Command {
 		Usage: "create the data directory with its marker file and index",
 		Description: "Creates data_dir from the configuration, its marker file and an empty index.\n" +
 			"Refuses to touch a directory that holds anything but a cctv store.",
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
+		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 			if err := store.Init(cfg.DataDir, cfg.BoxID); err != nil {
 				if errors.Is(err, store.ErrForeignDir) {
 					return badInput(err, cfg.DataDir+" is not empty and is not a cctv data directory",
@@ -32,6 +27,6 @@ func cmdInit() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "data directory ready: %s\n", cfg.DataDir)
 			return nil
-		},
+		}),
 	}
 }

@@ -57,14 +57,7 @@ func cmdList() *cli.Command {
 			&cli.StringFlag{Name: "to", Usage: "end, same forms as --from", Required: true},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
+		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 			from, to, err := parseWindow(c, cfg)
 			if err != nil {
 				return err
@@ -95,7 +88,7 @@ func cmdList() *cli.Command {
 			}
 			printList(c.App.Writer, out, cfg.Location)
 			return nil
-		},
+		}),
 	}
 }
 

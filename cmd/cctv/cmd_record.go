@@ -20,14 +20,7 @@ func cmdRecord() *cli.Command {
 	return &cli.Command{
 		Name:  "record",
 		Usage: "run the recorder daemon (foreground; systemd Type=notify)",
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
+		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 			log, err := newLogger(c)
 			if err != nil {
 				return err
@@ -37,7 +30,7 @@ func cmdRecord() *cli.Command {
 				return err
 			}
 			return record(c.Context, cfg, key, log, recordHooks{notify: sdNotify})
-		},
+		}),
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/council/cctv/config"
+
 	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/store"
 )
@@ -47,14 +49,7 @@ func cmdStatus() *cli.Command {
 		Name:  "status",
 		Usage: "per camera state and footage, disk, alerts (exit 1 while any alert is active)",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
+		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 			st, err := openStore(cfg, nil, true, nil)
 			if err != nil {
 				return err
@@ -124,7 +119,7 @@ func cmdStatus() *cli.Command {
 				return &userError{code: exitFailed, msg: fmt.Sprintf("%d alert(s) active", len(out.Alerts))}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
