@@ -41,6 +41,11 @@ type Options struct {
 	BuildTime time.Time
 	Clock     clock.Clock  // default clock.Real
 	Logger    *slog.Logger // default slog.Default()
+
+	// Event, if set, is told of events the audit log must hold that the
+	// store does not see itself: "clock.jump" (params camera, by). It must
+	// not block for long.
+	Event func(action string, params map[string]string)
 }
 
 // Recorder records every configured camera.
@@ -73,6 +78,9 @@ func New(opts Options) (*Recorder, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Event == nil {
+		opts.Event = func(string, map[string]string) {}
 	}
 	r := &Recorder{opts: opts}
 	seen := map[string]bool{}

@@ -239,6 +239,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			lastFrame = time.Now()
 			if d := jumps.observe(f.arrival, lastFrame); d != 0 {
 				c.log.Warn("box clock jumped", "by", d.String())
+				c.opts.Event("clock.jump", map[string]string{"camera": c.cfg.ID, "by": d.String()})
 				c.health.clockJumps.Add(1)
 				seg.markJump()
 			}

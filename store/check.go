@@ -16,7 +16,8 @@ import (
 type Violation struct {
 	// Kind is one of "unsealed", "missing-file", "not-regular", "size-mismatch",
 	// "hash-mismatch", "unreadable", "extra-file", "duplicate-entry",
-	// "bad-seal", "bad-signature", "chain-seq", "chain-broken", "chain-head".
+	// "bad-seal", "bad-signature", "chain-seq", "chain-broken", "chain-head",
+	// "audit" (a problem found by VerifyAudit; Path is "audit/<seq>").
 	Kind, Camera, Path, Detail string
 }
 
@@ -37,7 +38,9 @@ func (v Violation) String() string {
 //     with neither signatures are not checked;
 //   - per camera, the seals have Seq 1, 2, 3, … each naming its
 //     predecessor's hash, and the chain head is the last of them. A chain may
-//     start after 1 only if the camera has disposals whose seals were not kept.
+//     start after 1 only if the camera has disposals whose seals were not kept;
+//   - the audit log verifies (VerifyAudit with the store's own verifier, or
+//     without signatures if it has none).
 func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) error) ([]Violation, error) {
 	if verify == nil && s.signer != nil {
 		verify = s.signer.Verify
@@ -142,6 +145,13 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		}
 	}
 	checkChains(seals, sealless, heads, add)
+	rep, err := s.VerifyAudit(nil)
+	if err != nil {
+		return vs, err
+	}
+	for _, p := range rep.Problems {
+		add("audit", "", fmt.Sprintf("audit/%d", p.Seq), p.Kind+": "+p.Detail)
+	}
 	sort.SliceStable(vs, func(i, j int) bool {
 		if vs[i].Camera != vs[j].Camera {
 			return vs[i].Camera < vs[j].Camera

@@ -22,11 +22,15 @@ import (
 // the disposal record (one transaction). A crash between steps leaves a
 // disposing entry, which Recover finishes. DisposeSegment is idempotent: a
 // segment already disposed returns nil. It returns ErrNotFound for an
-// unknown segment and ErrOpen for one still being recorded.
+// unknown segment and ErrOpen for one still being recorded. Each disposal
+// record commits with its audit entry "segment.dispose".
 func (s *Store) DisposeSegment(camera string, start time.Time, why string) error {
 	op := fmt.Sprintf("dispose %s segment %s", camera, start.UTC().Format(time.RFC3339Nano))
 	if why == "" {
 		return fmt.Errorf("%s: a reason is required", op)
+	}
+	if !s.ro && s.note == nil {
+		return fmt.Errorf("%s: %w", op, ErrNoSigner) // before any step: the last one must be audited
 	}
 	var keys [][]byte
 	disposed := false
@@ -60,7 +64,7 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		if err := s.markDisposing(op, k, why); err != nil {
 			return err
 		}
-		if err := s.finishDisposal(op, k); err != nil {
+		if err := s.finishDisposal(op, k, nil); err != nil {
 			return err
 		}
 	}
@@ -90,8 +94,10 @@ func (s *Store) markDisposing(op string, k []byte, why string) error {
 }
 
 // finishDisposal is steps 2–4 for the disposing entry at k: unlink, fsync the
-// directory, replace the entry with a disposal record.
-func (s *Store) finishDisposal(op string, k []byte) error {
+// directory, replace the entry with a disposal record and append the audit
+// entry "segment.dispose" (params camera, file, why, sha256) in the same
+// transaction. extra, if not nil, also runs in it.
+func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx, e entry) error) error {
 	var e entry
 	var found bool
 	err := s.view(op, func(tx *bolt.Tx) error {
@@ -125,7 +131,17 @@ func (s *Store) finishDisposal(op string, k []byte) error {
 		if err := b.Delete(k); err != nil {
 			return err
 		}
-		return putJSON(tx.Bucket(bktDisposals), k, d)
+		if err := putJSON(tx.Bucket(bktDisposals), k, d); err != nil {
+			return err
+		}
+		if _, err := s.appendAudit(tx, s.auditAction("segment.dispose",
+			"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256)); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx, cur)
+		}
+		return nil
 	})
 }
 

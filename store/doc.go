@@ -56,5 +56,40 @@
 // with why "file-missing" and a Gap "file-missing".
 //
 // Every index change is one bbolt transaction with its consequences (seal and
-// chain head; disposal and gap), and no file I/O happens inside one.
+// chain head; disposal and gap; audit entry), and no file I/O happens inside
+// one.
+//
+// # Audit log
+//
+// The audit log is an append-only Merkle log (golang.org/x/mod/sumdb/tlog)
+// in index.db. Entry n (from 0) is the JSON of AuditEntry, stored in bucket
+// "audit" under n (8-byte big-endian); its bytes are tlog record n. Bucket
+// "audit_hashes" holds tlog's stored hashes (key: stored-hash index). Every
+// append also rewrites the signed head (meta "audit_head"), and every 100th
+// entry, like AuditCheckpoint, stores a checkpoint in "audit_checkpoints"
+// under its tree size. Head and checkpoints are golang.org/x/mod/sumdb/note
+// notes signed with the box key (key name = box id), whose text is a C2SP
+// tlog-checkpoint:
+//
+//	<box_id>/audit
+//	<tree size>
+//	<base64 tlog tree hash>
+//
+// Guarantees:
+//
+//   - An audited change and its entry commit in one transaction: without a
+//     note signer (ErrNoSigner) neither happens. Recovery actions that are
+//     file operations only (quarantine, removing an empty file) are audited
+//     right after them.
+//   - Appending first checks that the log still matches its signed head, so
+//     a log edited outside the store is never extended and re-signed
+//     (ErrAuditCorrupt).
+//   - VerifyAudit detects any altered, inserted, removed or reordered entry
+//     and truncation of the last entries, even by someone who can write
+//     index.db and recomputes the stored hashes, but not the box key; it
+//     names the first bad entry (to within a checkpoint interval when the
+//     stored hashes were recomputed). Replacing the whole log by an older
+//     copy of itself is detectable only against a checkpoint kept elsewhere,
+//     such as one carried by an export with inclusion proofs
+//     (AuditInclusionProof).
 package store

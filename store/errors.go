@@ -37,6 +37,14 @@ var (
 	ErrNotFound = errors.New("segment not found")
 	// ErrOpen: the segment is still being recorded.
 	ErrOpen = errors.New("segment still open")
+	// ErrNoSigner: an audited change was attempted on a store opened without
+	// a note signer (Options.NoteSigner). Nothing was changed.
+	ErrNoSigner = errors.New("no audit signer configured")
+	// ErrAuditCorrupt: the audit log no longer matches its signed head (it
+	// was edited outside the store, or the box key changed), so the store
+	// refuses to append to it, and with it the change to be audited. Run
+	// VerifyAudit ("cctv audit verify") to see what is wrong.
+	ErrAuditCorrupt = errors.New("audit log does not match its signed head")
 )
 
 // SegmentError is a file-system error on a segment file.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 var removeFile = os.Remove
@@ -40,4 +41,40 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 func (w *SegmentWriter) TestOnlyAbandon() error {
 	w.done = true
 	return w.f.Close()
+}
+
+// Audit storage names, for tests that tamper with index.db directly.
+var (
+	TestOnlyAuditBucket       = bktAudit
+	TestOnlyAuditHashesBucket = bktAuditHashes
+	TestOnlyCheckpointsBucket = bktAuditCheckpoints
+	TestOnlyMetaBucket        = bktMeta
+	TestOnlyAuditHeadKey      = keyAuditHead
+)
+
+// RehashAuditForTest recomputes every stored audit hash from the entries as
+// they are now, as an attacker who knows the format would.
+func RehashAuditForTest(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bktAuditHashes); err != nil {
+		return err
+	}
+	hb, err := tx.CreateBucket(bktAuditHashes)
+	if err != nil {
+		return err
+	}
+	var n int64
+	return tx.Bucket(bktAudit).ForEach(func(_, v []byte) error {
+		hs, err := tlog.StoredHashes(n, v, hashBucket{hb})
+		if err != nil {
+			return err
+		}
+		base := tlog.StoredHashIndex(0, n)
+		for i, h := range hs {
+			if err := hb.Put(seqKey(base+int64(i)), append([]byte(nil), h[:]...)); err != nil {
+				return err
+			}
+		}
+		n++
+		return nil
+	})
 }

@@ -201,15 +201,28 @@ func (s *Store) Cameras() ([]string, error) {
 	return out, err
 }
 
-// SetCameraState records a camera's current state.
+// SetCameraState records a camera's current state. When the state differs
+// from the recorded one, the audit entry "camera.<state>" (params camera,
+// reason) is appended in the same transaction.
 func (s *Store) SetCameraState(st CameraState) error {
 	if err := ValidCamera(st.Camera); err != nil {
 		return fmt.Errorf("set camera state: %w", err)
 	}
 	st.Since = st.Since.UTC().Round(0)
 	return s.update("set state of "+st.Camera, func(tx *bolt.Tx) error {
-		if err := putJSON(tx.Bucket(bktStates), []byte(st.Camera), st); err != nil {
+		b := tx.Bucket(bktStates)
+		var prev CameraState
+		found, err := getJSON(b, []byte(st.Camera), &prev)
+		if err != nil {
 			return err
+		}
+		if err := putJSON(b, []byte(st.Camera), st); err != nil {
+			return err
+		}
+		if !found || prev.State != st.State {
+			if _, err := s.appendAudit(tx, s.auditAction("camera."+st.State, "camera", st.Camera, "reason", st.Reason)); err != nil {
+				return err
+			}
 		}
 		return touchCamera(tx, st.Camera, 0, 0)
 	})

@@ -52,6 +52,9 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 	if s.ro {
 		return nil, fmt.Errorf("recover: %w", ErrReadOnly)
 	}
+	if s.note == nil {
+		return nil, fmt.Errorf("recover: %w", ErrNoSigner)
+	}
 	var entries []keyed
 	if err := s.view("recover", func(tx *bolt.Tx) error {
 		var err error
@@ -80,17 +83,22 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 			if _, err := os.Lstat(s.abs(e.File)); err == nil || !errors.Is(err, fs.ErrNotExist) {
 				continue // present (or unreadable: Check will say so)
 			}
-			if err := s.fileMissing(ke); err != nil {
+			a := RecoveryAction{Kind: "file-missing", Camera: e.Camera, Path: e.File,
+				Detail: "recorded a file-missing gap and disposal"}
+			if err := s.fileMissing(ke, a); err != nil {
 				return acts, err
 			}
-			act(RecoveryAction{Kind: "file-missing", Camera: e.Camera, Path: e.File,
-				Detail: "recorded a file-missing gap and disposal"})
+			act(a)
 		case stateDisposing:
-			if err := s.finishDisposal("recover", ke.key); err != nil {
+			a := RecoveryAction{Kind: "disposed", Camera: e.Camera, Path: e.File,
+				Detail: "finished interrupted deletion: " + e.DisposeWhy}
+			if err := s.finishDisposal("recover", ke.key, func(tx *bolt.Tx, _ entry) error {
+				_, err := s.appendAudit(tx, s.recoveryEntry(a))
+				return err
+			}); err != nil {
 				return acts, err
 			}
-			act(RecoveryAction{Kind: "disposed", Camera: e.Camera, Path: e.File,
-				Detail: "finished interrupted deletion: " + e.DisposeWhy})
+			act(a)
 		}
 	}
 
@@ -122,24 +130,39 @@ func (s *Store) recoverOpen(ke keyed) (RecoveryAction, error) {
 // recoverOpenAs seals the file of an open entry as recovered with the given
 // flag. After a crash ("crash") the time from its end to now is a gap; a
 // segment salvaged while the recorder runs ("salvaged") leaves the gap to
-// the recorder, which knows when footage resumed.
+// the recorder, which knows when footage resumed. The action's audit entry
+// is appended in the transaction that performs it.
 func (s *Store) recoverOpenAs(ke keyed, flag string) (RecoveryAction, error) {
 	e := ke.e
 	a := RecoveryAction{Camera: e.Camera, Path: e.File}
+	if s.note == nil {
+		return a, fmt.Errorf("recover %s: %w", e.File, ErrNoSigner)
+	}
+	audit := func(kind, detail string) func(tx *bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			_, err := s.appendAudit(tx, s.recoveryEntry(RecoveryAction{Kind: kind, Camera: e.Camera, Path: e.File, Detail: detail}))
+			return err
+		}
+	}
 	if _, err := os.Lstat(s.abs(e.File)); errors.Is(err, fs.ErrNotExist) {
-		if err := s.removeOpen(ke.key, e.File); err != nil {
+		a.Kind, a.Detail = "removed-empty", "open entry without a file"
+		if err := s.removeOpen(ke.key, e.File, audit(a.Kind, a.Detail)); err != nil {
 			return a, err
 		}
-		a.Kind, a.Detail = "removed-empty", "open entry without a file"
 		return a, nil
 	}
 	now := s.clock.Now().UTC().Round(0)
-	rec, err := s.recoverFile(ke.key, e, []string{flag}, func(tx *bolt.Tx, seal Seal) error {
+	var detail string
+	_, err := s.recoverFile(ke.key, e, []string{flag}, func(tx *bolt.Tx, seal Seal) error {
+		detail = fmt.Sprintf("%d bytes, %d frames, flags %v", seal.Bytes, seal.Frames, seal.Flags)
+		if err := audit("recovered", detail)(tx); err != nil {
+			return err
+		}
 		if flag != "crash" || !now.After(seal.End) {
 			return nil
 		}
 		return s.putGap(tx, Gap{Camera: e.Camera, From: seal.End, To: now, Reason: "crash"})
-	})
+	}, audit("removed-empty", "no whole frames"))
 	if errors.Is(err, ErrEmpty) {
 		a.Kind, a.Detail = "removed-empty", "no whole frames"
 		return a, nil
@@ -147,13 +170,13 @@ func (s *Store) recoverOpenAs(ke keyed, flag string) (RecoveryAction, error) {
 	if err != nil {
 		return a, err
 	}
-	a.Kind = "recovered"
-	a.Detail = fmt.Sprintf("%d bytes, %d frames, flags %v", rec.Seal.Bytes, rec.Seal.Frames, rec.Seal.Flags)
+	a.Kind, a.Detail = "recovered", detail
 	return a, nil
 }
 
-// fileMissing turns a sealed entry whose file is gone into a disposal and a gap.
-func (s *Store) fileMissing(ke keyed) error {
+// fileMissing turns a sealed entry whose file is gone into a disposal and a
+// gap, and appends the audit entry of action a.
+func (s *Store) fileMissing(ke keyed, a RecoveryAction) error {
 	e := ke.e
 	now := s.clock.Now().UTC().Round(0)
 	d := disposalOf(e, now, "file-missing")
@@ -170,6 +193,9 @@ func (s *Store) fileMissing(ke keyed) error {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bktDisposals), ke.key, d); err != nil {
+			return err
+		}
+		if _, err := s.appendAudit(tx, s.recoveryEntry(a)); err != nil {
 			return err
 		}
 		return s.putGap(tx, Gap{Camera: e.Camera, From: d.Start, To: d.End, Reason: "file-missing"})
@@ -222,7 +248,7 @@ func (s *Store) recoverUnknown(rel string, cams map[string]bool) (RecoveryAction
 			return a, err
 		}
 		a.Kind, a.Detail = "removed-empty", "zero-byte file without an entry"
-		return a, nil
+		return a, s.auditAfter(a)
 	}
 	reason := ""
 	switch {
@@ -250,7 +276,17 @@ func (s *Store) recoverUnknown(rel string, cams map[string]bool) (RecoveryAction
 		return a, err
 	}
 	a.Kind, a.Path, a.Detail = "quarantined", dst, "from "+rel+": "+reason
-	return a, nil
+	return a, s.auditAfter(a)
+}
+
+// auditAfter appends the audit entry of a recovery action that has no index
+// transaction of its own (a file removed or moved), right after it. If this
+// fails the action stands and the error says its entry is missing.
+func (s *Store) auditAfter(a RecoveryAction) error {
+	if _, err := s.Audit(s.recoveryEntry(a)); err != nil {
+		return fmt.Errorf("%s %s (done, but not audited): %w", a.Kind, a.Path, err)
+	}
+	return nil
 }
 
 var errNotFootage = errors.New("not footage")
@@ -287,7 +323,12 @@ func (s *Store) adopt(rel, camera string, start time.Time) (SealRecord, error) {
 		Bytes: fi.Size(), Frames: res.Frames, SHA256: hex.EncodeToString(h.Sum(nil)),
 		TimeSource: "filename", State: SealAdopted, Flags: flags,
 	}
-	return s.commitSeal("adopt "+rel, nil, seal, nil)
+	a := RecoveryAction{Kind: "adopted", Camera: camera, Path: rel,
+		Detail: fmt.Sprintf("%d bytes, %d frames", seal.Bytes, seal.Frames)}
+	return s.commitSeal("adopt "+rel, nil, seal, func(tx *bolt.Tx) error {
+		_, err := s.appendAudit(tx, s.recoveryEntry(a))
+		return err
+	})
 }
 
 // quarantine moves rel to quarantine/<rel>, adding "_n" if that exists, and

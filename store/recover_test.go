@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,9 +26,31 @@ func actionKinds(acts []store.RecoveryAction) []string {
 
 func (e *env) recover(t *testing.T, s *store.Store, known ...string) []store.RecoveryAction {
 	t.Helper()
+	before, err := s.AuditSize()
+	if err != nil {
+		t.Fatal(err)
+	}
 	acts, err := s.Recover(known)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every action has its audit entry, with the same camera, path and detail.
+	var audited []store.RecoveryAction
+	entries, err := s.AuditEntries(store.AuditFilter{Action: "recovery."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range entries {
+		if a.Seq >= before {
+			if a.User == "" || a.Result != "ok" {
+				t.Errorf("recovery entry %+v", a)
+			}
+			audited = append(audited, store.RecoveryAction{Kind: strings.TrimPrefix(a.Action, "recovery."),
+				Camera: a.Params["camera"], Path: a.Params["path"], Detail: a.Params["detail"]})
+		}
+	}
+	if !slices.Equal(audited, acts) {
+		t.Errorf("recovery actions %+v\naudited as %+v", acts, audited)
 	}
 	return acts
 }
@@ -213,6 +236,12 @@ func TestRecover_InterruptedDisposal(t *testing.T) {
 			}
 			if err := s.DisposeSegment("cam", t0, "retention"); err != nil {
 				t.Fatalf("idempotent after recovery: %v", err)
+			}
+			// The deletion finished by Recover is audited as one, once.
+			ents, _ := s.AuditEntries(store.AuditFilter{Action: "segment.dispose"})
+			if len(ents) != 1 || ents[0].Params["file"] != a.Seal.File || ents[0].Params["why"] != "retention" ||
+				ents[0].Params["sha256"] != a.Seal.SHA256 {
+				t.Fatalf("dispose entries %+v", ents)
 			}
 			e.mustClean(t, s)
 		})

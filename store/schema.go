@@ -20,10 +20,19 @@ var (
 	bktStates    = []byte("states")    // camera → CameraState
 	bktCameras   = []byte("cameras")   // camera → cameraInfo
 
-	allBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
+	// The audit log (audit.go). Init creates these buckets; an index made
+	// before the audit log existed gets them with its first audit entry.
+	bktAudit            = []byte("audit")             // seq (8-byte BE) → canonical JSON of AuditEntry (the tlog record)
+	bktAuditHashes      = []byte("audit_hashes")      // tlog stored-hash index (8-byte BE) → 32-byte hash
+	bktAuditCheckpoints = []byte("audit_checkpoints") // tree size (8-byte BE) → signed checkpoint note
 
-	keySchema = []byte("schema")
-	keyBox    = []byte("box")
+	// coreBuckets must exist in every index of this schema version.
+	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints)
+
+	keySchema    = []byte("schema")
+	keyBox       = []byte("box")
+	keyAuditHead = []byte("audit_head") // signed checkpoint note of the whole audit log, rewritten by every append
 )
 
 // Entry states in bktSegments.
@@ -111,7 +120,7 @@ func checkSchema(tx *bolt.Tx, box string) error {
 	if v != strconv.Itoa(schemaVersion) {
 		return fmt.Errorf("schema version %q, want %d: %w", v, schemaVersion, ErrSchema)
 	}
-	for _, name := range allBuckets {
+	for _, name := range coreBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("missing bucket %s: %w", name, ErrSchema)
 		}

@@ -168,7 +168,7 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 	}
 	w.done = true
 	if w.n == 0 || info.Frames <= 0 {
-		if err := w.s.removeOpen(w.key, w.rel); err != nil {
+		if err := w.s.removeOpen(w.key, w.rel, nil); err != nil {
 			return SealRecord{}, err
 		}
 		return SealRecord{}, fmt.Errorf("seal %s: %w", w.rel, ErrEmpty)
@@ -200,7 +200,7 @@ func (w *SegmentWriter) Salvage(cause error) (rec SealRecord, err error) {
 		w.f = nil
 	}
 	e := entry{Camera: w.camera, Start: w.start, File: w.rel, Codec: w.codec}
-	rec, err = w.s.recoverFile(w.key, e, []string{"salvaged:" + causeName(cause)}, nil)
+	rec, err = w.s.recoverFile(w.key, e, []string{"salvaged:" + causeName(cause)}, nil, nil)
 	if err != nil {
 		return SealRecord{}, fmt.Errorf("salvage after %v: %w", cause, err)
 	}
@@ -210,8 +210,8 @@ func (w *SegmentWriter) Salvage(cause error) (rec SealRecord, err error) {
 // recoverFile makes a sealed "recovered" segment out of the file of open
 // entry e at key: truncate to whole packets, scan, hash, seal. With no frames
 // it removes the file and the entry and returns ErrEmpty. extra runs in the
-// seal transaction.
-func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bolt.Tx, Seal) error) (SealRecord, error) {
+// seal transaction, empty in the transaction that removes the entry.
+func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bolt.Tx, Seal) error, empty func(*bolt.Tx) error) (SealRecord, error) {
 	path := s.abs(e.File)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -225,7 +225,7 @@ func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bol
 		return SealRecord{}, &SegmentError{Op: "recover", Camera: e.Camera, Path: path, Err: err}
 	}
 	if res.Frames == 0 {
-		if err := s.removeOpen(key, e.File); err != nil {
+		if err := s.removeOpen(key, e.File, empty); err != nil {
 			return SealRecord{}, err
 		}
 		return SealRecord{}, fmt.Errorf("recover %s: %w", e.File, ErrEmpty)
@@ -287,8 +287,9 @@ func scanEnd(start time.Time, res tsscan.Result) (time.Time, []string) {
 	return start.Add(time.Duration(span * 100000 / 9)), nil // 90 kHz → ns
 }
 
-// removeOpen removes an unusable segment file, then its open entry.
-func (s *Store) removeOpen(key []byte, rel string) error {
+// removeOpen removes an unusable segment file, then its open entry; extra,
+// if not nil, runs in that transaction.
+func (s *Store) removeOpen(key []byte, rel string, extra func(*bolt.Tx) error) error {
 	path := s.abs(rel)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &SegmentError{Op: "remove", Path: path, Err: err}
@@ -305,7 +306,13 @@ func (s *Store) removeOpen(key []byte, rel string) error {
 		if e.State != stateOpen || e.File != rel {
 			return fmt.Errorf("entry is %s for %s", e.State, e.File)
 		}
-		return b.Delete(key)
+		if err := b.Delete(key); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
 	})
 }
 

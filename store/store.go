@@ -14,6 +14,7 @@ import (
 	"github.com/council/cctv/internal/fsutil"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Signer signs and verifies seal records; *boxkey.Key satisfies it.
@@ -39,8 +40,25 @@ type Options struct {
 	ReadOnly bool
 	// Logger receives recovery actions at Info. Default: discard.
 	Logger *slog.Logger
-	// Clock stamps seals, disposals and recovery gaps. Default clock.Real.
+	// Clock stamps seals, disposals, recovery gaps and audit entries.
+	// Default clock.Real.
 	Clock clock.Clock
+	// NoteSigner signs the audit log's head and checkpoints (see doc.go).
+	// Its name must be the box id. Default: derived from Signer if it has a
+	// method NoteSigner(name string) (note.Signer, error), as *boxkey.Key
+	// does; otherwise none, and every audited change fails with ErrNoSigner.
+	// Not needed when ReadOnly.
+	NoteSigner note.Signer
+}
+
+// noteKeyer is a Signer that can also sign and verify audit notes, as
+// *boxkey.Key can.
+type noteKeyer interface {
+	NoteSigner(name string) (note.Signer, error)
+}
+
+type noteVerifierKeyer interface {
+	NoteVerifier(name string) (note.Verifier, error)
 }
 
 // Store is an open data directory. Its methods are safe for concurrent use.
@@ -52,6 +70,11 @@ type Store struct {
 	log    *slog.Logger
 	clock  clock.Clock
 	ro     bool
+
+	note     note.Signer   // signs audit heads and checkpoints; nil: audited changes fail
+	verifier note.Verifier // checks them in Check and VerifyAudit(nil); may be nil
+	user     string        // the process's user, for the store's own audit entries
+	uid      int
 
 	sealMu sync.Mutex // serialises chain appends (read head, sign, commit)
 
@@ -174,7 +197,11 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dataDir, db: db, box: box, signer: opts.Signer, log: opts.Logger,
-		clock: opts.Clock, ro: opts.ReadOnly,
+		clock: opts.Clock, ro: opts.ReadOnly, note: opts.NoteSigner,
+	}
+	if err := s.setupAudit(opts); err != nil {
+		_ = db.Close() // the audit key error is what matters
+		return nil, fmt.Errorf("open %s: %w", dataDir, err)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

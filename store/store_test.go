@@ -453,6 +453,20 @@ func TestStore_GapsAndStates(t *testing.T) {
 	if err != nil || len(sts) != 1 || sts[0] != st {
 		t.Fatalf("states %+v %v", sts, err)
 	}
+	// Only changes of state are audited.
+	st2 := st
+	st2.Reason = "timeout"
+	st3 := store.CameraState{Camera: "door", State: "recording", Since: t0.Add(time.Minute)}
+	for _, x := range []store.CameraState{st2, st3} {
+		if err := s.SetCameraState(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := s.AuditEntries(store.AuditFilter{Action: "camera."})
+	if err != nil || len(ents) != 2 || ents[0].Action != "camera.down" || ents[1].Action != "camera.recording" ||
+		ents[0].Params["camera"] != "door" || ents[0].Params["reason"] != "connection refused" {
+		t.Fatalf("camera entries %+v %v", ents, err)
+	}
 	if cams, _ := s.Cameras(); !slices.Equal(cams, []string{"cam", "door"}) {
 		t.Fatalf("cameras %v", cams)
 	}
@@ -496,6 +510,16 @@ func TestDisposeSegment(t *testing.T) {
 	for _, r := range []store.SealRecord{recs[0], recs[2]} {
 		if _, err := os.Stat(filepath.Join(s.DataDir(), r.Seal.File)); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("file remains: %v", err)
+		}
+	}
+	ents, err := s.AuditEntries(store.AuditFilter{Action: "segment.dispose"})
+	if err != nil || len(ents) != 2 {
+		t.Fatalf("dispose entries %+v %v", ents, err)
+	}
+	for i, r := range []store.SealRecord{recs[0], recs[2]} {
+		p := ents[i].Params
+		if p["camera"] != "cam" || p["file"] != r.Seal.File || p["why"] != "retention" || p["sha256"] != r.Seal.SHA256 {
+			t.Errorf("dispose entry %+v", ents[i])
 		}
 	}
 }

@@ -55,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cmdList(),
 			cmdCheck(),
 			cmdKeys(),
+			cmdAudit(),
 			cmdDemo(),
 			cmdVersion(),
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -62,26 +63,18 @@ func cmdList() *cli.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cfg, nil, true, nil)
+			args := listArgs{Camera: c.String("camera"), From: from, To: to}
+			var out listJSON
+			err = callDaemon(c.Context, cfg, "list", args, &out)
+			if errors.Is(err, errDaemonDown) {
+				// The daemon is down: read the store directly, audited the same way.
+				err = direct(c.Context, cfg, "list", args, func(st *store.Store) error {
+					out, err = buildList(st, cfg, args)
+					return err
+				})
+			}
 			if err != nil {
 				return err
-			}
-			defer st.Close()
-			cams, err := selectCameras(c.String("camera"), cfg, st)
-			if err != nil {
-				return err
-			}
-			out := listJSON{From: from, To: to, Cameras: []cameraListJSON{}}
-			for _, cam := range cams {
-				segs, err := st.Segments(cam, from, to)
-				if err != nil {
-					return failed(err, "read segments: "+err.Error())
-				}
-				gaps, err := st.Gaps(cam, from, to)
-				if err != nil {
-					return failed(err, "read gaps: "+err.Error())
-				}
-				out.Cameras = append(out.Cameras, cameraList(cam, segs, gaps))
 			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, out)
@@ -90,6 +83,37 @@ func cmdList() *cli.Command {
 			return nil
 		}),
 	}
+}
+
+// listArgs is the request of a list, as sent to the daemon.
+type listArgs struct {
+	Camera string    `json:"camera,omitempty"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+}
+
+// buildList reads the recordings and gaps of one or every camera in a window.
+func buildList(st *store.Store, cfg *config.Config, args listArgs) (listJSON, error) {
+	out := listJSON{From: args.From, To: args.To, Cameras: []cameraListJSON{}}
+	if !args.To.After(args.From) {
+		return out, badInput(nil, "--to must be after --from")
+	}
+	cams, err := selectCameras(args.Camera, cfg, st)
+	if err != nil {
+		return out, err
+	}
+	for _, cam := range cams {
+		segs, err := st.Segments(cam, args.From, args.To)
+		if err != nil {
+			return out, fmt.Errorf("read segments: %w", err)
+		}
+		gaps, err := st.Gaps(cam, args.From, args.To)
+		if err != nil {
+			return out, fmt.Errorf("read gaps: %w", err)
+		}
+		out.Cameras = append(out.Cameras, cameraList(cam, segs, gaps))
+	}
+	return out, nil
 }
 
 func parseWindow(c *cli.Context, cfg *config.Config) (from, to time.Time, err error) {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/urfave/cli/v2"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/version"
@@ -29,7 +31,7 @@ func cmdRecord() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return record(c.Context, cfg, key, log, recordHooks{notify: sdNotify})
+			return record(c.Context, cfg, key, log, recordHooks{notify: sdNotify, configPath: c.String("config")})
 		}),
 	}
 }
@@ -39,6 +41,8 @@ type recordHooks struct {
 	notify func(state string)           // systemd notifications
 	ready  func(rec *recorder.Recorder) // called once recording has started
 	opts   func(*recorder.Options)      // test overrides
+
+	configPath string // for the audit log's config.load entry
 }
 
 func sdNotify(state string) {
@@ -53,7 +57,7 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	if hooks.notify == nil {
 		hooks.notify = func(string) {}
 	}
-	st, err := openStore(cfg, key, false, log)
+	st, err := openAuditedStore(cfg, key, log)
 	if err != nil {
 		if errors.Is(err, store.ErrNoMarker) {
 			log.Error("ALERT: refusing to record: data directory has no marker file (is the data disk mounted?)", "data_dir", cfg.DataDir)
@@ -92,6 +96,14 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 		log.Warn("recovery", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
 	}
 
+	self, err := api.CurrentCaller(groupsOf(cfg))
+	if err != nil {
+		return failed(err, "identify the daemon's own user: "+err.Error())
+	}
+	d := &service{cfg: cfg, st: st, key: key, log: log, self: self}
+	d.event("config.load", map[string]string{"file": hooks.configPath, "box": cfg.BoxID, "cameras": fmt.Sprint(len(cfg.Cameras))}, "ok")
+	d.event("daemon.start", map[string]string{"version": version.Version, "key": key.Fingerprint(), "recovery_actions": fmt.Sprint(len(actions))}, "ok")
+
 	opts := recorder.Options{
 		Store:        st,
 		Cameras:      cams,
@@ -100,23 +112,43 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 		StallTimeout: cfg.StallTimeout.Duration,
 		BuildTime:    version.BuildTime(),
 		Logger:       log,
+		Event:        func(action string, params map[string]string) { d.event(action, params, "ok") },
 	}
 	if hooks.opts != nil {
 		hooks.opts(&opts)
-	}
-	if now := time.Now(); now.Before(opts.BuildTime) {
-		log.Error("ALERT: box clock is before the software's build date; footage is marked time-untrusted",
-			"clock", now.UTC().Format(time.RFC3339), "build_date", version.BuildDate)
 	}
 	rec, err := recorder.New(opts)
 	if err != nil {
 		return failed(err, err.Error())
 	}
 
+	d.rec = rec
+	if now := time.Now(); now.Before(opts.BuildTime) {
+		log.Error("ALERT: box clock is before the software's build date; footage is marked time-untrusted",
+			"clock", now.UTC().Format(time.RFC3339), "build_date", version.BuildDate)
+		d.event("clock.untrusted", map[string]string{"clock": now.UTC().Format(time.RFC3339), "build_date": version.BuildDate}, "alert")
+	}
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(runCtx) }()
+	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	var serveErr error
+	serveDone := make(chan struct{})
+	go func() {
+		serveErr = d.serve(serveCtx)
+		close(serveDone)
+	}()
+	defer func() {
+		stopServe()
+		<-serveDone
+		d.event("daemon.stop", nil, "ok")
+	}()
+	serveWatch := serveDone // nil once reported
+	checkpoints := time.NewTicker(checkpointEvery)
+	defer checkpoints.Stop()
+	lastCheckpoint, _ := st.AuditSize()
 
 	log.Info("recorder started", "cameras", len(cams), "data_dir", cfg.DataDir, "version", version.Version)
 	hooks.notify(daemon.SdNotifyReady)
@@ -135,6 +167,19 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 			err := <-done
 			log.Info("recorder stopped")
 			return err
+		case <-serveWatch:
+			// Recording goes on; staff lose the socket until a restart.
+			log.Error("ALERT: the local socket stopped; staff commands will fail until the recorder restarts", "err", serveErr)
+			d.event("socket.down", map[string]string{"err": fmt.Sprint(serveErr)}, "alert")
+			serveWatch = nil
+		case <-checkpoints.C:
+			if n, err := st.AuditSize(); err == nil && n != lastCheckpoint {
+				if _, err := st.AuditCheckpoint(); err != nil {
+					log.Error("sign audit checkpoint", "err", err)
+				} else {
+					lastCheckpoint = n
+				}
+			}
 		case <-watchdog.C:
 			if wedged := rec.Wedged(); len(wedged) == 0 {
 				hooks.notify(daemon.SdNotifyWatchdog)

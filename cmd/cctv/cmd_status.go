@@ -11,6 +11,7 @@ import (
 	"github.com/council/cctv/config"
 
 	"github.com/council/cctv/internal/fsutil"
+	"github.com/council/cctv/recorder"
 	"github.com/council/cctv/store"
 )
 
@@ -36,6 +37,9 @@ type cameraStatusJSON struct {
 	BitrateKbps int64     `json:"bitrate_kbps"` // of the newest segment
 	FPS         float64   `json:"fps"`          // of the newest segment
 	GapsToday   int       `json:"gaps_today"`
+	LastFrame   time.Time `json:"last_frame,omitzero"`
+	// LastFrameAgeS is how long ago the last frame arrived, in seconds.
+	LastFrameAgeS float64 `json:"last_frame_age_s"`
 }
 
 type diskJSON struct {
@@ -50,63 +54,9 @@ func cmdStatus() *cli.Command {
 		Usage: "per camera state and footage, disk, alerts (exit 1 while any alert is active)",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-			st, err := openStore(cfg, nil, true, nil)
-			if err != nil {
+			var out statusJSON
+			if err := callDaemon(c.Context, cfg, "status", nil, &out); err != nil {
 				return err
-			}
-			defer st.Close()
-			now := time.Now().UTC()
-			out := statusJSON{Box: cfg.BoxID, Site: cfg.Site, Now: now, Cameras: []cameraStatusJSON{}, Alerts: []string{}}
-			states, err := st.CameraStates()
-			if err != nil {
-				return failed(err, "read camera states: "+err.Error())
-			}
-			cams, err := selectCameras("", cfg, st)
-			if err != nil {
-				return err
-			}
-			y, m, d := now.In(cfg.Location).Date()
-			midnight := time.Date(y, m, d, 0, 0, 0, 0, cfg.Location)
-			for _, cam := range cams {
-				cs := cameraStatusJSON{Camera: cam, State: "unknown"}
-				if i := slices.IndexFunc(states, func(s store.CameraState) bool { return s.Camera == cam }); i >= 0 {
-					s := states[i]
-					cs.State, cs.Reason, cs.Since, cs.Codec = s.State, s.Reason, s.Since, s.Codec
-				}
-				oldest, newest, n, err := st.Span(cam)
-				if err != nil {
-					return failed(err, "read footage span: "+err.Error())
-				}
-				cs.Oldest, cs.Newest, cs.Segments = oldest, newest, n
-				if n > 0 {
-					segs, err := st.Segments(cam, newest.Add(-time.Nanosecond), newest)
-					if err == nil && len(segs) > 0 {
-						s := segs[len(segs)-1]
-						if dur := s.End.Sub(s.Start).Seconds(); dur > 0 {
-							cs.BitrateKbps = int64(float64(s.Bytes) * 8 / dur / 1000)
-							cs.FPS = float64(int(float64(s.Frames)/dur*10+0.5)) / 10
-						}
-						if slices.Contains(s.Flags, "time-untrusted") {
-							out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: footage marked time-untrusted: the box clock was before the build date", cam))
-						}
-					}
-				}
-				gaps, err := st.Gaps(cam, midnight, now)
-				if err != nil {
-					return failed(err, "read gaps: "+err.Error())
-				}
-				cs.GapsToday = len(gaps)
-				if (cs.State == "down" || cs.State == "error") && now.Sub(cs.Since) > time.Minute {
-					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, localTime(cs.Since, cfg.Location), cs.Reason))
-				}
-				out.Cameras = append(out.Cameras, cs)
-			}
-			out.Disk.DataDir = cfg.DataDir
-			if free, total, err := fsutil.FreeSpace(cfg.DataDir); err == nil {
-				out.Disk.FreeBytes, out.Disk.TotalBytes = free, total
-				if total > 0 && float64(free)/float64(total) < cfg.MinFree.Fraction() {
-					out.Alerts = append(out.Alerts, fmt.Sprintf("disk pressure: %.1f%% free on %s, below min_free %s", 100*float64(free)/float64(total), cfg.DataDir, cfg.MinFree))
-				}
 			}
 			if c.Bool("json") {
 				if err := writeJSON(c.App.Writer, out); err != nil {
@@ -121,6 +71,73 @@ func cmdStatus() *cli.Command {
 			return nil
 		}),
 	}
+}
+
+// buildStatus assembles the status of the box from the store and, in the
+// daemon, the recorder's live view of each camera (nil otherwise).
+func buildStatus(st *store.Store, cfg *config.Config, live []recorder.Health) (statusJSON, error) {
+	now := time.Now().UTC()
+	out := statusJSON{Box: cfg.BoxID, Site: cfg.Site, Now: now, Cameras: []cameraStatusJSON{}, Alerts: []string{}}
+	states, err := st.CameraStates()
+	if err != nil {
+		return out, fmt.Errorf("read camera states: %w", err)
+	}
+	cams, err := selectCameras("", cfg, st)
+	if err != nil {
+		return out, err
+	}
+	y, m, d := now.In(cfg.Location).Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, cfg.Location)
+	for _, cam := range cams {
+		cs := cameraStatusJSON{Camera: cam, State: "unknown"}
+		if i := slices.IndexFunc(states, func(s store.CameraState) bool { return s.Camera == cam }); i >= 0 {
+			s := states[i]
+			cs.State, cs.Reason, cs.Since, cs.Codec = s.State, s.Reason, s.Since, s.Codec
+		}
+		if i := slices.IndexFunc(live, func(h recorder.Health) bool { return h.Camera == cam }); i >= 0 {
+			h := live[i]
+			cs.State, cs.Reason, cs.Since, cs.Codec = h.State, h.Reason, h.Since, h.Codec
+			cs.LastFrame = h.LastFrame
+			if !h.LastFrame.IsZero() {
+				cs.LastFrameAgeS = float64(int(now.Sub(h.LastFrame).Seconds()*10)) / 10
+			}
+		}
+		oldest, newest, n, err := st.Span(cam)
+		if err != nil {
+			return out, fmt.Errorf("read footage span: %w", err)
+		}
+		cs.Oldest, cs.Newest, cs.Segments = oldest, newest, n
+		if n > 0 {
+			segs, err := st.Segments(cam, newest.Add(-time.Nanosecond), newest)
+			if err == nil && len(segs) > 0 {
+				s := segs[len(segs)-1]
+				if dur := s.End.Sub(s.Start).Seconds(); dur > 0 {
+					cs.BitrateKbps = int64(float64(s.Bytes) * 8 / dur / 1000)
+					cs.FPS = float64(int(float64(s.Frames)/dur*10+0.5)) / 10
+				}
+				if slices.Contains(s.Flags, "time-untrusted") {
+					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: footage marked time-untrusted: the box clock was before the build date", cam))
+				}
+			}
+		}
+		gaps, err := st.Gaps(cam, midnight, now)
+		if err != nil {
+			return out, fmt.Errorf("read gaps: %w", err)
+		}
+		cs.GapsToday = len(gaps)
+		if (cs.State == "down" || cs.State == "error") && now.Sub(cs.Since) > time.Minute {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, localTime(cs.Since, cfg.Location), cs.Reason))
+		}
+		out.Cameras = append(out.Cameras, cs)
+	}
+	out.Disk.DataDir = cfg.DataDir
+	if free, total, err := fsutil.FreeSpace(cfg.DataDir); err == nil {
+		out.Disk.FreeBytes, out.Disk.TotalBytes = free, total
+		if total > 0 && float64(free)/float64(total) < cfg.MinFree.Fraction() {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("disk pressure: %.1f%% free on %s, below min_free %s", 100*float64(free)/float64(total), cfg.DataDir, cfg.MinFree))
+		}
+	}
+	return out, nil
 }
 
 func printStatus(w io.Writer, s statusJSON, loc *time.Location) {

@@ -16,6 +16,11 @@ func openStore(cfg *config.Config, key *boxkey.Key, readOnly bool, log *slog.Log
 	if key != nil {
 		opts.Signer = key
 	}
+	return openStoreWith(cfg, opts)
+}
+
+// openStoreWith opens the store with opts, explaining failures to a person.
+func openStoreWith(cfg *config.Config, opts store.Options) (*store.Store, error) {
 	st, err := store.Open(cfg.DataDir, opts)
 	switch {
 	case err == nil:

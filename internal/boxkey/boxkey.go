@@ -56,6 +56,7 @@ const maxKeyFile = 64 << 10
 type Key struct {
 	path   string
 	signer ssh.Signer
+	priv   ed25519.PrivateKey
 }
 
 // wrapped is an error with its own message that still matches a sentinel
@@ -247,7 +248,7 @@ func newKey(path string, priv ed25519.PrivateKey) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("use signing key: %w", err)
 	}
-	return &Key{path: path, signer: signer}, nil
+	return &Key{path: path, signer: signer, priv: priv}, nil
 }
 
 // Path returns the file the key was created at or loaded from.

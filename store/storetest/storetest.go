@@ -9,11 +9,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/council/cctv/internal/tsscan/tstest"
 	"github.com/council/cctv/store"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // BoxID is the box of stores made by New.
@@ -69,10 +71,35 @@ func (s *Signer) Verify(namespace string, msg, sig []byte) error {
 	return nil
 }
 
+// NoteSigner returns a note signer with the same key under name, so a
+// store opened with this Signer derives its audit signer from it.
+func (s *Signer) NoteSigner(name string) (note.Signer, error) {
+	vkey, err := note.NewEd25519VerifierKey(name, s.pub)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.SplitN(vkey, "+", 3) // name+hash+key
+	if len(parts) != 3 {
+		return nil, errors.New("unexpected verifier key form")
+	}
+	seed := append([]byte{1}, s.priv.Seed()...) // 1: note's Ed25519 algorithm byte
+	return note.NewSigner("PRIVATE+KEY+" + parts[0] + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(seed))
+}
+
+// NoteVerifier returns the verifier of NoteSigner(name).
+func (s *Signer) NoteVerifier(name string) (note.Verifier, error) {
+	vkey, err := note.NewEd25519VerifierKey(name, s.pub)
+	if err != nil {
+		return nil, err
+	}
+	return note.NewVerifier(vkey)
+}
+
 // New initialises a data directory in t.TempDir and opens it with a fresh
-// Signer. At cleanup it runs Check(deep) and fails the test on any
-// violation, then closes the store (Close is idempotent, so tests may close
-// it themselves; the check then reopens it read-only).
+// Signer, which also signs the audit log. At cleanup it runs Check(deep)
+// and VerifyAudit and fails the test on any violation or audit problem,
+// then closes the store (Close is idempotent, so tests may close it
+// themselves; the checks then reopen it read-only).
 func New(t testing.TB) *store.Store {
 	t.Helper()
 	s, _ := NewWithSigner(t)
@@ -92,21 +119,36 @@ func NewWithSigner(t testing.TB) (*store.Store, *Signer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		vs, err := s.Check(true, sig.Verify)
+		cs := s
+		vs, err := cs.Check(true, sig.Verify)
 		if errors.Is(err, store.ErrClosed) {
-			ro, oerr := store.Open(dir, store.Options{ReadOnly: true})
+			ro, oerr := store.Open(dir, store.Options{ReadOnly: true, Signer: sig})
 			if oerr != nil {
 				t.Errorf("storetest: reopen for check: %v", oerr)
 				return
 			}
 			defer ro.Close()
-			vs, err = ro.Check(true, sig.Verify)
+			cs = ro
+			vs, err = cs.Check(true, sig.Verify)
 		}
 		if err != nil {
 			t.Errorf("storetest: check: %v", err)
 		}
 		for _, v := range vs {
-			t.Errorf("storetest: invariant violated: %s", v)
+			if v.Kind != "audit" { // reported below with VerifyAudit
+				t.Errorf("storetest: invariant violated: %s", v)
+			}
+		}
+		verifier, err := sig.NoteVerifier(BoxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := cs.VerifyAudit(verifier)
+		if err != nil {
+			t.Errorf("storetest: verify audit: %v", err)
+		}
+		for _, p := range rep.Problems {
+			t.Errorf("storetest: audit log: %s", p)
 		}
 		if err := s.Close(); err != nil {
 			t.Errorf("storetest: close: %v", err)

@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/user"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// ErrDaemonDown means nobody answers on the socket: the file is missing, or
+// it is left over and the connection is refused. Commands that can work on
+// the store directly may fall back to that.
+var ErrDaemonDown = errors.New("the cctv daemon is not running")
+
+const (
+	dialTimeout = 2 * time.Second
+	// defaultCallTimeout bounds a Call whose ctx has no deadline, so a hung
+	// daemon cannot hang the CLI; it is above the server's RequestTimeout.
+	defaultCallTimeout = 10 * time.Minute
+)
+
+// Call sends command with args (encoded as JSON; nil for none) to the daemon
+// on socketPath and decodes the answer's data into out (unless out is nil).
+//
+// It returns an *Error when the daemon refused or failed the request, and
+// also when the socket's permissions keep the caller out (with the group to
+// join); an error wrapping ErrDaemonDown (naming the path) when nobody
+// listens; ctx's error when ctx ends first. Connecting gives up after 2 s;
+// with no deadline on ctx the whole call gives up after 10 min.
+func Call(ctx context.Context, socketPath, command string, args any, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
+		defer cancel()
+	}
+	req := Request{Command: command}
+	if args != nil {
+		raw, err := json.Marshal(args)
+		if err != nil {
+			return fmt.Errorf("encode arguments of %s: %w", command, err)
+		}
+		req.Args = raw
+	}
+	line, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode request %s: %w", command, err)
+	}
+	line = append(line, '\n')
+	if len(line) > maxRequest {
+		return &Error{Code: CodeBadInput, Msg: fmt.Sprintf("request %s is larger than 1 MiB", command)}
+	}
+
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(ctx, "unix", socketPath)
+	if err != nil {
+		return dialError(ctx, socketPath, err)
+	}
+	defer conn.Close() // read-only from here on; nothing to lose
+	// Wake any blocked read or write when ctx ends.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := conn.Write(line); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", command, context.Cause(ctx))
+		}
+		return fmt.Errorf("send %s to the cctv daemon on %s: %w", command, socketPath, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s: %w", command, context.Cause(ctx))
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+			return fmt.Errorf("%s: the cctv daemon on %s closed the connection without answering (is it stopping?)", command, socketPath)
+		}
+		return fmt.Errorf("read answer to %s from %s: %w", command, socketPath, err)
+	}
+	if !resp.OK {
+		if resp.Error == nil {
+			return &Error{Code: CodeFailed, Msg: fmt.Sprintf("the cctv daemon refused %s without saying why", command)}
+		}
+		return resp.Error
+	}
+	if out != nil && len(resp.Data) > 0 {
+		if err := json.Unmarshal(resp.Data, out); err != nil {
+			return fmt.Errorf("decode answer to %s: %w", command, err)
+		}
+	}
+	return nil
+}
+
+// dialError classifies a failure to connect.
+func dialError(ctx context.Context, path string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("connect to the cctv daemon on %s: %w", path, context.Cause(ctx))
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w (nothing answers on %s)", ErrDaemonDown, path)
+	case errors.Is(err, fs.ErrPermission):
+		e := &Error{Code: CodeFailed, Msg: fmt.Sprintf("permission denied on the cctv socket %s", path)}
+		if g := socketGroup(path); g != "" {
+			e.Hints = append(e.Hints, fmt.Sprintf("ask a supervisor to add you to group %s, then log in again", g))
+		} else {
+			e.Hints = append(e.Hints, "ask a supervisor to add you to the viewer group in the [access] table of the config, then log in again")
+		}
+		return e
+	case errors.Is(err, syscall.EAGAIN):
+		return fmt.Errorf("connect to the cctv daemon on %s: it is busy, try again", path)
+	}
+	return fmt.Errorf("connect to the cctv daemon on %s: %w", path, err)
+}
+
+// socketGroup names the group owning the socket file, or "".
+func socketGroup(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	g, err := user.LookupGroupId(strconv.FormatUint(uint64(st.Gid), 10))
+	if err != nil {
+		return ""
+	}
+	return g.Name
+}
