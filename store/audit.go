@@ -166,6 +166,27 @@ func (s *Store) auditTree(tx *bolt.Tx, hb *bolt.Bucket, n int64) (tlog.Tree, err
 	return tree, nil
 }
 
+// auditHook appends the audit entry of a change the store makes on its own
+// account (a camera state, a recovery action, a disposal) within the change's
+// transaction. If the audit log has been tampered with (ErrAuditCorrupt) the
+// change still goes ahead, unaudited, and the store raises the audit-broken
+// alert: otherwise tampering with the log would stop the box recording.
+// Requests from people (Audit) still fail closed.
+func (s *Store) auditHook(tx *bolt.Tx, e AuditEntry) error {
+	_, err := s.appendAudit(tx, e)
+	if errors.Is(err, ErrAuditCorrupt) {
+		if s.auditBroken.CompareAndSwap(false, true) {
+			s.log.Error("ALERT: the audit log does not match its signed head; changes are no longer audited until a supervisor investigates (cctv audit verify)", "err", err)
+		}
+		return nil
+	}
+	return err
+}
+
+// AuditBroken reports whether the store has found the audit log tampered
+// with since it was opened (status shows it as an alert).
+func (s *Store) AuditBroken() bool { return s.auditBroken.Load() }
+
 // appendAudit appends e to the audit log within tx, so that a change and its
 // entry commit together: it assigns Seq and Time, fills User/UID with the
 // process's user if User is empty and Result with "ok" if empty, stores the

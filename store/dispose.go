@@ -134,7 +134,7 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx, e en
 		if err := putJSON(tx.Bucket(bktDisposals), k, d); err != nil {
 			return err
 		}
-		if _, err := s.appendAudit(tx, s.auditAction("segment.dispose",
+		if err := s.auditHook(tx, s.auditAction("segment.dispose",
 			"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256)); err != nil {
 			return err
 		}

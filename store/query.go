@@ -220,7 +220,7 @@ func (s *Store) SetCameraState(st CameraState) error {
 			return err
 		}
 		if !found || prev.State != st.State {
-			if _, err := s.appendAudit(tx, s.auditAction("camera."+st.State, "camera", st.Camera, "reason", st.Reason)); err != nil {
+			if err := s.auditHook(tx, s.auditAction("camera."+st.State, "camera", st.Camera, "reason", st.Reason)); err != nil {
 				return err
 			}
 		}

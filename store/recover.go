@@ -93,7 +93,7 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 			a := RecoveryAction{Kind: "disposed", Camera: e.Camera, Path: e.File,
 				Detail: "finished interrupted deletion: " + e.DisposeWhy}
 			if err := s.finishDisposal("recover", ke.key, func(tx *bolt.Tx, _ entry) error {
-				_, err := s.appendAudit(tx, s.recoveryEntry(a))
+				err := s.auditHook(tx, s.recoveryEntry(a))
 				return err
 			}); err != nil {
 				return acts, err
@@ -140,7 +140,7 @@ func (s *Store) recoverOpenAs(ke keyed, flag string) (RecoveryAction, error) {
 	}
 	audit := func(kind, detail string) func(tx *bolt.Tx) error {
 		return func(tx *bolt.Tx) error {
-			_, err := s.appendAudit(tx, s.recoveryEntry(RecoveryAction{Kind: kind, Camera: e.Camera, Path: e.File, Detail: detail}))
+			err := s.auditHook(tx, s.recoveryEntry(RecoveryAction{Kind: kind, Camera: e.Camera, Path: e.File, Detail: detail}))
 			return err
 		}
 	}
@@ -195,7 +195,7 @@ func (s *Store) fileMissing(ke keyed, a RecoveryAction) error {
 		if err := putJSON(tx.Bucket(bktDisposals), ke.key, d); err != nil {
 			return err
 		}
-		if _, err := s.appendAudit(tx, s.recoveryEntry(a)); err != nil {
+		if err := s.auditHook(tx, s.recoveryEntry(a)); err != nil {
 			return err
 		}
 		return s.putGap(tx, Gap{Camera: e.Camera, From: d.Start, To: d.End, Reason: "file-missing"})
@@ -326,7 +326,7 @@ func (s *Store) adopt(rel, camera string, start time.Time) (SealRecord, error) {
 	a := RecoveryAction{Kind: "adopted", Camera: camera, Path: rel,
 		Detail: fmt.Sprintf("%d bytes, %d frames", seal.Bytes, seal.Frames)}
 	return s.commitSeal("adopt "+rel, nil, seal, func(tx *bolt.Tx) error {
-		_, err := s.appendAudit(tx, s.recoveryEntry(a))
+		err := s.auditHook(tx, s.recoveryEntry(a))
 		return err
 	})
 }

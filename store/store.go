@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/council/cctv/internal/clock"
@@ -77,6 +78,8 @@ type Store struct {
 	uid      int
 
 	sealMu sync.Mutex // serialises chain appends (read head, sign, commit)
+
+	auditBroken atomic.Bool // the audit log was found tampered with
 
 	abandonedMu sync.Mutex
 	abandoned   map[string]keyed // open entries whose seal or salvage failed, by key

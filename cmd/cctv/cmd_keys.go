@@ -6,7 +6,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/council/cctv/api"
+	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/boxkey"
+	"github.com/council/cctv/store"
 )
 
 // evidenceNamespace is the SSH signature namespace of evidence packages.
@@ -36,6 +39,7 @@ func cmdKeys() *cli.Command {
 					}
 					fmt.Fprintf(c.App.Writer, "created signing key %s\n", cfg.KeyFile)
 					printKey(c, key, cfg.BoxID)
+					auditKeyInit(c, cfg, key)
 					return nil
 				},
 			},
@@ -64,4 +68,24 @@ func printKey(c *cli.Context, key *boxkey.Key, boxID string) {
 	fmt.Fprintf(w, "fingerprint: %s\n", key.Fingerprint())
 	fmt.Fprintf(w, "public key:  %s\n", key.AuthorizedKey())
 	fmt.Fprintf(w, "allowed_signers line:\n%s\n", key.AllowedSigners(boxID, evidenceNamespace))
+}
+
+// auditKeyInit records a new key in the audit log when the store is there to
+// take it (on a new box the key comes first; the daemon's start entry then
+// records the key's fingerprint).
+func auditKeyInit(c *cli.Context, cfg *config.Config, key *boxkey.Key) {
+	caller, err := api.CurrentCaller(groupsOf(cfg))
+	if err != nil {
+		return
+	}
+	st, err := openAuditedStore(cfg, key, nil)
+	if err != nil {
+		fmt.Fprintf(c.App.Writer, "not in the audit log yet: the recorder's start records the key's fingerprint\n")
+		return
+	}
+	defer st.Close()
+	if _, err := st.Audit(store.AuditEntry{User: caller.User, UID: caller.UID, Action: "key.init",
+		Params: map[string]string{"fingerprint": key.Fingerprint(), "path": cfg.KeyFile}}); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "cctv: warning: the key was created but could not be audited: %v\n", err)
+	}
 }

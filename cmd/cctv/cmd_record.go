@@ -101,6 +101,13 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 		return failed(err, "identify the daemon's own user: "+err.Error())
 	}
 	d := &service{cfg: cfg, st: st, key: key, log: log, self: self}
+	// Tampering while the box was off shows at start, as an alert.
+	if rep, err := st.VerifyAudit(nil); err != nil {
+		log.Error("verify the audit log", "err", err)
+	} else if seq, bad := rep.FirstBad(); bad {
+		d.auditAlert = fmt.Sprintf("audit log tampered with: first bad entry is seq %d (%d problem(s)); run cctv audit verify", seq, len(rep.Problems))
+		log.Error("ALERT: "+d.auditAlert, "problems", len(rep.Problems))
+	}
 	d.event("config.load", map[string]string{"file": hooks.configPath, "box": cfg.BoxID, "cameras": fmt.Sprint(len(cfg.Cameras))}, "ok")
 	d.event("daemon.start", map[string]string{"version": version.Version, "key": key.Fingerprint(), "recovery_actions": fmt.Sprint(len(actions))}, "ok")
 

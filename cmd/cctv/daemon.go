@@ -92,7 +92,10 @@ func direct(ctx context.Context, cfg *config.Config, command string, args any, f
 		result = "error: " + ferr.Error()
 	}
 	if _, aerr := st.Audit(store.AuditEntry{User: caller.User, UID: caller.UID, Action: "request." + command, Params: params, Result: result}); aerr != nil {
-		return failed(aerr, "the audit log cannot be written, so the request is refused: "+aerr.Error())
+		// Verifying is how a tampered log is investigated: it still answers.
+		if !(errors.Is(aerr, store.ErrAuditCorrupt) && command == "audit.verify") {
+			return failed(aerr, "the audit log cannot be written, so the request is refused: "+aerr.Error())
+		}
 	}
 	return ferr
 }
@@ -154,6 +157,9 @@ func auditParams(args any) map[string]string {
 
 // service serves the CLI on the Unix socket while the recorder runs.
 type service struct {
+	// auditAlert is set when the audit log failed verification at start.
+	auditAlert string
+
 	cfg  *config.Config
 	st   *store.Store
 	key  *boxkey.Key
@@ -184,6 +190,12 @@ func (d *service) serve(ctx context.Context) error {
 // audit records one request in the audit log (and the journal).
 func (d *service) audit(c api.Caller, command string, args json.RawMessage, result string) error {
 	e, err := d.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "request." + command, Params: auditParams(args), Result: result})
+	if errors.Is(err, store.ErrAuditCorrupt) && command == "audit.verify" {
+		// Verifying is how a supervisor investigates a tampered log: it must
+		// still answer, though its own request cannot be appended.
+		d.log.Error("ALERT: audit log tampered with; audit verify answered unaudited", "user", c.User, "uid", c.UID)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -208,7 +220,13 @@ func (d *service) event(action string, params map[string]string, result string) 
 func (d *service) commands() []api.Command {
 	return []api.Command{
 		{Name: "status", Role: commandRoles["status"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
-			return buildStatus(d.st, d.cfg, d.rec.Health())
+			out, err := buildStatus(d.st, d.cfg, d.rec.Health())
+			if d.auditAlert != "" {
+				out.Alerts = append(out.Alerts, d.auditAlert)
+			} else if d.st.AuditBroken() {
+				out.Alerts = append(out.Alerts, "audit log does not match its signed head: run cctv audit verify")
+			}
+			return out, err
 		}},
 		{Name: "list", Role: commandRoles["list"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
 			var a listArgs

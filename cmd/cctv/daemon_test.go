@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
@@ -362,5 +365,72 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	}
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// tamperAuditEntry rewrites one audit entry directly in the index, as
+// someone with access to the disk might.
+func tamperAuditEntry(t *testing.T, dataDir string, seq uint64) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dataDir, "index.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		if b == nil {
+			return fmt.Errorf("no audit bucket")
+		}
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		v := b.Get(k[:])
+		if v == nil {
+			return fmt.Errorf("no audit entry %d", seq)
+		}
+		return b.Put(k[:], bytes.Replace(v, []byte(`"result":"ok"`), []byte(`"result":"OK"`), 1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAudit_TamperedLog_DetectedAndRecordingGoesOn(t *testing.T) {
+	b := newBox(t, "desk")
+	d := b.startDaemon()
+	stopDaemon(t, d)
+	if n := len(b.auditEntries()); n < 4 {
+		t.Fatalf("only %d audit entries", n)
+	}
+	tamperAuditEntry(t, filepath.Join(b.dir, "data"), 1)
+
+	code, out, stderr := b.run("audit", "verify")
+	if code != 1 || !strings.Contains(stderr, "first bad entry is seq 1") || !strings.Contains(out, "seq 1: altered") {
+		t.Errorf("audit verify of a tampered log: exit %d\n%s%s", code, out, stderr)
+	}
+
+	// The recorder still records; status raises the alert; verify through
+	// the daemon still names the entry.
+	d = b.startDaemon()
+	defer stopDaemon(t, d)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st statusJSON
+		code, out, _ := b.run("status", "--json")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status: exit %d: %s", code, out)
+		}
+		alerted := strings.Contains(strings.Join(st.Alerts, "\n"), "audit log tampered with: first bad entry is seq 1")
+		if alerted && code == 1 && len(st.Cameras) == 1 && st.Cameras[0].State == "recording" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed recording with the audit alert: exit %d %+v", code, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, _, stderr = b.run("audit", "verify")
+	if code != 1 || !strings.Contains(stderr, "first bad entry is seq 1") {
+		t.Errorf("audit verify through the daemon: exit %d: %s", code, stderr)
 	}
 }
