@@ -27,7 +27,9 @@ type Config struct {
 	MinFree      Percent  // free space below which disk-pressure deletion starts, default 5%
 	SyncInterval Duration // how often the open segment is fsynced, default 1s, 100ms..60s
 	StallTimeout Duration // no frames for this long means the camera is stalled, default 10s
-	KeyFile      string   // box signing key, default "/etc/cctv/box_ed25519"
+	// DeletionInterval is how often retention and disk pressure run, default 1m (1s..1m).
+	DeletionInterval Duration
+	KeyFile          string // box signing key, default "/etc/cctv/box_ed25519"
 	// AllowedNetworks are the networks cameras must be inside; required
 	// when any camera is configured.
 	AllowedNetworks []netip.Prefix
@@ -83,16 +85,17 @@ func defaults() *Config {
 		loc = time.UTC
 	}
 	return &Config{
-		DataDir:      "/var/lib/cctv",
-		Socket:       "/run/cctv/cctv.sock",
-		Timezone:     "Europe/London",
-		Location:     loc,
-		Retention:    Duration{30 * day},
-		Segment:      Duration{60 * time.Second},
-		MinFree:      5,
-		SyncInterval: Duration{time.Second},
-		StallTimeout: Duration{10 * time.Second},
-		KeyFile:      "/etc/cctv/box_ed25519",
+		DataDir:          "/var/lib/cctv",
+		Socket:           "/run/cctv/cctv.sock",
+		Timezone:         "Europe/London",
+		Location:         loc,
+		Retention:        Duration{30 * day},
+		Segment:          Duration{60 * time.Second},
+		MinFree:          5,
+		SyncInterval:     Duration{time.Second},
+		StallTimeout:     Duration{10 * time.Second},
+		DeletionInterval: Duration{time.Minute},
+		KeyFile:          "/etc/cctv/box_ed25519",
 		Access: Access{
 			Viewer:     "cctv-view",
 			Operator:   "cctv-export",

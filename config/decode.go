@@ -16,7 +16,7 @@ import (
 var (
 	topKeys = []string{
 		"site", "box_id", "data_dir", "socket", "timezone", "retention", "segment",
-		"min_free", "sync_interval", "stall_timeout", "key_file", "allowed_networks",
+		"min_free", "sync_interval", "stall_timeout", "deletion_interval", "key_file", "allowed_networks",
 		"single_supervisor_release", "access", "camera",
 	}
 	accessKeys = []string{"viewer", "operator", "supervisor"}
@@ -85,6 +85,8 @@ func decode(name string, data []byte, ps *problems) (c *Config, ok bool) {
 			d.duration(v, path, &c.SyncInterval)
 		case "stall_timeout":
 			d.duration(v, path, &c.StallTimeout)
+		case "deletion_interval":
+			d.duration(v, path, &c.DeletionInterval)
 		case "min_free":
 			d.percent(v, path, &c.MinFree)
 		case "single_supervisor_release":

@@ -74,6 +74,7 @@ type configView struct {
 	MinFree                 Percent
 	SyncInterval            Duration
 	StallTimeout            Duration
+	DeletionInterval        Duration
 	KeyFile                 string
 	AllowedNetworks         []string
 	SingleSupervisorRelease bool
@@ -90,7 +91,8 @@ func (c Config) view() configView {
 		Site: c.Site, BoxID: c.BoxID, DataDir: c.DataDir, Socket: c.Socket,
 		Timezone: c.Timezone, Retention: c.Retention, Segment: c.Segment,
 		MinFree: c.MinFree, SyncInterval: c.SyncInterval, StallTimeout: c.StallTimeout,
-		KeyFile: c.KeyFile, AllowedNetworks: nets,
+		DeletionInterval: c.DeletionInterval,
+		KeyFile:          c.KeyFile, AllowedNetworks: nets,
 		SingleSupervisorRelease: c.SingleSupervisorRelease, Access: c.Access,
 		Cameras: c.Cameras,
 	}
