@@ -42,9 +42,10 @@ type Options struct {
 	Clock     clock.Clock  // default clock.Real
 	Logger    *slog.Logger // default slog.Default()
 
-	// Event, if set, is told of events the audit log must hold that the
-	// store does not see itself: "clock.jump" (params camera, by). It must
-	// not block for long.
+	// Event, if set, is told of events the store does not see itself:
+	// "clock.jump" (params camera, by), for the audit log, and "disk.full"
+	// (param camera), so deletion can make room at once. It must not block
+	// for long.
 	Event func(action string, params map[string]string)
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/council/cctv/internal/fsutil"
 )
 
 // UnsupportedCodecError means the camera offers no H.264 or H.265 video. It
@@ -231,6 +233,9 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			}
 		case <-syncTick.C:
 			if err := seg.sync(); err != nil {
+				if fsutil.IsNoSpace(err) {
+					c.opts.Event("disk.full", map[string]string{"camera": c.cfg.ID})
+				}
 				res.lastEnd = seg.fail(err)
 				res.err = &storageError{err}
 				return res
@@ -250,6 +255,9 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			if err != nil {
 				if end := seg.fail(err); !end.IsZero() {
 					res.lastEnd = end
+				}
+				if fsutil.IsNoSpace(err) {
+					c.opts.Event("disk.full", map[string]string{"camera": c.cfg.ID})
 				}
 				res.err = &storageError{err}
 				return res

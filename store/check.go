@@ -17,7 +17,8 @@ type Violation struct {
 	// Kind is one of "unsealed", "missing-file", "not-regular", "size-mismatch",
 	// "hash-mismatch", "unreadable", "extra-file", "duplicate-entry",
 	// "bad-seal", "bad-signature", "chain-seq", "chain-broken", "chain-head",
-	// "audit" (a problem found by VerifyAudit; Path is "audit/<seq>").
+	// "audit" (a problem found by VerifyAudit; Path is "audit/<seq>"),
+	// "index" (the by_end index or a segment count disagrees with the entries).
 	Kind, Camera, Path, Detail string
 }
 
@@ -39,6 +40,7 @@ func (v Violation) String() string {
 //   - per camera, the seals have Seq 1, 2, 3, … each naming its
 //     predecessor's hash, and the chain head is the last of them. A chain may
 //     start after 1 only if the camera has disposals whose seals were not kept;
+//   - the derived indexes (by_end, per-camera counts) match the entries;
 //   - the audit log verifies (VerifyAudit with the store's own verifier, or
 //     without signatures if it has none).
 func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) error) ([]Violation, error) {
@@ -49,12 +51,17 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		entries   []keyed
 		disposals []Disposal
 		heads     = map[string]chainHead{}
+		vs        []Violation
 	)
+	add := func(kind, camera, path, detail string) {
+		vs = append(vs, Violation{Kind: kind, Camera: camera, Path: path, Detail: detail})
+	}
 	err := s.view("check", func(tx *bolt.Tx) error {
 		var err error
 		if entries, err = s.allEntries(tx); err != nil {
 			return err
 		}
+		checkIndex(tx, entries, add)
 		if err := tx.Bucket(bktDisposals).ForEach(func(k, v []byte) error {
 			var d Disposal
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -78,10 +85,6 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		return nil, err
 	}
 
-	var vs []Violation
-	add := func(kind, camera, path, detail string) {
-		vs = append(vs, Violation{Kind: kind, Camera: camera, Path: path, Detail: detail})
-	}
 	seals := map[string][]SealRecord{} // camera → every seal, kept or disposed
 	sealless := map[string]bool{}      // camera has disposals without a seal
 	checkSeal := func(rec SealRecord, file string) {

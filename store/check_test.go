@@ -137,8 +137,9 @@ func TestCheck_DeletedSealedEntry(t *testing.T) {
 		idx  int
 		want []string
 	}{
-		{"middle", 1, []string{"chain-seq"}},
-		{"newest", 3, []string{"chain-head"}},
+		// The derived indexes (by_end row, camera count) still name the entry.
+		{"middle", 1, []string{"chain-seq", "index", "index"}},
+		{"newest", 3, []string{"chain-head", "index", "index"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

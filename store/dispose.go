@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/council/cctv/internal/fsutil"
@@ -22,14 +23,20 @@ import (
 // the disposal record (one transaction). A crash between steps leaves a
 // disposing entry, which Recover finishes. DisposeSegment is idempotent: a
 // segment already disposed returns nil. It returns ErrNotFound for an
-// unknown segment and ErrOpen for one still being recorded. Each disposal
-// record commits with its audit entry "segment.dispose".
+// unknown segment, ErrOpen for one still being recorded, and ErrHeld
+// (changing nothing) for footage overlapping a hold in force; with why
+// "retention" or "disk-pressure" it returns ErrDeletionPaused while deletion
+// is paused. Each disposal record commits with its audit entry
+// "segment.dispose".
 func (s *Store) DisposeSegment(camera string, start time.Time, why string) error {
 	op := fmt.Sprintf("dispose %s segment %s", camera, start.UTC().Format(time.RFC3339Nano))
 	if why == "" {
 		return fmt.Errorf("%s: a reason is required", op)
 	}
-	if !s.ro && s.note == nil {
+	if s.ro {
+		return fmt.Errorf("%s: %w", op, ErrReadOnly)
+	}
+	if s.note == nil {
 		return fmt.Errorf("%s: %w", op, ErrNoSigner) // before any step: the last one must be audited
 	}
 	var keys [][]byte
@@ -60,44 +67,225 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		}
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	for _, k := range keys {
-		if err := s.markDisposing(op, k, why); err != nil {
-			return err
-		}
-		if err := s.finishDisposal(op, k, nil); err != nil {
-			return err
-		}
+	_, err = s.disposeKeys(op, keys, why, true, nil)
+	return err
+}
+
+// Reasons for a disposal (Disposal.Why).
+const (
+	WhyRetention    = "retention"
+	WhyDiskPressure = "disk-pressure"
+	WhyFileMissing  = "file-missing"
+)
+
+// pausable reports whether deletions for why stop while deletion is paused.
+func pausable(why string) bool { return why == WhyRetention || why == WhyDiskPressure }
+
+// marked is an entry in state disposing, as read when it was marked.
+type marked struct {
+	key []byte
+	e   entry
+}
+
+// disposeKeys deletes the segments at keys as one batch, crash-safely: one
+// transaction marks them all disposing (step 1), then their files are
+// unlinked and their directories fsynced (step 2), then one transaction
+// replaces every entry whose file is gone with its disposal record and
+// "segment.dispose" audit entry (steps 3–4); batch, if not nil, runs in that
+// transaction with the records. Entries already disposing (an interrupted
+// deletion) are finished too.
+//
+// strict (DisposeSegment): a held or open entry fails the whole call with
+// ErrHeld or ErrOpen before anything changes. Otherwise (retention, pressure
+// passes, which planned from an earlier read) such entries are skipped. With
+// why retention or disk-pressure, a paused deletion (PauseDeletion) fails
+// with ErrDeletionPaused before anything changes.
+//
+// If an unlink fails, the entries unlinked before it are still recorded and
+// the error returned; the rest stay disposing, for the next pass or Recover.
+func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, batch func(tx *bolt.Tx, ds []Disposal) error) ([]Disposal, error) {
+	ms, err := s.markDisposing(op, keys, why, strict)
+	if err != nil || len(ms) == 0 {
+		return nil, err
 	}
-	return nil
+	done, uerr := s.unlinkMarked(ms)
+	if len(done) == 0 {
+		return nil, uerr
+	}
+	ds, err := s.recordDisposals(op, done, batch)
+	if err != nil {
+		return nil, err
+	}
+	return ds, uerr
 }
 
-// markDisposing is step 1: the sealed entry at k becomes disposing.
-func (s *Store) markDisposing(op string, k []byte, why string) error {
-	return s.update(op, func(tx *bolt.Tx) error {
+// markDisposing is step 1: the sealed entries at keys become disposing, in
+// one transaction. It returns the entries now disposing (including those that
+// already were), in the order of keys.
+func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool) ([]marked, error) {
+	var out []marked
+	err := s.update(op, func(tx *bolt.Tx) error {
+		out = out[:0]
+		if pausable(why) {
+			p, err := getPause(tx)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				return ErrDeletionPaused
+			}
+		}
+		holds, err := activeHolds(tx)
+		if err != nil {
+			return err
+		}
 		b := tx.Bucket(bktSegments)
-		var e entry
-		found, err := getJSON(b, k, &e)
-		if err != nil || !found {
-			return err // gone: disposed concurrently
+		now := s.clock.Now().UTC().Round(0)
+		for _, k := range keys {
+			var e entry
+			found, err := getJSON(b, k, &e)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue // gone: disposed concurrently
+			}
+			switch e.State {
+			case stateDisposing:
+				out = append(out, marked{key: k, e: e})
+				continue
+			case stateOpen:
+				if strict {
+					return ErrOpen
+				}
+				continue
+			}
+			if e.Record != nil {
+				if h, ok := holdFor(holds, e.Camera, e.Record.Seal.Start, e.Record.Seal.End); ok {
+					if strict {
+						return fmt.Errorf("%w %s (case %s)", ErrHeld, h.ID, h.Case)
+					}
+					continue
+				}
+			}
+			e.State = stateDisposing
+			e.DisposeWhy = why
+			e.DisposeAt = now
+			if err := putJSON(b, k, e); err != nil {
+				return err
+			}
+			if err := addCount(tx, e.Camera, -1); err != nil {
+				return err
+			}
+			out = append(out, marked{key: k, e: e})
 		}
-		switch e.State {
-		case stateDisposing:
-			return nil
-		case stateOpen:
-			return ErrOpen
-		}
-		e.State = stateDisposing
-		e.DisposeWhy = why
-		e.DisposeAt = s.clock.Now().UTC().Round(0)
-		return putJSON(b, k, e)
+		return nil
 	})
+	return out, err
 }
 
-// finishDisposal is steps 2–4 for the disposing entry at k: unlink, fsync the
-// directory, replace the entry with a disposal record and append the audit
-// entry "segment.dispose" (params camera, file, why, sha256) in the same
-// transaction. extra, if not nil, also runs in it.
-func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx, e entry) error) error {
+// unlinkMarked is step 2: unlink each file, then fsync each directory once.
+// It returns the entries whose file is gone, up to the first failure.
+func (s *Store) unlinkMarked(ms []marked) ([]marked, error) {
+	dirs := map[string]bool{}
+	var done []marked
+	var err error
+	for _, m := range ms {
+		path := s.abs(m.e.File)
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = &SegmentError{Op: "dispose", Camera: m.e.Camera, Path: path, Err: rerr}
+			break
+		}
+		if testOnlyAfterUnlink != nil {
+			testOnlyAfterUnlink(m.e.File)
+		}
+		dirs[filepath.Dir(path)] = true
+		done = append(done, m)
+	}
+	if serr := syncDirs(dirs); serr != nil {
+		// The unlinks may not be durable: leave every entry disposing
+		// (Recover or the next pass finishes them).
+		return nil, fmt.Errorf("dispose: %w", serr)
+	}
+	return done, err
+}
+
+// syncDirs fsyncs each directory, several at once (a batch spans one
+// directory per camera; concurrent fsyncs share journal commits). Missing
+// directories are skipped.
+func syncDirs(dirs map[string]bool) error {
+	const workers = 16
+	work := make(chan string)
+	errs := make(chan error, len(dirs))
+	var wg sync.WaitGroup
+	for range min(workers, len(dirs)) {
+		wg.Go(func() {
+			for d := range work {
+				if err := fsutil.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					errs <- err
+				}
+			}
+		})
+	}
+	for d := range dirs {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs // the first error, or nil
+}
+
+// recordDisposals is steps 3–4: in one transaction, each disposing entry is
+// replaced by its disposal record with its audit entry "segment.dispose"
+// (params camera, file, why, sha256); batch, if not nil, runs last.
+func (s *Store) recordDisposals(op string, ms []marked, batch func(tx *bolt.Tx, ds []Disposal) error) ([]Disposal, error) {
+	var out []Disposal
+	err := s.update(op, func(tx *bolt.Tx) error {
+		out = out[:0]
+		b := tx.Bucket(bktSegments)
+		for _, m := range ms {
+			var cur entry
+			found, err := getJSON(b, m.key, &cur)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue // recorded concurrently
+			}
+			if cur.State != stateDisposing || cur.File != m.e.File {
+				return fmt.Errorf("entry for %s changed to %s", m.e.File, cur.State)
+			}
+			d := disposalOf(cur, cur.DisposeAt, cur.DisposeWhy)
+			if err := b.Delete(m.key); err != nil {
+				return err
+			}
+			if err := unindex(tx, m.key, cur, false); err != nil {
+				return err
+			}
+			if err := putJSON(tx.Bucket(bktDisposals), m.key, d); err != nil {
+				return err
+			}
+			if err := s.auditHook(tx, s.auditAction("segment.dispose",
+				"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256)); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		if batch != nil {
+			return batch(tx, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// finishDisposal is steps 2–4 for the one disposing entry at k (Recover);
+// extra, if not nil, runs in the transaction that records it.
+func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) error) error {
 	var e entry
 	var found bool
 	err := s.view(op, func(tx *bolt.Tx) error {
@@ -111,39 +299,22 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx, e en
 	if e.State != stateDisposing {
 		return fmt.Errorf("%s: entry is %s, not disposing", op, e.State)
 	}
-	path := s.abs(e.File)
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &SegmentError{Op: "dispose", Camera: e.Camera, Path: path, Err: err}
+	done, err := s.unlinkMarked([]marked{{key: k, e: e}})
+	if err != nil || len(done) == 0 {
+		return err
 	}
-	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	d := disposalOf(e, e.DisposeAt, e.DisposeWhy)
-	return s.update(op, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktSegments)
-		var cur entry
-		if found, err := getJSON(b, k, &cur); err != nil || !found {
-			return err
-		}
-		if cur.State != stateDisposing || cur.File != e.File {
-			return fmt.Errorf("entry changed to %s", cur.State)
-		}
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bktDisposals), k, d); err != nil {
-			return err
-		}
-		if err := s.auditHook(tx, s.auditAction("segment.dispose",
-			"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256)); err != nil {
-			return err
-		}
+	_, err = s.recordDisposals(op, done, func(tx *bolt.Tx, _ []Disposal) error {
 		if extra != nil {
-			return extra(tx, cur)
+			return extra(tx)
 		}
 		return nil
 	})
+	return err
 }
+
+// testOnlyAfterUnlink, if set (tests only), is called after each unlink of
+// a disposal, with the file's relative path.
+var testOnlyAfterUnlink func(rel string)
 
 func disposalOf(e entry, when time.Time, why string) Disposal {
 	d := Disposal{Camera: e.Camera, Start: e.Start, End: e.Start, File: e.File, When: when, Why: why}

@@ -45,12 +45,14 @@
 //     hashed and sealed "recovered" with flag "crash", plus a "crash" gap.
 //  3. after the seal transaction: nothing to do.
 //
-// Deletion (DisposeSegment):
+// Deletion (DisposeSegment, and retention and disk-pressure batches, which
+// mark a whole batch in one transaction, unlink, fsync the directories, then
+// record the whole batch in one transaction):
 //
-//  1. after the entry is marked disposing, before unlink: a disposing entry
-//     with its file; Recover unlinks and records the disposal.
-//  2. after unlink, before the disposal record: a disposing entry without a
-//     file; Recover records the disposal.
+//  1. after the entries are marked disposing, before unlink: disposing
+//     entries with their files; Recover unlinks and records the disposals.
+//  2. after some or all unlinks, before the disposal records: disposing
+//     entries with or without files; Recover finishes them.
 //
 // A sealed entry whose file is gone (not by DisposeSegment) becomes a Disposal
 // with why "file-missing" and a Gap "file-missing".
@@ -58,6 +60,23 @@
 // Every index change is one bbolt transaction with its consequences (seal and
 // chain head; disposal and gap; audit entry), and no file I/O happens inside
 // one.
+//
+// # Retention, holds, disk pressure
+//
+//   - Footage overlapping a legal hold in force (bucket "holds") is never
+//     deleted: every deletion path re-checks the holds in the transaction
+//     that marks a segment disposing (DisposeSegment returns ErrHeld).
+//   - PlanRetention is a pure function; ApplyRetention costs O(cameras +
+//     expired + held) per pass: per camera it seeks the oldest entries and
+//     stops at the first start past the camera's cutoff.
+//   - Bucket "by_end" (end(8) + segment key → empty) orders sealed and
+//     disposing entries by end across cameras, for disk pressure; bucket
+//     "counts" holds each camera's number of sealed entries, for Span. Both
+//     change only in the transactions that seal or dispose, Check verifies
+//     them, and Open builds them once for an index that lacks them.
+//   - While deletion is paused (meta "deletion_paused", PauseDeletion),
+//     retention and disk pressure delete nothing (ErrDeletionPaused) until
+//     ConfirmTime.
 //
 // # Audit log
 //

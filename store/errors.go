@@ -33,8 +33,8 @@ var (
 	ErrEmpty = errors.New("segment empty")
 	// ErrFinished: the segment writer was already sealed or salvaged.
 	ErrFinished = errors.New("segment already finished")
-	// ErrNotFound: no such segment.
-	ErrNotFound = errors.New("segment not found")
+	// ErrNotFound: no such segment, or no such hold.
+	ErrNotFound = errors.New("not found")
 	// ErrOpen: the segment is still being recorded.
 	ErrOpen = errors.New("segment still open")
 	// ErrNoSigner: an audited change was attempted on a store opened without
@@ -45,6 +45,20 @@ var (
 	// refuses to append to it, and with it the change to be audited. Run
 	// VerifyAudit ("cctv audit verify") to see what is wrong.
 	ErrAuditCorrupt = errors.New("audit log does not match its signed head")
+	// ErrHeld: the footage overlaps a legal hold in force and is never deleted.
+	ErrHeld = errors.New("footage is under a legal hold")
+	// ErrInvalidHold: a hold to add is malformed (window, camera, case or reason).
+	ErrInvalidHold = errors.New("invalid hold")
+	// ErrNoReason: releasing a hold needs a reason.
+	ErrNoReason = errors.New("a reason is required")
+	// ErrSamePerson: a hold must be released by a supervisor other than the
+	// one who placed it (two-person rule).
+	ErrSamePerson = errors.New("a hold must be released by someone other than who placed it")
+	// ErrReleased: the hold was already released.
+	ErrReleased = errors.New("hold already released")
+	// ErrDeletionPaused: retention and disk-pressure deletion are paused
+	// until the box time is confirmed (ConfirmTime). Nothing was deleted.
+	ErrDeletionPaused = errors.New("deletion paused until the time is confirmed")
 )
 
 // SegmentError is a file-system error on a segment file.

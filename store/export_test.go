@@ -2,13 +2,12 @@ package store
 
 import (
 	"os"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-var removeFile = os.Remove
 
 // TestOnlyCrashDispose performs DisposeSegment up to a crash point: after
 // marking the entry disposing, and (if unlink) after unlinking its file.
@@ -27,11 +26,11 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 	if err != nil {
 		return err
 	}
-	if err := s.markDisposing("test", k, why); err != nil {
+	if _, err := s.markDisposing("test", [][]byte{k}, why, true); err != nil {
 		return err
 	}
 	if unlink {
-		return removeFile(s.abs(file))
+		return os.Remove(s.abs(file))
 	}
 	return nil
 }
@@ -77,4 +76,54 @@ func RehashAuditForTest(tx *bolt.Tx) error {
 		n++
 		return nil
 	})
+}
+
+// TestOnlyNoSync turns off bbolt's fsync at commit, to write many segments
+// quickly in tests that do not crash.
+func (s *Store) TestOnlyNoSync() { s.db.NoSync = true }
+
+// SetAfterUnlinkForTest sets a function called after each unlink of a
+// disposal (nil: none), for crash tests.
+func SetAfterUnlinkForTest(fn func(rel string)) { testOnlyAfterUnlink = fn }
+
+// BulkSealedForTest writes, without files, sealed entries for each camera:
+// n segments of dur back to back from from, each of size bytes, with a
+// realistic seal record (a fake signature of an SSHSIG's length), their
+// by_end rows and counts, in one transaction per camera. For index-only
+// benchmarks: Check would report every file missing.
+func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time.Duration, size int64) error {
+	sig := "-----BEGIN SSH SIGNATURE-----\n" + strings.Repeat("U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAg", 6) + "\n-----END SSH SIGNATURE-----\n"
+	sha := strings.Repeat("ab", 32)
+	for _, cam := range cams {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			segs, be := tx.Bucket(bktSegments), tx.Bucket(bktByEnd)
+			segs.FillPercent = 0.9
+			prev := ""
+			for i := range n {
+				start := from.Add(time.Duration(i) * dur)
+				rel := segmentRel(cam, start, 0)
+				seal := Seal{Version: 1, Box: s.box, Camera: cam, Seq: uint64(i + 1), File: rel, Codec: "h264",
+					Start: start, End: start.Add(dur), Bytes: size, Frames: int64(dur / (40 * time.Millisecond)),
+					SHA256: sha, TimeSource: "rtcp", State: SealSealed, Prev: prev, SealedAt: start.Add(dur + time.Second)}
+				prev = sha
+				e := entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264", Created: start,
+					Record: &SealRecord{Seal: seal, Signature: sig}}
+				k := segKey(cam, start, 0)
+				if err := putJSON(segs, k, e); err != nil {
+					return err
+				}
+				if err := be.Put(endKey(seal.End, k), nil); err != nil {
+					return err
+				}
+			}
+			if err := addCount(tx, cam, int64(n)); err != nil {
+				return err
+			}
+			return touchCamera(tx, cam, dur, 0)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -245,32 +245,103 @@ func (s *Store) CameraStates() ([]CameraState, error) {
 }
 
 // Span returns the earliest start and latest end of camera's sealed segments
-// and how many there are (zero times and 0 if none). It reads every entry of
-// the camera.
+// and how many there are (zero times and 0 if none). It costs O(log n): the
+// count is kept per camera, the earliest start is the camera's first sealed
+// entry, and the latest end is found walking back from its last entry only
+// as far as the camera's longest segment allows.
 func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error) {
 	err = s.view("span of "+camera, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktSegments).Cursor()
+		cb := tx.Bucket(bktCounts)
+		if cb == nil {
+			var err error
+			oldest, newest, n, err = spanScan(tx, camera)
+			return err
+		}
+		if v := cb.Get([]byte(camera)); len(v) == 8 {
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		if n == 0 {
+			return nil
+		}
+		ci, err := s.camInfo(tx, camera)
+		if err != nil {
+			return err
+		}
 		prefix := cameraPrefix(camera)
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		c := tx.Bucket(bktSegments).Cursor()
+		sealed := func(k, v []byte) (Seal, bool, error) {
 			var e entry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+				return Seal{}, false, fmt.Errorf("decode %q: %w", k, err)
 			}
 			if e.State != stateSealed || e.Record == nil {
+				return Seal{}, false, nil
+			}
+			return e.Record.Seal, true, nil
+		}
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			sl, ok, err := sealed(k, v)
+			if err != nil {
+				return err
+			}
+			if ok {
+				oldest = sl.Start
+				break
+			}
+		}
+		// Walk back from the last entry: a segment ending after newest must
+		// start after newest minus the longest segment.
+		k, v := c.Seek(append([]byte(camera), 1)) // just past the camera's keys
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		found := false
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			sl, ok, err := sealed(k, v)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				continue
 			}
-			sl := e.Record.Seal
-			if n == 0 || sl.Start.Before(oldest) {
-				oldest = sl.Start
+			if found && sl.Start.Before(newest.Add(-ci.MaxSegment)) {
+				break
 			}
-			if n == 0 || sl.End.After(newest) {
+			if !found || sl.End.After(newest) {
 				newest = sl.End
 			}
-			n++
+			found = true
 		}
 		return nil
 	})
 	return oldest, newest, n, err
+}
+
+// spanScan is Span by reading every entry of camera, for an index opened
+// read-only before it had segment counts.
+func spanScan(tx *bolt.Tx, camera string) (oldest, newest time.Time, n int, err error) {
+	c := tx.Bucket(bktSegments).Cursor()
+	prefix := cameraPrefix(camera)
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var e entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return oldest, newest, n, fmt.Errorf("decode %q: %w", k, err)
+		}
+		if e.State != stateSealed || e.Record == nil {
+			continue
+		}
+		sl := e.Record.Seal
+		if n == 0 || sl.Start.Before(oldest) {
+			oldest = sl.Start
+		}
+		if n == 0 || sl.End.After(newest) {
+			newest = sl.End
+		}
+		n++
+	}
+	return oldest, newest, n, nil
 }
 
 // allEntries copies out every segment entry with its key.

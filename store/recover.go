@@ -92,7 +92,7 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 		case stateDisposing:
 			a := RecoveryAction{Kind: "disposed", Camera: e.Camera, Path: e.File,
 				Detail: "finished interrupted deletion: " + e.DisposeWhy}
-			if err := s.finishDisposal("recover", ke.key, func(tx *bolt.Tx, _ entry) error {
+			if err := s.finishDisposal("recover", ke.key, func(tx *bolt.Tx) error {
 				err := s.auditHook(tx, s.recoveryEntry(a))
 				return err
 			}); err != nil {
@@ -190,6 +190,9 @@ func (s *Store) fileMissing(ke keyed, a RecoveryAction) error {
 			return fmt.Errorf("entry changed to %s", cur.State)
 		}
 		if err := b.Delete(ke.key); err != nil {
+			return err
+		}
+		if err := unindex(tx, ke.key, cur, true); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bktDisposals), ke.key, d); err != nil {

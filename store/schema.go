@@ -26,13 +26,22 @@ var (
 	bktAuditHashes      = []byte("audit_hashes")      // tlog stored-hash index (8-byte BE) → 32-byte hash
 	bktAuditCheckpoints = []byte("audit_checkpoints") // tree size (8-byte BE) → signed checkpoint note
 
+	// Derived indexes (index.go), kept in the transactions that change
+	// segments. Init creates them; Open (read-write) builds any that are
+	// missing from the segments bucket, once.
+	bktByEnd       = []byte("by_end") // end(8) camera 0 start(8) dup(2) → empty; the key's tail after end is the segment key
+	bktCounts      = []byte("counts") // camera → number of sealed entries (8-byte BE)
+	bktHolds       = []byte("holds")  // hold id → Hold
+	derivedBuckets = [][]byte{bktByEnd, bktCounts}
+
 	// coreBuckets must exist in every index of this schema version.
 	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
-	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints)
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds)
 
 	keySchema    = []byte("schema")
 	keyBox       = []byte("box")
-	keyAuditHead = []byte("audit_head") // signed checkpoint note of the whole audit log, rewritten by every append
+	keyAuditHead = []byte("audit_head")      // signed checkpoint note of the whole audit log, rewritten by every append
+	keyPause     = []byte("deletion_paused") // JSON pauseState while deletion is paused (time safety)
 )
 
 // Entry states in bktSegments.
@@ -99,6 +108,9 @@ func initSchema(tx *bolt.Tx, box string) error {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
+	}
+	if err := ensureDerived(tx); err != nil {
+		return err
 	}
 	m := tx.Bucket(bktMeta)
 	if m.Get(keySchema) == nil {

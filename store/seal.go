@@ -159,6 +159,9 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 		if err := putJSON(segs, k, e); err != nil {
 			return err
 		}
+		if err := indexSealed(tx, k, seal); err != nil {
+			return err
+		}
 		if err := putJSON(tx.Bucket(bktChain), []byte(seal.Camera), newHead); err != nil {
 			return err
 		}

@@ -77,7 +77,8 @@ type Store struct {
 	user     string        // the process's user, for the store's own audit entries
 	uid      int
 
-	sealMu sync.Mutex // serialises chain appends (read head, sign, commit)
+	sealMu   sync.Mutex // serialises chain appends (read head, sign, commit)
+	deleteMu sync.Mutex // serialises retention and disk-pressure passes
 
 	auditBroken atomic.Bool // the audit log was found tampered with
 
@@ -197,6 +198,23 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err := db.View(func(tx *bolt.Tx) error { return checkSchema(tx, box) }); err != nil {
 		_ = db.Close() // the schema error is what matters
 		return nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	if !opts.ReadOnly {
+		// Build the derived indexes of an index made before they existed
+		// (once; a no-op when they are present).
+		var missing bool
+		_ = db.View(func(tx *bolt.Tx) error {
+			for _, name := range derivedBuckets {
+				missing = missing || tx.Bucket(name) == nil
+			}
+			return nil
+		})
+		if missing {
+			if err := db.Update(ensureDerived); err != nil {
+				_ = db.Close() // the index error is what matters
+				return nil, fmt.Errorf("open %s: %w", dataDir, err)
+			}
+		}
 	}
 	s := &Store{
 		dir: dataDir, db: db, box: box, signer: opts.Signer, log: opts.Logger,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,6 +27,18 @@ type cameraListJSON struct {
 	Camera   string        `json:"camera"`
 	Segments []segmentJSON `json:"segments"`
 	Gaps     []gapJSON     `json:"gaps"`
+	// Deleted lists disposal records, with --deleted: what was destroyed, when and why.
+	Deleted []disposalJSON `json:"deleted,omitempty"`
+}
+
+// disposalJSON records one deleted segment: metadata only.
+type disposalJSON struct {
+	File    string    `json:"file"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	SHA256  string    `json:"sha256"`
+	Deleted time.Time `json:"deleted"`
+	Why     string    `json:"why"` // retention | disk-pressure | file-missing
 }
 
 type segmentJSON struct {
@@ -56,6 +69,7 @@ func cmdList() *cli.Command {
 			&cli.StringFlag{Name: "camera", Usage: "camera id (default: every camera)"},
 			&cli.StringFlag{Name: "from", Usage: `start: RFC 3339 or "YYYY-MM-DD HH:MM[:SS]" in the site timezone`, Required: true},
 			&cli.StringFlag{Name: "to", Usage: "end, same forms as --from", Required: true},
+			&cli.BoolFlag{Name: "deleted", Usage: "also show disposal records: what was deleted in the window, when and why"},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 		},
 		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
@@ -63,7 +77,7 @@ func cmdList() *cli.Command {
 			if err != nil {
 				return err
 			}
-			args := listArgs{Camera: c.String("camera"), From: from, To: to}
+			args := listArgs{Camera: c.String("camera"), From: from, To: to, Deleted: c.Bool("deleted")}
 			var out listJSON
 			err = callDaemon(c.Context, cfg, "list", args, &out)
 			if errors.Is(err, errDaemonDown) {
@@ -87,9 +101,10 @@ func cmdList() *cli.Command {
 
 // listArgs is the request of a list, as sent to the daemon.
 type listArgs struct {
-	Camera string    `json:"camera,omitempty"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
+	Camera  string    `json:"camera,omitempty"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Deleted bool      `json:"deleted,omitempty"`
 }
 
 // buildList reads the recordings and gaps of one or every camera in a window.
@@ -111,7 +126,18 @@ func buildList(st *store.Store, cfg *config.Config, args listArgs) (listJSON, er
 		if err != nil {
 			return out, fmt.Errorf("read gaps: %w", err)
 		}
-		out.Cameras = append(out.Cameras, cameraList(cam, segs, gaps))
+		cl := cameraList(cam, segs, gaps)
+		if args.Deleted {
+			ds, err := st.Disposals(cam, args.From, args.To)
+			if err != nil {
+				return out, fmt.Errorf("read disposal records: %w", err)
+			}
+			cl.Deleted = []disposalJSON{}
+			for _, d := range ds {
+				cl.Deleted = append(cl.Deleted, disposalJSON{File: filepath.Join(cfg.DataDir, filepath.FromSlash(d.File)), Start: d.Start.UTC(), End: d.End.UTC(), SHA256: d.SHA256, Deleted: d.When.UTC(), Why: d.Why})
+			}
+		}
+		out.Cameras = append(out.Cameras, cl)
 	}
 	return out, nil
 }
@@ -201,6 +227,10 @@ func printList(w io.Writer, out listJSON, loc *time.Location) {
 		}
 		for _, g := range c.Gaps {
 			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), g.Reason)
+		}
+		for _, d := range c.Deleted {
+			fmt.Fprintf(w, "  deleted %s – %s  on %s (%s)  sha256 %s\n", localTime(d.Start, loc), d.End.In(loc).Format("15:04:05"),
+				localTime(d.Deleted, loc), d.Why, d.SHA256)
 		}
 	}
 }

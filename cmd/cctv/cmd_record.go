@@ -13,6 +13,7 @@ import (
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/boxkey"
+	"github.com/council/cctv/internal/clock"
 	"github.com/council/cctv/internal/version"
 	"github.com/council/cctv/recorder"
 	"github.com/council/cctv/store"
@@ -41,6 +42,7 @@ type recordHooks struct {
 	notify func(state string)           // systemd notifications
 	ready  func(rec *recorder.Recorder) // called once recording has started
 	opts   func(*recorder.Options)      // test overrides
+	clock  clock.Clock                  // the box's wall clock; default the system's
 
 	configPath string // for the audit log's config.load entry
 }
@@ -56,6 +58,9 @@ func sdNotify(state string) {
 func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.Logger, hooks recordHooks) error {
 	if hooks.notify == nil {
 		hooks.notify = func(string) {}
+	}
+	if hooks.clock == nil {
+		hooks.clock = clock.Real{}
 	}
 	st, err := openAuditedStore(cfg, key, log)
 	if err != nil {
@@ -100,7 +105,7 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	if err != nil {
 		return failed(err, "identify the daemon's own user: "+err.Error())
 	}
-	d := &service{cfg: cfg, st: st, key: key, log: log, self: self}
+	d := &service{cfg: cfg, st: st, key: key, log: log, self: self, clock: hooks.clock}
 	// Tampering while the box was off shows at start, as an alert.
 	if rep, err := st.VerifyAudit(nil); err != nil {
 		log.Error("verify the audit log", "err", err)
@@ -119,7 +124,15 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 		StallTimeout: cfg.StallTimeout.Duration,
 		BuildTime:    version.BuildTime(),
 		Logger:       log,
-		Event:        func(action string, params map[string]string) { d.event(action, params, "ok") },
+		Clock:        hooks.clock,
+	}
+	hk := newHousekeeper(d)
+	opts.Event = func(action string, params map[string]string) {
+		if action == "disk.full" {
+			hk.kickNow() // make room now rather than at the next interval
+			return
+		}
+		d.event(action, params, "ok")
 	}
 	if hooks.opts != nil {
 		hooks.opts(&opts)
@@ -140,6 +153,12 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(runCtx) }()
+	hkDone := make(chan struct{})
+	go func() {
+		hk.run(runCtx)
+		close(hkDone)
+	}()
+	defer func() { <-hkDone }()
 	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
 	var serveErr error
 	serveDone := make(chan struct{})

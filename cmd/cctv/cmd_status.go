@@ -17,12 +17,25 @@ import (
 
 // statusJSON is the stable `cctv status --json` output (documented in README).
 type statusJSON struct {
-	Box     string             `json:"box"`
-	Site    string             `json:"site"`
-	Now     time.Time          `json:"now"`
-	Cameras []cameraStatusJSON `json:"cameras"`
-	Disk    diskJSON           `json:"disk"`
-	Alerts  []string           `json:"alerts"`
+	Box       string             `json:"box"`
+	Site      string             `json:"site"`
+	Now       time.Time          `json:"now"`
+	Cameras   []cameraStatusJSON `json:"cameras"`
+	Disk      diskJSON           `json:"disk"`
+	Retention retentionStatJSON  `json:"retention"`
+	Holds     []holdJSON         `json:"holds"` // in force
+	Alerts    []string           `json:"alerts"`
+}
+
+// retentionStatJSON is retention achieved against the target.
+type retentionStatJSON struct {
+	TargetDays   float64 `json:"target_days"`
+	AchievedDays float64 `json:"achieved_days"` // age of the oldest footage kept
+	// CapacityDays is how many days of footage the disk holds at the current
+	// recording rate (0 when not yet known).
+	CapacityDays   float64 `json:"capacity_days"`
+	DeletionPaused bool    `json:"deletion_paused"`
+	PausedWhy      string  `json:"paused_why,omitempty"`
 }
 
 type cameraStatusJSON struct {
@@ -137,7 +150,69 @@ func buildStatus(st *store.Store, cfg *config.Config, live []recorder.Health) (s
 			out.Alerts = append(out.Alerts, fmt.Sprintf("disk pressure: %.1f%% free on %s, below min_free %s", 100*float64(free)/float64(total), cfg.DataDir, cfg.MinFree))
 		}
 	}
+	if err := retentionStatus(st, cfg, &out, now); err != nil {
+		return out, err
+	}
 	return out, nil
+}
+
+// retentionStatus fills in retention achieved against the target, the disk's
+// capacity at the current rate, holds, and their alerts.
+func retentionStatus(st *store.Store, cfg *config.Config, out *statusJSON, now time.Time) error {
+	const day = 24 * time.Hour
+	r := &out.Retention
+	r.TargetDays = cfg.Retention.Duration.Hours() / 24
+	var oldest time.Time
+	var rate float64 // bytes per second, all cameras, from each newest segment
+	pressure := false
+	for _, c := range out.Cameras {
+		if c.Segments == 0 {
+			continue
+		}
+		if oldest.IsZero() || c.Oldest.Before(oldest) {
+			oldest = c.Oldest
+		}
+		rate += float64(c.BitrateKbps) * 1000 / 8
+		ds, err := st.Disposals(c.Camera, now.Add(-day), now)
+		if err != nil {
+			return fmt.Errorf("read disposals: %w", err)
+		}
+		for _, d := range ds {
+			pressure = pressure || d.Why == "disk-pressure"
+		}
+	}
+	if !oldest.IsZero() {
+		r.AchievedDays = float64(int(now.Sub(oldest).Hours()/24*10)) / 10
+	}
+	if rate > 0 && out.Disk.TotalBytes > 0 {
+		usable := float64(out.Disk.TotalBytes) * (1 - cfg.MinFree.Fraction())
+		r.CapacityDays = float64(int(usable/rate/86400*10)) / 10
+		if r.CapacityDays < r.TargetDays {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("at the current recording rate the disk holds about %.1f days of footage, less than the %.0f-day retention", r.CapacityDays, r.TargetDays))
+		}
+	}
+	if pressure {
+		out.Alerts = append(out.Alerts, fmt.Sprintf("retention shortfall: disk pressure deleted footage early; %.1f of %.0f days kept", r.AchievedDays, r.TargetDays))
+	}
+	paused, why, since, err := st.DeletionPaused()
+	if err != nil {
+		return fmt.Errorf("read deletion state: %w", err)
+	}
+	r.DeletionPaused, r.PausedWhy = paused, why
+	if paused {
+		out.Alerts = append(out.Alerts, fmt.Sprintf("deletion paused since %s: %s; a supervisor confirms the clock with: cctv time confirm", localTime(since, cfg.Location), why))
+	}
+	holds, err := listHolds(st, false)
+	if err != nil {
+		return fmt.Errorf("read holds: %w", err)
+	}
+	out.Holds = holds
+	for _, h := range holds {
+		if h.Overdue {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("hold %s (case %s) is past its review date %s: review it (it stays in force until released)", h.ID, h.Case, h.Review.In(cfg.Location).Format("2006-01-02")))
+		}
+	}
+	return nil
 }
 
 func printStatus(w io.Writer, s statusJSON, loc *time.Location) {
@@ -157,7 +232,15 @@ func printStatus(w io.Writer, s statusJSON, loc *time.Location) {
 		}
 	}
 	if s.Disk.TotalBytes > 0 {
-		fmt.Fprintf(w, "\ndisk %s: %.1f GB free of %.1f GB\n", s.Disk.DataDir, float64(s.Disk.FreeBytes)/1e9, float64(s.Disk.TotalBytes)/1e9)
+		fmt.Fprintf(w, "\ndisk %s: %.1f GB free of %.1f GB", s.Disk.DataDir, float64(s.Disk.FreeBytes)/1e9, float64(s.Disk.TotalBytes)/1e9)
+		if s.Retention.CapacityDays > 0 {
+			fmt.Fprintf(w, " (about %.1f days of footage at the current rate)", s.Retention.CapacityDays)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "retention: %.1f days kept, target %.0f days\n", s.Retention.AchievedDays, s.Retention.TargetDays)
+	if len(s.Holds) > 0 {
+		fmt.Fprintf(w, "legal holds in force: %d\n", len(s.Holds))
 	}
 	if len(s.Alerts) == 0 {
 		fmt.Fprintln(w, "\nno alerts")

@@ -16,6 +16,7 @@ import (
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/boxkey"
+	"github.com/council/cctv/internal/clock"
 	"github.com/council/cctv/recorder"
 	"github.com/council/cctv/store"
 )
@@ -31,6 +32,11 @@ var commandRoles = map[string]api.Role{
 	"list":         api.RoleViewer,
 	"audit.list":   api.RoleSupervisor,
 	"audit.verify": api.RoleSupervisor,
+	"hold.list":    api.RoleViewer,
+	"hold.add":     api.RoleSupervisor,
+	"hold.release": api.RoleSupervisor,
+	"retention":    api.RoleViewer,
+	"time.confirm": api.RoleSupervisor,
 }
 
 func groupsOf(cfg *config.Config) api.Groups {
@@ -61,6 +67,11 @@ func callDaemon(ctx context.Context, cfg *config.Config, command string, args, o
 // same way; a caller who cannot write the audit log (it needs the index and
 // the signing key) is refused rather than served unaudited.
 func direct(ctx context.Context, cfg *config.Config, command string, args any, fn func(*store.Store) error) error {
+	return directAs(ctx, cfg, command, args, func(st *store.Store, _ api.Caller) error { return fn(st) })
+}
+
+// directAs is direct for requests that act in the caller's name.
+func directAs(ctx context.Context, cfg *config.Config, command string, args any, fn func(*store.Store, api.Caller) error) error {
 	caller, err := api.CurrentCaller(groupsOf(cfg))
 	if err != nil {
 		return failed(err, "cannot identify you: "+err.Error())
@@ -87,7 +98,7 @@ func direct(ctx context.Context, cfg *config.Config, command string, args any, f
 		return failed(nil, msg, "ask a supervisor to add you to group "+groupFor(need, cfg))
 	}
 	result := "ok"
-	ferr := fn(st)
+	ferr := fn(st, caller)
 	if ferr != nil {
 		result = "error: " + ferr.Error()
 	}
@@ -160,6 +171,8 @@ type service struct {
 	// auditAlert is set when the audit log failed verification at start.
 	auditAlert string
 
+	clock clock.Clock // the box's wall clock (shifted in tests)
+
 	cfg  *config.Config
 	st   *store.Store
 	key  *boxkey.Key
@@ -218,7 +231,7 @@ func (d *service) event(action string, params map[string]string, result string) 
 }
 
 func (d *service) commands() []api.Command {
-	return []api.Command{
+	return append(d.holdCommands(), []api.Command{
 		{Name: "status", Role: commandRoles["status"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
 			out, err := buildStatus(d.st, d.cfg, d.rec.Health())
 			if d.auditAlert != "" {
@@ -248,7 +261,13 @@ func (d *service) commands() []api.Command {
 		{Name: "audit.verify", Role: commandRoles["audit.verify"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
 			return verifyAudit(d.st, d.key, d.cfg)
 		}},
-	}
+		{Name: "retention", Role: commandRoles["retention"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
+			return planRetention(d.st, d.cfg, time.Now())
+		}},
+		{Name: "time.confirm", Role: commandRoles["time.confirm"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
+			return nil, d.st.ConfirmTime(actorOf(c))
+		}},
+	}...)
 }
 
 // toAPIError carries a userError over the socket unchanged.

@@ -182,3 +182,10 @@ func WriteSegment(t testing.TB, s *store.Store, camera string, start time.Time, 
 	}
 	return rec
 }
+
+// NewSignerFromSeed returns the signer of a 32-byte ed25519 seed, so that a
+// re-executed test process can open the same store.
+func NewSignerFromSeed(seed []byte) *Signer {
+	priv := ed25519.NewKeyFromSeed(seed)
+	return &Signer{priv: priv, pub: priv.Public().(ed25519.PublicKey)}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/council/cctv/internal/fsutil"
+	"github.com/council/cctv/internal/version"
+	"github.com/council/cctv/store"
+)
+
+// Housekeeping thresholds (SPEC 5).
+const (
+	// jumpPause is the forward clock jump after which deletion pauses.
+	jumpPause = time.Hour
+	// jumpUndone is how close the clock must come back to count as undone.
+	jumpUndone = 2 * time.Second
+	// pressureHysteresis is freed beyond min_free, so deletion does not run
+	// on every segment once the disk is full.
+	pressureHysteresis = 0.01
+)
+
+// housekeeper deletes what retention and disk pressure require, every
+// deletion interval and whenever the recorder reports a full disk. It pauses
+// deletion when the clock cannot be trusted: retention must never delete
+// because the clock jumped.
+type housekeeper struct {
+	d    *service
+	kick chan struct{}
+
+	// The box clock against the monotonic clock since start: drift is how
+	// far the wall clock has moved beyond elapsed time.
+	wall0, mono0 time.Time
+	lastDrift    time.Duration
+	jumpBase     time.Duration // drift before the jump that paused deletion
+	pausedByJump bool
+}
+
+func newHousekeeper(d *service) *housekeeper {
+	return &housekeeper{d: d, kick: make(chan struct{}, 1), wall0: d.clock.Now().Round(0), mono0: time.Now()}
+}
+
+// kickNow asks for a pass as soon as possible (the disk filled up).
+func (h *housekeeper) kickNow() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (h *housekeeper) run(ctx context.Context) {
+	t := time.NewTicker(h.d.cfg.DeletionInterval.Duration)
+	defer t.Stop()
+	for {
+		h.pass()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.kick:
+		}
+	}
+}
+
+// drift is how far the wall clock has moved beyond the monotonic clock
+// since the daemon started.
+func (h *housekeeper) drift() time.Duration {
+	return h.d.clock.Now().Round(0).Sub(h.wall0) - time.Since(h.mono0)
+}
+
+func (h *housekeeper) pass() {
+	d, st := h.d, h.d.st
+	now := d.clock.Now()
+	drift := h.drift()
+	step := drift - h.lastDrift
+	h.lastDrift = drift
+
+	switch {
+	case now.Before(version.BuildTime()):
+		h.pause("the box clock reads %s, before this software was built (%s)", now.UTC().Format(time.RFC3339), version.BuildDate)
+	case step > jumpPause:
+		h.jumpBase = drift - step
+		h.pausedByJump = true
+		h.pause("the box clock jumped forward by %s", step.Round(time.Second))
+	case h.pausedByJump && abs(drift-h.jumpBase) < jumpUndone:
+		h.pausedByJump = false
+		if err := st.ConfirmTime(actorOf(d.self)); err != nil {
+			d.log.Error("resume deletion after the clock jump was undone", "err", err)
+		} else {
+			d.log.Info("the clock jump was undone: deletion resumes")
+		}
+	}
+	if paused, _, _, err := st.DeletionPaused(); err != nil || paused {
+		return
+	}
+
+	policy := retentionPolicy(d.cfg)
+	for {
+		deleted, _, err := st.ApplyRetention(now, policy, retentionPassLimit)
+		if err != nil {
+			if !errors.Is(err, store.ErrDeletionPaused) {
+				d.log.Error("retention pass", "err", err)
+			}
+			return
+		}
+		if len(deleted) > 0 {
+			d.log.Info("retention deleted expired footage", "segments", len(deleted))
+		}
+		if len(deleted) < retentionPassLimit {
+			break
+		}
+	}
+	h.relievePressure(now)
+}
+
+// relievePressure deletes the oldest unheld footage while free space is
+// below min_free.
+func (h *housekeeper) relievePressure(now time.Time) {
+	d := h.d
+	free, total, err := fsutil.FreeSpace(d.cfg.DataDir)
+	if err != nil || total == 0 {
+		return
+	}
+	want := (d.cfg.MinFree.Fraction()) * float64(total)
+	if float64(free) >= want {
+		return
+	}
+	need := int64((d.cfg.MinFree.Fraction()+pressureHysteresis)*float64(total)) - int64(free)
+	deleted, err := d.st.ApplyPressure(need, now, retentionPassLimit)
+	if err != nil && !errors.Is(err, store.ErrDeletionPaused) {
+		d.log.Error("disk pressure deletion", "err", err)
+	}
+	if len(deleted) > 0 {
+		d.log.Warn("ALERT: disk pressure: deleted the oldest footage early", "segments", len(deleted), "free_bytes", free, "needed_bytes", need)
+	} else if err == nil {
+		d.log.Error("ALERT: disk full and nothing can be deleted (only held footage left): recording will fail", "free_bytes", free)
+	}
+}
+
+func (h *housekeeper) pause(format string, args ...any) {
+	reason := fmt.Sprintf(format, args...)
+	if paused, _, _, err := h.d.st.DeletionPaused(); err == nil && paused {
+		return
+	}
+	if err := h.d.st.PauseDeletion(reason); err != nil {
+		h.d.log.Error("pause deletion", "err", err)
+		return
+	}
+	h.d.log.Error("ALERT: deletion paused: "+reason+"; a supervisor confirms the clock with: cctv time confirm", "reason", reason)
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

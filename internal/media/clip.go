@@ -1,0 +1,472 @@
+package media
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// ErrNoFrames is returned by WriteClip and FrameAt when the sources hold no
+// frame in the requested window or at the requested instant.
+var ErrNoFrames = errors.New("no frames")
+
+// ErrTranscodeUnsupported is returned by WriteClip for H.265 sources: their
+// working copy must be transcoded to H.264, which is not implemented yet.
+// A remuxed H.265 MP4 is deliberately not produced instead.
+var ErrTranscodeUnsupported = errors.New("transcoding H.265 to H.264 is not implemented")
+
+// Source is one recorded MPEG-TS segment and the wall-clock time of its first
+// frame. The wall time of any frame is Start + (pts - first pts of the file).
+type Source struct {
+	Path  string
+	Start time.Time
+}
+
+// ClipOptions describe a working copy.
+type ClipOptions struct {
+	// Sources are the segments in time order, all of one codec.
+	Sources []Source
+	// From and To bound the window: the clip starts at the keyframe at or
+	// before From and holds every frame whose wall time is before To.
+	From, To time.Time
+	// Location is the zone of the time captions. Default UTC.
+	Location *time.Location
+	// Progress, if set, is called with the number of source bytes consumed
+	// since the previous call. Default none.
+	Progress func(n int64)
+}
+
+// ClipInfo describes a written clip.
+type ClipInfo struct {
+	Codec  Codec  // codec of the sources
+	Method string // "remux" (H.264, packets copied) or "transcode"
+	// Start is the wall time of the first frame, End that of the last frame
+	// plus one frame interval.
+	Start, End time.Time
+	Frames     int64
+	Captions   int   // timed-text cues written
+	Used       []int // indexes into Sources of the segments that gave frames
+}
+
+// movTextSampleEntry is the tx3g sample description FFmpeg's mov_text
+// encoder writes: bottom-centred white text, font "Serif", size 18.
+var movTextSampleEntry = []byte{
+	0, 0, 0, 0, // displayFlags
+	0x01,       // horizontal justification: centre
+	0xff,       // vertical justification: bottom
+	0, 0, 0, 0, // background colour RGBA
+	0, 0, 0, 0, 0, 0, 0, 0, // BoxRecord
+	0, 0, 0, 0, 0, 1, 0, 0x12, 0xff, 0xff, 0xff, 0xff, // StyleRecord
+	0, 0, 0, 0x12, 'f', 't', 'a', 'b', 0, 1, 0, 1, 5, 'S', 'e', 'r', 'i', 'f', // FontTableBox
+}
+
+// CaptionText is the text of the time caption for the second starting at t:
+// "2006-01-02 15:04:05 MST" in loc.
+func CaptionText(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05 MST")
+}
+
+// WriteClip writes the working copy of the window to path as a fast-start
+// MP4 (moov before mdat) with the video stream and a timed-text (mov_text)
+// stream holding one cue per second of wall-clock time in o.Location.
+// H.264 sources are remuxed: their packets are copied, never re-encoded.
+// Output timestamps follow wall time, so a recorded gap stays a gap.
+//
+// On error the file at path may exist and hold garbage; the caller removes
+// it. ctx is checked between packets.
+func WriteClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error) {
+	info, err := writeClip(ctx, path, o)
+	if err != nil {
+		return info, fmt.Errorf("write clip %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// clipWriter is the state of one WriteClip.
+type clipWriter struct {
+	o       ClipOptions
+	out     *astiav.FormatContext
+	pb      *astiav.IOContext
+	vs, ss  *astiav.Stream // output video and subtitle streams
+	vtb     astiav.Rational
+	stb     astiav.Rational
+	started bool
+	wall0   time.Time // wall time of output time zero
+	lastDTS int64     // last video dts written, in vtb
+	frameD  time.Duration
+	info    ClipInfo
+	// pending caption: the second it shows and when it starts
+	capSec, capFrom time.Time
+	capOpen         bool
+	lastEnd         time.Time
+	spkt            *astiav.Packet
+}
+
+func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error) {
+	if len(o.Sources) == 0 {
+		return ClipInfo{}, ErrNoFrames
+	}
+	if !o.From.Before(o.To) {
+		return ClipInfo{}, fmt.Errorf("window %s to %s is empty", o.From, o.To)
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	w := &clipWriter{o: o, lastDTS: -1 << 62}
+	defer w.free()
+	if w.spkt = astiav.AllocPacket(); w.spkt == nil {
+		return ClipInfo{}, errors.New("alloc packet: out of memory")
+	}
+	var gop []wallPacket // packets since the last keyframe before From
+	defer func() {
+		for _, p := range gop {
+			p.pkt.Free()
+		}
+	}()
+	done := false
+	for i, src := range o.Sources {
+		if done {
+			break
+		}
+		err := readSource(ctx, src, o.Progress, func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error) {
+			if w.info.Codec == 0 {
+				c, err := codecOf(in.CodecParameters().CodecID())
+				if err != nil {
+					return false, err
+				}
+				if c == H265 {
+					return false, ErrTranscodeUnsupported
+				}
+				w.info.Codec = c
+				w.info.Method = "remux"
+			}
+			if !wall.Before(o.To) {
+				done = true
+				return false, nil
+			}
+			if !w.started && wall.Before(o.From) {
+				if key {
+					for _, p := range gop {
+						p.pkt.Free()
+					}
+					gop = gop[:0]
+				}
+				if key || len(gop) > 0 {
+					gop = append(gop, wallPacket{pkt: pkt.Clone(), wall: wall, src: i})
+				}
+				return true, nil
+			}
+			if !w.started {
+				if err := w.start(path, in); err != nil {
+					return false, err
+				}
+				if !(key && !wall.After(o.From)) {
+					for _, p := range gop {
+						if err := w.writeVideo(p.pkt, p.wall, p.src); err != nil {
+							return false, err
+						}
+					}
+				}
+				for _, p := range gop {
+					p.pkt.Free()
+				}
+				gop = nil
+				if len(w.info.Used) == 0 && !key {
+					// No keyframe before this frame: the clip starts at the
+					// next keyframe.
+					return true, nil
+				}
+			}
+			if len(w.info.Used) == 0 && !key {
+				return true, nil
+			}
+			return true, w.writeVideo(pkt, wall, i)
+		})
+		if err != nil {
+			return w.info, fmt.Errorf("%s: %w", src.Path, err)
+		}
+	}
+	if !w.started || w.info.Frames == 0 {
+		return w.info, ErrNoFrames
+	}
+	if err := w.finish(); err != nil {
+		return w.info, err
+	}
+	return w.info, nil
+}
+
+type wallPacket struct {
+	pkt  *astiav.Packet
+	wall time.Time
+	src  int
+}
+
+func codecOf(id astiav.CodecID) (Codec, error) {
+	switch id {
+	case astiav.CodecIDH264:
+		return H264, nil
+	case astiav.CodecIDHevc:
+		return H265, nil
+	}
+	return 0, fmt.Errorf("unsupported codec %s", id)
+}
+
+// readSource calls fn with every video packet of src in file order and its
+// wall time, until fn returns false or an error.
+func readSource(ctx context.Context, src Source, progress func(int64),
+	fn func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error)) error {
+	in := astiav.AllocFormatContext()
+	if in == nil {
+		return errors.New("alloc input context: out of memory")
+	}
+	defer in.Free()
+	if err := in.OpenInput(src.Path, astiav.FindInputFormat("mpegts"), nil); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer in.CloseInput()
+	if err := in.FindStreamInfo(nil); err != nil {
+		return fmt.Errorf("find stream info: %w", err)
+	}
+	var vs *astiav.Stream
+	for _, s := range in.Streams() {
+		if s.CodecParameters().MediaType() == astiav.MediaTypeVideo {
+			vs = s
+			break
+		}
+	}
+	if vs == nil {
+		return errors.New("no video stream")
+	}
+	tb := vs.TimeBase()
+	pkt := astiav.AllocPacket()
+	if pkt == nil {
+		return errors.New("alloc packet: out of memory")
+	}
+	defer pkt.Free()
+	var (
+		first   int64
+		haveTS  bool
+		lastPos int64
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := in.ReadFrame(pkt); err != nil {
+			if errors.Is(err, astiav.ErrEof) {
+				break
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		more, err := func() (bool, error) {
+			defer pkt.Unref()
+			if pos := pkt.Pos(); progress != nil && pos > lastPos {
+				progress(pos - lastPos)
+				lastPos = pos
+			}
+			if pkt.StreamIndex() != vs.Index() || pkt.Pts() == astiav.NoPtsValue {
+				return true, nil
+			}
+			if !haveTS {
+				first, haveTS = pkt.Pts(), true
+			}
+			wall := src.Start.Add(tsDuration(pkt.Pts()-first, tb))
+			return fn(vs, pkt, wall, pkt.Flags().Has(astiav.PacketFlagKey))
+		}()
+		if err != nil || !more {
+			return err
+		}
+	}
+	if progress != nil {
+		if fi, err := os.Stat(src.Path); err == nil && fi.Size() > lastPos {
+			progress(fi.Size() - lastPos)
+		}
+	}
+	return nil
+}
+
+func tsDuration(ts int64, tb astiav.Rational) time.Duration {
+	return time.Duration(float64(ts) * float64(tb.Num()) / float64(tb.Den()) * float64(time.Second))
+}
+
+func durationTS(d time.Duration, tb astiav.Rational) int64 {
+	return int64(d.Seconds()*float64(tb.Den())/float64(tb.Num()) + 0.5)
+}
+
+// start opens the output with the video stream parameters of in.
+func (w *clipWriter) start(path string, in *astiav.Stream) (err error) {
+	w.started = true
+	if w.out, err = astiav.AllocOutputFormatContext(nil, "mp4", path); err != nil {
+		return fmt.Errorf("alloc output context: %w", err)
+	}
+	if w.vs = w.out.NewStream(nil); w.vs == nil {
+		return errors.New("new stream: out of memory")
+	}
+	if err := in.CodecParameters().Copy(w.vs.CodecParameters()); err != nil {
+		return fmt.Errorf("copy codec parameters: %w", err)
+	}
+	w.vs.CodecParameters().SetCodecTag(0)
+	w.vs.SetTimeBase(mpegts90k)
+	fr := in.AvgFrameRate()
+	if fr.Num() <= 0 || fr.Den() <= 0 {
+		fr = in.RFrameRate()
+	}
+	w.frameD = 40 * time.Millisecond
+	if fr.Num() > 0 && fr.Den() > 0 {
+		w.frameD = time.Duration(float64(time.Second) * float64(fr.Den()) / float64(fr.Num()))
+		w.vs.SetAvgFrameRate(fr)
+	}
+
+	if w.ss = w.out.NewStream(nil); w.ss == nil {
+		return errors.New("new stream: out of memory")
+	}
+	sp := w.ss.CodecParameters()
+	sp.SetMediaType(astiav.MediaTypeSubtitle)
+	sp.SetCodecID(astiav.CodecIDMovText)
+	sp.SetWidth(in.CodecParameters().Width())
+	sp.SetHeight(60)
+	if err := sp.SetExtraData(movTextSampleEntry); err != nil {
+		return fmt.Errorf("set caption extradata: %w", err)
+	}
+	w.ss.SetTimeBase(astiav.NewRational(1, 1000))
+
+	if w.pb, err = astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite)); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	w.out.SetPb(w.pb)
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	if err := opts.Set("movflags", "+faststart", 0); err != nil {
+		return fmt.Errorf("set options: %w", err)
+	}
+	if err := w.out.WriteHeader(opts); err != nil {
+		return fmt.Errorf("write header: %w", err)
+	}
+	w.vtb, w.stb = w.vs.TimeBase(), w.ss.TimeBase()
+	return nil
+}
+
+// writeVideo writes one video packet whose first pts maps to wall time wall.
+func (w *clipWriter) writeVideo(pkt *astiav.Packet, wall time.Time, src int) error {
+	if w.info.Frames == 0 {
+		w.wall0 = wall
+		w.info.Start = wall
+	}
+	if n := len(w.info.Used); n == 0 || w.info.Used[n-1] != src {
+		w.info.Used = append(w.info.Used, src)
+	}
+	if err := w.caption(wall); err != nil {
+		return err
+	}
+	pts := durationTS(wall.Sub(w.wall0), w.vtb)
+	dts := pts
+	if pkt.Dts() != astiav.NoPtsValue {
+		dts = pts - (pkt.Pts() - pkt.Dts())
+	}
+	if dts <= w.lastDTS {
+		// Segment start times are wall-clock readings and may overlap
+		// the previous segment's end by a fraction of a frame.
+		shift := w.lastDTS + 1 - dts
+		dts += shift
+		pts += shift
+	}
+	w.lastDTS = dts
+	pkt.SetStreamIndex(w.vs.Index())
+	pkt.SetPts(pts)
+	pkt.SetDts(dts)
+	pkt.SetDuration(durationTS(w.frameD, w.vtb))
+	pkt.SetPos(-1)
+	if err := w.out.WriteInterleavedFrame(pkt); err != nil {
+		return fmt.Errorf("write video packet: %w", err)
+	}
+	w.info.Frames++
+	w.lastEnd = wall.Add(w.frameD)
+	w.info.End = w.lastEnd
+	return nil
+}
+
+// caption emits the pending caption cue once a frame at wall shows that its
+// second is over, and opens the cue for wall's second.
+func (w *clipWriter) caption(wall time.Time) error {
+	sec := wall.Truncate(time.Second)
+	if w.capOpen && sec.Equal(w.capSec) {
+		return nil
+	}
+	if w.capOpen {
+		if err := w.flushCaption(); err != nil {
+			return err
+		}
+	}
+	w.capSec, w.capFrom, w.capOpen = sec, wall, true
+	return nil
+}
+
+func (w *clipWriter) flushCaption() error {
+	w.capOpen = false
+	end := w.capSec.Add(time.Second)
+	if w.lastEnd.Before(end) {
+		end = w.lastEnd
+	}
+	start := durationTS(w.capFrom.Sub(w.wall0), w.stb)
+	stop := durationTS(end.Sub(w.wall0), w.stb)
+	if stop <= start {
+		return nil
+	}
+	text := CaptionText(w.capSec, w.o.Location)
+	b := make([]byte, 2, 2+len(text))
+	binary.BigEndian.PutUint16(b, uint16(len(text)))
+	b = append(b, text...)
+	if err := w.spkt.FromData(b); err != nil {
+		return fmt.Errorf("caption packet: %w", err)
+	}
+	defer w.spkt.Unref()
+	w.spkt.SetStreamIndex(w.ss.Index())
+	w.spkt.SetPts(start)
+	w.spkt.SetDts(start)
+	w.spkt.SetDuration(stop - start)
+	w.spkt.SetFlags(astiav.NewPacketFlags(astiav.PacketFlagKey))
+	if err := w.out.WriteInterleavedFrame(w.spkt); err != nil {
+		return fmt.Errorf("write caption packet: %w", err)
+	}
+	w.info.Captions++
+	return nil
+}
+
+// finish writes the last caption and the trailer (which, with faststart,
+// moves the moov box in front of mdat) and closes the file.
+func (w *clipWriter) finish() error {
+	if w.capOpen {
+		if err := w.flushCaption(); err != nil {
+			return err
+		}
+	}
+	if err := w.out.WriteTrailer(); err != nil {
+		return fmt.Errorf("write trailer: %w", err)
+	}
+	pb := w.pb
+	w.pb = nil
+	if err := pb.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}
+
+func (w *clipWriter) free() {
+	if w.pb != nil {
+		_ = w.pb.Close() // failure path: the caller removes the file
+	}
+	if w.out != nil {
+		w.out.Free()
+	}
+	if w.spkt != nil {
+		w.spkt.Free()
+	}
+}

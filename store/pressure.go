@@ -1,0 +1,118 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// planPressure walks by_end oldest end first, across cameras, deciding to
+// delete each sealed segment no hold covers until the deletions add up to
+// needBytes or number limit (0: no limit); held segments met on the way are
+// kept. keys holds the key of each decision.
+func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now time.Time, limit int) (ds []Decision, keys [][]byte, err error) {
+	if needBytes <= 0 {
+		return nil, nil, nil
+	}
+	be := tx.Bucket(bktByEnd)
+	if be == nil {
+		return nil, nil, fmt.Errorf("index has no by_end bucket: open it read-write once to build it")
+	}
+	segs := tx.Bucket(bktSegments)
+	var sum int64
+	n := 0
+	c := be.Cursor()
+	for k, _ := c.First(); k != nil && sum < needBytes && (limit <= 0 || n < limit); k, _ = c.Next() {
+		sk := segKeyOfEnd(k)
+		v := segs.Get(sk)
+		if v == nil {
+			return nil, nil, fmt.Errorf("by_end row %x has no entry", k)
+		}
+		var e entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, nil, fmt.Errorf("decode %q: %w", sk, err)
+		}
+		if e.State != stateSealed || e.Record == nil {
+			continue // a deletion in progress
+		}
+		g := Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature}
+		d := Decision{Segment: g}
+		if why := heldBy(holds, g); why != "" {
+			d.Reason = why
+		} else {
+			d.Delete = true
+			d.Reason = fmt.Sprintf("disk pressure: oldest unheld footage (ended %s, %s old)", fmtMinute(g.End), fmtAge(now.Sub(g.End)))
+			sum += g.Bytes
+			n++
+		}
+		ds = append(ds, d)
+		keys = append(keys, slices.Clone(sk))
+	}
+	return ds, keys, nil
+}
+
+// PlanPressure says what disk pressure would delete to free needBytes: the
+// oldest footage by end, across cameras, skipping (and listing, with the
+// reason) footage under a hold in force, until the deleted segments' Bytes
+// add up to needBytes or nothing is left. Its cost is proportional to what
+// it deletes plus the held footage it passes.
+func (s *Store) PlanPressure(needBytes int64, holds []Hold, now time.Time) ([]Decision, error) {
+	var out []Decision
+	err := s.view("plan disk pressure", func(tx *bolt.Tx) error {
+		var err error
+		out, _, err = s.planPressure(tx, needBytes, holds, now, 0)
+		return err
+	})
+	return out, err
+}
+
+// ApplyPressure deletes, as one batch of at most limit segments (0: no
+// limit), what PlanPressure plans with the holds in force, with why
+// "disk-pressure", by DisposeSegment's crash-safe procedure, and returns the
+// disposal records. Besides each "segment.dispose" entry, the batch is
+// audited "pressure.batch" (params count, bytes, oldest, newest, need) in
+// the transaction that records it. While deletion is paused it returns
+// ErrDeletionPaused and deletes nothing: a wrong clock is no reason to
+// destroy footage early. It returns no records and no error when only held
+// footage is left.
+func (s *Store) ApplyPressure(needBytes int64, now time.Time, limit int) ([]Disposal, error) {
+	s.deleteMu.Lock()
+	defer s.deleteMu.Unlock()
+	var keys [][]byte
+	err := s.view("disk pressure", func(tx *bolt.Tx) error {
+		if p, err := getPause(tx); err != nil || p != nil {
+			if err == nil {
+				err = ErrDeletionPaused
+			}
+			return err
+		}
+		holds, err := activeHolds(tx)
+		if err != nil {
+			return err
+		}
+		ds, ks, err := s.planPressure(tx, needBytes, holds, now, limit)
+		for i, d := range ds {
+			if d.Delete {
+				keys = append(keys, ks[i])
+			}
+		}
+		return err
+	})
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false,
+		s.batchAudit("pressure.batch", []string{"need", strconv.FormatInt(needBytes, 10)}))
+}
+
+// fmtAge writes an age as whole days, or hours under two days.
+func fmtAge(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return fmt.Sprintf("%dh", max(d, 0)/time.Hour)
+}

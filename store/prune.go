@@ -1,0 +1,203 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// candidate is a segment a deletion pass may delete, with its key.
+type candidate struct {
+	key  []byte
+	seg  Segment
+	held bool
+}
+
+// retentionCandidates returns the sealed segments whose camera's retention
+// has expired at now, oldest end first: every held one, and at most limit
+// (0: no limit) unheld ones. It also returns the keys of disposing entries
+// met on the way (deletions interrupted by an error), so a pass can finish
+// them.
+//
+// Per camera it seeks the camera's first entry and walks in start order
+// until a start is past the camera's cutoff (start <= end, so nothing later
+// can have expired). A pass costs O(cameras + what has expired + held
+// footage), whatever the retentions: a walk of by_end up to now minus the
+// shortest retention would also visit every unexpired segment of the
+// cameras with longer retention.
+func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolicy, limit int, holds []Hold) ([]candidate, [][]byte, error) {
+	if p.min() <= 0 {
+		return nil, nil, nil
+	}
+	var cams []string
+	if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
+		cams = append(cams, string(k))
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	var cands []candidate
+	var stuck [][]byte
+	c := tx.Bucket(bktSegments).Cursor()
+	for _, cam := range cams {
+		r := p.For(cam)
+		if r <= 0 {
+			continue
+		}
+		cutoff := now.Add(-r)
+		prefix := cameraPrefix(cam)
+		last := timeKey(cam, cutoff)
+		unheld := 0
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) < len(last) || bytes.Compare(k[:len(last)], last) > 0 {
+				break // starts after the cutoff
+			}
+			var e entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return nil, nil, fmt.Errorf("decode %q: %w", k, err)
+			}
+			switch {
+			case e.State == stateDisposing:
+				stuck = append(stuck, slices.Clone(k))
+				continue
+			case e.State != stateSealed || e.Record == nil || e.Record.Seal.End.After(cutoff):
+				continue
+			}
+			g := Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature}
+			_, held := holdFor(holds, cam, g.Start, g.End)
+			cands = append(cands, candidate{key: slices.Clone(k), seg: g, held: held})
+			if !held {
+				unheld++
+				if limit > 0 && unheld >= limit {
+					break
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		if c := a.seg.End.Compare(b.seg.End); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.key, b.key)
+	})
+	if limit > 0 {
+		out, unheld := cands[:0], 0
+		for _, c := range cands {
+			if !c.held {
+				if unheld == limit {
+					continue
+				}
+				unheld++
+			}
+			out = append(out, c)
+		}
+		cands = out
+	}
+	return cands, stuck, nil
+}
+
+// RetentionCandidates returns the sealed segments whose end is at least
+// their camera's retention before now, oldest end first: at most limit
+// (0: no limit) that no hold protects, plus every held one met, so that
+// PlanRetention can say why they stay. Its cost is proportional to what has
+// expired (and to held footage), not to what is stored.
+func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int) ([]Segment, error) {
+	var out []Segment
+	err := s.view("retention candidates", func(tx *bolt.Tx) error {
+		holds, err := activeHolds(tx)
+		if err != nil {
+			return err
+		}
+		cands, _, err := s.retentionCandidates(tx, now, p, limit, holds)
+		for _, c := range cands {
+			out = append(out, c.seg)
+		}
+		return err
+	})
+	return out, err
+}
+
+// ApplyRetention runs one retention pass at now: it deletes, as one batch,
+// the candidates (at most limit unheld ones) that PlanRetention says to
+// delete, with why "retention", by DisposeSegment's crash-safe procedure,
+// and returns their disposal records, and the decisions to keep (footage
+// under a hold). Besides each "segment.dispose" entry, the batch is audited
+// "retention.batch" (params count, bytes, oldest, newest) in the transaction
+// that records it. Deletions an error interrupted earlier are finished too.
+//
+// While deletion is paused it returns ErrDeletionPaused and deletes
+// nothing. A hold placed during the pass still protects: each segment is
+// checked again in the transaction that marks it for deletion.
+func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (deleted []Disposal, kept []Decision, err error) {
+	s.deleteMu.Lock()
+	defer s.deleteMu.Unlock()
+	var cands []candidate
+	var stuck [][]byte
+	var holds []Hold
+	err = s.view("retention", func(tx *bolt.Tx) error {
+		if p, err := getPause(tx); err != nil || p != nil {
+			if err == nil {
+				err = ErrDeletionPaused
+			}
+			return err
+		}
+		var err error
+		if holds, err = activeHolds(tx); err != nil {
+			return err
+		}
+		cands, stuck, err = s.retentionCandidates(tx, now, p, limit, holds)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	segs := make([]Segment, len(cands))
+	for i, c := range cands {
+		segs[i] = c.seg
+	}
+	keys := stuck
+	for i, d := range PlanRetention(segs, holds, now, p) {
+		if d.Delete {
+			keys = append(keys, cands[i].key)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, kept, nil
+	}
+	deleted, err = s.disposeKeys("retention", keys, WhyRetention, false, s.batchAudit("retention.batch", nil))
+	return deleted, kept, err
+}
+
+// batchAudit returns a batch hook that appends the audit entry action
+// (params count, bytes, oldest start, newest end, then extra) for the
+// disposals of a batch, if there are any.
+func (s *Store) batchAudit(action string, extra []string) func(tx *bolt.Tx, ds []Disposal) error {
+	return func(tx *bolt.Tx, ds []Disposal) error {
+		if len(ds) == 0 {
+			return nil
+		}
+		var bytes int64
+		oldest, newest := ds[0].Start, ds[0].End
+		for _, d := range ds {
+			if d.Seal != nil {
+				bytes += d.Seal.Seal.Bytes
+			}
+			if d.Start.Before(oldest) {
+				oldest = d.Start
+			}
+			if d.End.After(newest) {
+				newest = d.End
+			}
+		}
+		params := append([]string{"count", strconv.Itoa(len(ds)), "bytes", strconv.FormatInt(bytes, 10),
+			"oldest", fmtTime(oldest), "newest", fmtTime(newest)}, extra...)
+		return s.auditHook(tx, s.auditAction(action, params...))
+	}
+}
