@@ -255,4 +255,16 @@ func TestRecord_ClockJump_PausesDeletionUntilConfirmed(t *testing.T) {
 	if !found {
 		t.Error("time confirm not audited with the supervisor's uid")
 	}
+
+	// A jump that is undone (the clock is put back) resumes deletion by itself.
+	clk.Shift(3 * time.Hour)
+	waitUntil(t, "deletion to pause again", 30*time.Second, func() bool {
+		_, out, _ := b.run("status", "--json")
+		return json.Unmarshal([]byte(out), &st) == nil && st.Retention.DeletionPaused
+	})
+	clk.Shift(-3 * time.Hour)
+	waitUntil(t, "deletion to resume when the jump is undone", 30*time.Second, func() bool {
+		_, out, _ := b.run("status", "--json")
+		return json.Unmarshal([]byte(out), &st) == nil && !st.Retention.DeletionPaused
+	})
 }
