@@ -133,10 +133,11 @@ func (c *Camera) Run(ctx context.Context) {
 // classify turns a session error into a state and a reason for people.
 func classify(err error) (state, reason string) {
 	var unsupported *UnsupportedCodecError
+	var outside *OutsideNetworkError
 	switch {
 	case err == nil:
 		return StateDown, "unreachable: session ended"
-	case errors.As(err, &unsupported):
+	case errors.As(err, &unsupported), errors.As(err, &outside):
 		return StateError, "error: " + err.Error()
 	case errors.Is(err, errStalled):
 		return StateDown, "stalled: " + err.Error()

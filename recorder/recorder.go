@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -35,6 +36,11 @@ type Options struct {
 	BackoffMax   time.Duration // reconnect delay cap; default 1 min
 	HealthyAfter time.Duration // recording this long resets the backoff; default 30 s
 	QueueFrames  int           // frames buffered between reader and writer; default 128
+
+	// AllowedNetworks are the only addresses cameras may have (SPEC 3): a
+	// camera whose host resolves outside them is refused before any packet
+	// is sent, and put in the error state. Nil allows any address (tests).
+	AllowedNetworks []netip.Prefix
 
 	// BuildTime is the software's build date: a box clock before it is
 	// plainly wrong and footage is flagged time-untrusted.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -439,5 +440,37 @@ func TestRecorder_DiskFull_ErrorStateGapThenResumes(t *testing.T) {
 	}
 	for _, s := range h.segments("desk") {
 		testutil.Decode(t, s.Path)
+	}
+}
+
+func TestRecorder_HostOutsideAllowedNetworks_RefusedOthersRecord(t *testing.T) {
+	h := newHarness(t, synthcam.ServerOptions{})
+	h.addCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})
+	// A camera by a name that resolves inside the allowed networks records;
+	// the same name where the allowed network excludes loopback is refused.
+	byName := strings.Replace(h.cams.URL("desk"), "127.0.0.1", "localhost", 1)
+	_, stop := h.start(recorder.Options{
+		Cameras:         []recorder.CameraConfig{{ID: "inside", URL: byName}},
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	})
+	waitFor(t, "the camera inside the allowed networks to record", 30*time.Second, func() bool { return len(h.segments("inside")) >= 1 })
+	stop()
+
+	h2 := newHarness(t, synthcam.ServerOptions{})
+	h2.addCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})
+	rec2, stop2 := h2.start(recorder.Options{
+		Cameras:         []recorder.CameraConfig{{ID: "outside", URL: strings.Replace(h2.cams.URL("desk"), "127.0.0.1", "localhost", 1)}},
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")},
+	})
+	waitFor(t, "the camera outside the allowed networks to be refused", 20*time.Second, func() bool {
+		return healthOf(rec2, "outside").State == recorder.StateError
+	})
+	reason := healthOf(rec2, "outside").Reason
+	stop2()
+	if !strings.Contains(reason, "outside allowed_networks") || !strings.Contains(reason, "localhost") {
+		t.Errorf("reason %q should say the host resolves outside allowed_networks", reason)
+	}
+	if n := len(h2.segments("outside")); n != 0 {
+		t.Errorf("%d segments recorded from a camera outside the allowed networks", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"sync/atomic"
@@ -78,6 +80,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		Host:        u.Host,
 		Transport:   &transport,
 		ReadTimeout: c.opts.StallTimeout,
+		DialContext: c.dialAllowed,
 	}
 	if err := client.Start2(); err != nil {
 		return sessionResult{err: fmt.Errorf("connect: %w", err)}
@@ -270,4 +273,50 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			}
 		}
 	}
+}
+
+// OutsideNetworkError means a camera's address is outside allowed_networks:
+// the box talks to its cameras and nothing else.
+type OutsideNetworkError struct {
+	Host    string
+	Addrs   []netip.Addr
+	Allowed []netip.Prefix
+}
+
+func (e *OutsideNetworkError) Error() string {
+	return fmt.Sprintf("camera host %s resolves to %v, outside allowed_networks %v: correct the camera's address or allowed_networks", e.Host, e.Addrs, e.Allowed)
+}
+
+// dialAllowed resolves the camera's host and dials only an address inside
+// allowed_networks, so a name that resolves elsewhere (or changes to) is
+// never contacted.
+func (c *Camera) dialAllowed(ctx context.Context, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	var d net.Dialer
+	for _, a := range addrs {
+		a = a.Unmap()
+		if c.allowed(a) {
+			return d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+		}
+	}
+	return nil, &OutsideNetworkError{Host: host, Addrs: addrs, Allowed: c.opts.AllowedNetworks}
+}
+
+func (c *Camera) allowed(a netip.Addr) bool {
+	if c.opts.AllowedNetworks == nil {
+		return true
+	}
+	for _, p := range c.opts.AllowedNetworks {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

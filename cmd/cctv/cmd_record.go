@@ -117,14 +117,15 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	d.event("daemon.start", map[string]string{"version": version.Version, "key": key.Fingerprint(), "recovery_actions": fmt.Sprint(len(actions))}, "ok")
 
 	opts := recorder.Options{
-		Store:        st,
-		Cameras:      cams,
-		Segment:      cfg.Segment.Duration,
-		SyncInterval: cfg.SyncInterval.Duration,
-		StallTimeout: cfg.StallTimeout.Duration,
-		BuildTime:    version.BuildTime(),
-		Logger:       log,
-		Clock:        hooks.clock,
+		Store:           st,
+		Cameras:         cams,
+		Segment:         cfg.Segment.Duration,
+		SyncInterval:    cfg.SyncInterval.Duration,
+		StallTimeout:    cfg.StallTimeout.Duration,
+		BuildTime:       version.BuildTime(),
+		AllowedNetworks: cfg.AllowedNetworks,
+		Logger:          log,
+		Clock:           hooks.clock,
 	}
 	hk := newHousekeeper(d)
 	opts.Event = func(action string, params map[string]string) {
