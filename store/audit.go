@@ -173,7 +173,13 @@ func (s *Store) auditTree(tx *bolt.Tx, hb *bolt.Bucket, n int64) (tlog.Tree, err
 // alert: otherwise tampering with the log would stop the box recording.
 // Requests from people (Audit) still fail closed.
 func (s *Store) auditHook(tx *bolt.Tx, e AuditEntry) error {
-	_, err := s.appendAudit(tx, e)
+	return s.auditHookBatch(tx, []AuditEntry{e})
+}
+
+// auditHookBatch is auditHook for several entries, appended in order with
+// one head check and one signed head (appendAuditBatch).
+func (s *Store) auditHookBatch(tx *bolt.Tx, es []AuditEntry) error {
+	_, err := s.appendAuditBatch(tx, es)
 	if errors.Is(err, ErrAuditCorrupt) {
 		if s.auditBroken.CompareAndSwap(false, true) {
 			s.log.Error("ALERT: the audit log does not match its signed head; changes are no longer audited until a supervisor investigates (cctv audit verify)", "err", err)
@@ -193,71 +199,101 @@ func (s *Store) AuditBroken() bool { return s.auditBroken.Load() }
 // entry and its tlog hashes, re-signs the head, and every
 // auditCheckpointEvery entries stores a checkpoint.
 func (s *Store) appendAudit(tx *bolt.Tx, e AuditEntry) (AuditEntry, error) {
-	if s.note == nil {
-		return e, ErrNoSigner
+	out, err := s.appendAuditBatch(tx, []AuditEntry{e})
+	if err != nil {
+		return e, err
 	}
-	if e.Action == "" || strings.ContainsAny(e.Action, " \t\n") {
-		return e, fmt.Errorf("audit: invalid action %q", e.Action)
+	return out[0], nil
+}
+
+// appendAuditBatch appends es, in order, to the audit log within tx, as
+// appendAudit would one by one, but with one check of the signed head
+// before the first and one signed head after the last: the log and head
+// committed are exactly those of appending them singly (entries, stored
+// hashes, head), and a checkpoint is stored for each multiple of
+// auditCheckpointEvery crossed, signing that tree size. It returns the
+// entries as stored. On error the caller's transaction must not commit.
+func (s *Store) appendAuditBatch(tx *bolt.Tx, es []AuditEntry) ([]AuditEntry, error) {
+	if s.note == nil {
+		return nil, ErrNoSigner
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	for _, e := range es {
+		if e.Action == "" || strings.ContainsAny(e.Action, " \t\n") {
+			return nil, fmt.Errorf("audit: invalid action %q", e.Action)
+		}
 	}
 	var bs [3]*bolt.Bucket
 	for i, name := range [][]byte{bktAudit, bktAuditHashes, bktAuditCheckpoints} {
 		b, err := tx.CreateBucketIfNotExists(name)
 		if err != nil {
-			return e, err
+			return nil, err
 		}
 		bs[i] = b
 	}
 	b, hb, cb := bs[0], bs[1], bs[2]
 	n, err := auditCount(b)
 	if err != nil {
-		return e, err
+		return nil, err
 	}
 	if _, err := s.auditTree(tx, hb, n); err != nil {
-		return e, err
-	}
-	e.Seq = uint64(n)
-	e.Time = s.clock.Now().UTC().Round(0)
-	if e.User == "" {
-		e.User, e.UID = s.user, s.uid
-	}
-	if e.Result == "" {
-		e.Result = "ok"
-	}
-	data, err := json.Marshal(e)
-	if err != nil {
-		return e, err
+		return nil, err
 	}
 	r := hashBucket{hb}
-	hashes, err := tlog.StoredHashes(n, data, r)
-	if err != nil {
-		return e, fmt.Errorf("%w: %v", ErrAuditCorrupt, err)
-	}
-	base := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		if err := hb.Put(seqKey(base+int64(i)), slices.Clone(h[:])); err != nil {
-			return e, err
+	now := s.clock.Now().UTC().Round(0)
+	out := make([]AuditEntry, 0, len(es))
+	var msg []byte
+	for _, e := range es {
+		e.Seq = uint64(n)
+		e.Time = now
+		if e.User == "" {
+			e.User, e.UID = s.user, s.uid
 		}
-	}
-	if err := b.Put(seqKey(n), data); err != nil {
-		return e, err
-	}
-	th, err := tlog.TreeHash(n+1, r)
-	if err != nil {
-		return e, err
-	}
-	msg, err := s.signTree(tlog.Tree{N: n + 1, Hash: th})
-	if err != nil {
-		return e, err
+		if e.Result == "" {
+			e.Result = "ok"
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		hashes, err := tlog.StoredHashes(n, data, r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrAuditCorrupt, err)
+		}
+		base := tlog.StoredHashIndex(0, n)
+		for i, h := range hashes {
+			if err := hb.Put(seqKey(base+int64(i)), slices.Clone(h[:])); err != nil {
+				return nil, err
+			}
+		}
+		if err := b.Put(seqKey(n), data); err != nil {
+			return nil, err
+		}
+		n++
+		out = append(out, e)
+		if n%auditCheckpointEvery != 0 && len(out) < len(es) {
+			continue
+		}
+		// A checkpoint size, or the last entry: sign this tree.
+		th, err := tlog.TreeHash(n, r)
+		if err != nil {
+			return nil, err
+		}
+		if msg, err = s.signTree(tlog.Tree{N: n, Hash: th}); err != nil {
+			return nil, err
+		}
+		if n%auditCheckpointEvery == 0 {
+			if err := cb.Put(seqKey(n), msg); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := tx.Bucket(bktMeta).Put(keyAuditHead, msg); err != nil {
-		return e, err
+		return nil, err
 	}
-	if (n+1)%auditCheckpointEvery == 0 {
-		if err := cb.Put(seqKey(n+1), msg); err != nil {
-			return e, err
-		}
-	}
-	return e, nil
+	return out, nil
 }
 
 // Audit appends one entry in its own transaction and returns it with Seq

@@ -103,7 +103,7 @@ type marked struct {
 //
 // If an unlink fails, the entries unlinked before it are still recorded and
 // the error returned; the rest stay disposing, for the next pass or Recover.
-func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, batch func(tx *bolt.Tx, ds []Disposal) error) ([]Disposal, error) {
+func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, batch batchHook) ([]Disposal, error) {
 	ms, err := s.markDisposing(op, keys, why, strict)
 	if err != nil || len(ms) == 0 {
 		return nil, err
@@ -177,6 +177,9 @@ func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool)
 			if err := addCount(tx, e.Camera, -1); err != nil {
 				return err
 			}
+			if err := setPending(tx, k, true); err != nil {
+				return err
+			}
 			out = append(out, marked{key: k, e: e})
 		}
 		return nil
@@ -236,13 +239,21 @@ func syncDirs(dirs map[string]bool) error {
 	return <-errs // the first error, or nil
 }
 
+// batchHook runs in the transaction that records a batch's disposals, after
+// them, and returns audit entries to append after their "segment.dispose"
+// entries.
+type batchHook func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error)
+
 // recordDisposals is steps 3–4: in one transaction, each disposing entry is
 // replaced by its disposal record with its audit entry "segment.dispose"
-// (params camera, file, why, sha256); batch, if not nil, runs last.
-func (s *Store) recordDisposals(op string, ms []marked, batch func(tx *bolt.Tx, ds []Disposal) error) ([]Disposal, error) {
+// (params camera, file, why, sha256); batch, if not nil, runs last, and its
+// entries follow. The batch's audit entries are appended together, with one
+// head check and one signed head (appendAuditBatch).
+func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disposal, error) {
 	var out []Disposal
 	err := s.update(op, func(tx *bolt.Tx) error {
 		out = out[:0]
+		audit := make([]AuditEntry, 0, len(ms)+1)
 		b := tx.Bucket(bktSegments)
 		for _, m := range ms {
 			var cur entry
@@ -263,19 +274,24 @@ func (s *Store) recordDisposals(op string, ms []marked, batch func(tx *bolt.Tx, 
 			if err := unindex(tx, m.key, cur, false); err != nil {
 				return err
 			}
+			if err := setPending(tx, m.key, false); err != nil {
+				return err
+			}
 			if err := putJSON(tx.Bucket(bktDisposals), m.key, d); err != nil {
 				return err
 			}
-			if err := s.auditHook(tx, s.auditAction("segment.dispose",
-				"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256)); err != nil {
-				return err
-			}
+			audit = append(audit, s.auditAction("segment.dispose",
+				"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
 			out = append(out, d)
 		}
 		if batch != nil {
-			return batch(tx, out)
+			more, err := batch(tx, out)
+			if err != nil {
+				return err
+			}
+			audit = append(audit, more...)
 		}
-		return nil
+		return s.auditHookBatch(tx, audit)
 	})
 	if err != nil {
 		return nil, err
@@ -284,8 +300,9 @@ func (s *Store) recordDisposals(op string, ms []marked, batch func(tx *bolt.Tx, 
 }
 
 // finishDisposal is steps 2–4 for the one disposing entry at k (Recover);
-// extra, if not nil, runs in the transaction that records it.
-func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) error) error {
+// extra, if not nil, runs in the transaction that records it and returns
+// audit entries to append after its "segment.dispose" entry.
+func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) ([]AuditEntry, error)) error {
 	var e entry
 	var found bool
 	err := s.view(op, func(tx *bolt.Tx) error {
@@ -303,11 +320,11 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) erro
 	if err != nil || len(done) == 0 {
 		return err
 	}
-	_, err = s.recordDisposals(op, done, func(tx *bolt.Tx, _ []Disposal) error {
+	_, err = s.recordDisposals(op, done, func(tx *bolt.Tx, _ []Disposal) ([]AuditEntry, error) {
 		if extra != nil {
 			return extra(tx)
 		}
-		return nil
+		return nil, nil
 	})
 	return err
 }

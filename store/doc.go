@@ -19,10 +19,15 @@
 //   - Open creates nothing. Without the marker (data disk not mounted) it
 //     returns ErrNoMarker; a second writer gets ErrLocked within about a
 //     second; an unknown schema gives ErrSchema before anything else is read.
-//   - After Open and Recover return without error, index and disk agree
-//     exactly: every entry's file exists with its sealed size, every file
-//     under segments/ has exactly one entry, and every camera's seals form an
-//     unbroken signed chain (Check reports no violations).
+//   - After Open and Recover return without error, nothing a crash of the
+//     store's own procedures can leave remains: no open or disposing entry
+//     (bucket "pending" lists them, so Recover reads no other entry), and
+//     no unknown file in the places such a crash leaves one (each camera's
+//     newest day directories). After Reconcile also returns without error,
+//     index and disk agree exactly: every entry's file exists with its
+//     sealed size, every file under segments/ has exactly one entry, and
+//     every camera's seals form an unbroken signed chain (Check reports no
+//     violations). Reconcile reads everything; it is safe while recording.
 //   - Seal: when it returns a record, the file's data and name are on disk
 //     and the seal is committed. Write/Sync errors are never retried: the
 //     writer is poisoned and Seal or Salvage seal what is on disk as
@@ -54,8 +59,8 @@
 //  2. after some or all unlinks, before the disposal records: disposing
 //     entries with or without files; Recover finishes them.
 //
-// A sealed entry whose file is gone (not by DisposeSegment) becomes a Disposal
-// with why "file-missing" and a Gap "file-missing".
+// A sealed entry whose file is gone (not by DisposeSegment) becomes, in
+// Reconcile, a Disposal with why "file-missing" and a Gap "file-missing".
 //
 // Every index change is one bbolt transaction with its consequences (seal and
 // chain head; disposal and gap; audit entry), and no file I/O happens inside
@@ -84,9 +89,9 @@
 // in index.db. Entry n (from 0) is the JSON of AuditEntry, stored in bucket
 // "audit" under n (8-byte big-endian); its bytes are tlog record n. Bucket
 // "audit_hashes" holds tlog's stored hashes (key: stored-hash index). Every
-// append also rewrites the signed head (meta "audit_head"), and every 100th
-// entry, like AuditCheckpoint, stores a checkpoint in "audit_checkpoints"
-// under its tree size. Head and checkpoints are golang.org/x/mod/sumdb/note
+// transaction that appends entries also rewrites the signed head (meta
+// "audit_head") once, and each multiple of 100 entries reached, like
+// AuditCheckpoint, stores a checkpoint of that size in "audit_checkpoints". Head and checkpoints are golang.org/x/mod/sumdb/note
 // notes signed with the box key (key name = box id), whose text is a C2SP
 // tlog-checkpoint:
 //

@@ -18,6 +18,11 @@ import (
 //     Walking it from the start visits footage oldest end first, across
 //     cameras (disk pressure).
 //   - counts holds, per camera, the number of sealed entries (Span).
+//   - pending holds the key of every open or disposing entry: the work a
+//     crash can leave for Recover, found without reading every entry. A
+//     key is added in the transaction that creates the open entry or marks
+//     the entry disposing, and removed in the one that seals, removes or
+//     records the disposal of it.
 
 // endKey is the by_end key of the segment at segment key k ending at end.
 func endKey(end time.Time, k []byte) []byte {
@@ -25,38 +30,38 @@ func endKey(end time.Time, k []byte) []byte {
 	return append(out, k...)
 }
 
-// ensureDerived creates the derived buckets if any is missing and builds
-// them from the segments bucket (one pass, in this transaction).
+// ensureDerived creates the derived buckets that are missing and builds
+// them from the segments bucket (one pass, in this transaction). Buckets
+// that exist are kept as they are.
 func ensureDerived(tx *bolt.Tx) error {
-	missing := false
-	for _, name := range derivedBuckets {
-		if tx.Bucket(name) == nil {
-			missing = true
-		}
-	}
-	if !missing {
-		return nil
-	}
+	build := map[string]bool{}
 	for _, name := range derivedBuckets {
 		if tx.Bucket(name) != nil {
-			if err := tx.DeleteBucket(name); err != nil {
-				return err
-			}
+			continue
 		}
 		if _, err := tx.CreateBucket(name); err != nil {
 			return err
 		}
+		build[string(name)] = true
+	}
+	if len(build) == 0 {
+		return nil
 	}
 	segs := tx.Bucket(bktSegments)
 	if segs == nil {
 		return nil
 	}
-	be := tx.Bucket(bktByEnd)
+	be, pb := tx.Bucket(bktByEnd), tx.Bucket(bktPending)
 	counts := map[string]uint64{}
 	err := segs.ForEach(func(k, v []byte) error {
 		var e entry
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("decode %q: %w", k, err)
+		}
+		if build[string(bktPending)] && (e.State == stateOpen || e.State == stateDisposing) {
+			if err := pb.Put(k, nil); err != nil {
+				return err
+			}
 		}
 		if e.Record == nil || (e.State != stateSealed && e.State != stateDisposing) {
 			return nil
@@ -64,10 +69,16 @@ func ensureDerived(tx *bolt.Tx) error {
 		if e.State == stateSealed {
 			counts[e.Camera]++
 		}
+		if !build[string(bktByEnd)] {
+			return nil
+		}
 		return be.Put(endKey(e.Record.Seal.End, k), nil)
 	})
 	if err != nil {
-		return fmt.Errorf("build by_end index: %w", err)
+		return fmt.Errorf("build derived indexes: %w", err)
+	}
+	if !build[string(bktCounts)] {
+		return nil
 	}
 	cb := tx.Bucket(bktCounts)
 	for cam, n := range counts {
@@ -76,6 +87,19 @@ func ensureDerived(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// setPending adds (on) or removes the entry at k from the pending bucket,
+// in the transaction that changes its state.
+func setPending(tx *bolt.Tx, k []byte, on bool) error {
+	b := tx.Bucket(bktPending)
+	if b == nil {
+		return fmt.Errorf("index has no %s bucket", bktPending)
+	}
+	if on {
+		return b.Put(k, nil)
+	}
+	return b.Delete(k)
 }
 
 // addCount adds d to camera's count of sealed entries.
@@ -171,6 +195,33 @@ func checkIndex(tx *bolt.Tx, entries []keyed, add func(kind, camera, path, detai
 	})
 	for cam, c := range counts {
 		add("index", cam, "", fmt.Sprintf("segment count missing, sealed entries %d", c))
+	}
+	checkPending(tx, entries, add)
+}
+
+// checkPending reports pending rows that disagree with the open and
+// disposing entries: kind "index".
+func checkPending(tx *bolt.Tx, entries []keyed, add func(kind, camera, path, detail string)) {
+	pb := tx.Bucket(bktPending)
+	if pb == nil {
+		return // an old index opened read-only
+	}
+	want := map[string]keyed{}
+	for _, ke := range entries {
+		if ke.e.State == stateOpen || ke.e.State == stateDisposing {
+			want[string(ke.key)] = ke
+		}
+	}
+	_ = pb.ForEach(func(k, _ []byte) error {
+		if _, ok := want[string(k)]; ok {
+			delete(want, string(k))
+			return nil
+		}
+		add("index", keyCamera(k), fmt.Sprintf("pending/%x", k), "pending row without an open or disposing entry")
+		return nil
+	})
+	for _, ke := range want {
+		add("index", ke.e.Camera, ke.e.File, ke.e.State+" entry missing from pending")
 	}
 }
 

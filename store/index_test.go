@@ -41,10 +41,12 @@ func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket([]byte("by_end")); err != nil {
-			return err
+		for _, b := range []string{"by_end", "counts", "pending"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
 		}
-		return tx.DeleteBucket([]byte("counts"))
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,9 @@ func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 	s = e.open(t)
 	check(s)
 	e.mustClean(t, s)
-	e.recover(t, s, "cam", "other")
+	if acts := e.recover(t, s, "cam", "other"); len(acts) != 1 || acts[0].Kind != "disposed" {
+		t.Fatalf("Recover after backfill of pending: %+v", acts) // the disposing entry is found
+	}
 	ds, err := s.ApplyPressure(1, e.clk.Now(), 0)
 	if err != nil || len(ds) != 1 || ds[0].Start != t0.Add(-time.Hour) {
 		t.Fatalf("pressure after backfill: %+v %v", ds, err)

@@ -175,13 +175,13 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 	return deleted, kept, err
 }
 
-// batchAudit returns a batch hook that appends the audit entry action
+// batchAudit returns a batch hook that returns the audit entry action
 // (params count, bytes, oldest start, newest end, then extra) for the
 // disposals of a batch, if there are any.
-func (s *Store) batchAudit(action string, extra []string) func(tx *bolt.Tx, ds []Disposal) error {
-	return func(tx *bolt.Tx, ds []Disposal) error {
+func (s *Store) batchAudit(action string, extra []string) batchHook {
+	return func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error) {
 		if len(ds) == 0 {
-			return nil
+			return nil, nil
 		}
 		var bytes int64
 		oldest, newest := ds[0].Start, ds[0].End
@@ -198,6 +198,6 @@ func (s *Store) batchAudit(action string, extra []string) func(tx *bolt.Tx, ds [
 		}
 		params := append([]string{"count", strconv.Itoa(len(ds)), "bytes", strconv.FormatInt(bytes, 10),
 			"oldest", fmtTime(oldest), "newest", fmtTime(newest)}, extra...)
-		return s.auditHook(tx, s.auditAction(action, params...))
+		return []AuditEntry{s.auditAction(action, params...)}, nil
 	}
 }

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,25 +32,37 @@ type RecoveryAction struct {
 	Detail string
 }
 
-// Recover reconciles index and disk after a crash; the recorder calls it
-// before it reports ready. After it returns nil, index and disk agree exactly
-// (Check without deep finds nothing). Each step is idempotent, so a crash
-// during Recover is handled by the next one.
+// Recover finishes what a crash left undone; the recorder calls it before
+// it records or reports ready, and nothing else may write the data
+// directory meanwhile. Its cost grows with that work and with the newest
+// day directories, not with the size of the index. Each step is
+// idempotent, so a crash during Recover is handled by the next one.
 //
-//   - open entry whose file exists: the file is truncated to its last whole
-//     TS packet, scanned for frames and its PTS span (end = start + span + one
-//     frame), hashed, and sealed "recovered" with flag "crash"; a gap "crash"
-//     from that end to now is recorded in the same transaction. With no frames
-//     (or no file) the file and entry are removed ("removed-empty").
-//   - sealed entry whose file is gone: the entry becomes a Disposal with why
-//     "file-missing" (keeping its seal) and a Gap "file-missing", in one
-//     transaction.
-//   - disposing entry: the deletion is finished ("disposed").
-//   - file under segments/ with no entry: a zero-byte file is removed
-//     ("removed-empty"); a file whose name parses, whose camera is in
-//     knownCameras and which holds frames is sealed "adopted" with time source
-//     "filename" and is not modified; anything else is moved to quarantine/
-//     under its relative path. Footage is never deleted.
+// After it returns nil:
+//
+//   - no entry is open or disposing (bucket "pending" lists them):
+//   - an open entry whose file exists: the file is truncated to its last
+//     whole TS packet, scanned for frames and its PTS span (end = start +
+//     span + one frame), hashed, and sealed "recovered" with flag "crash";
+//     a gap "crash" from that end to now is recorded in the same
+//     transaction. With no frames (or no file) the file and entry are
+//     removed ("removed-empty").
+//   - a disposing entry: the deletion is finished ("disposed").
+//   - every file in the places a crash can leave one unknown has an entry:
+//     each non-directory directly under segments/ or segments/<camera>/,
+//     and every file in each camera's two newest day directories and in
+//     any day directory at or after the day of the camera's newest entry
+//     (all of them for a camera without entries). A file without an entry
+//     there is treated as Reconcile treats one: a zero-byte file is
+//     removed ("removed-empty"); a file whose name parses, whose camera is
+//     in knownCameras and which holds frames is sealed "adopted" with time
+//     source "filename" and is not modified; anything else is moved to
+//     quarantine/ under its relative path. Footage is never deleted.
+//
+// Recover does not look at sealed entries or at older day directories:
+// after a crash of the store's own procedures index and disk then agree,
+// but a sealed file deleted, or a file put in an old day directory, behind
+// the store's back is found only by Reconcile (and reported by Check).
 func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 	if s.ro {
 		return nil, fmt.Errorf("recover: %w", ErrReadOnly)
@@ -55,11 +70,21 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 	if s.note == nil {
 		return nil, fmt.Errorf("recover: %w", ErrNoSigner)
 	}
-	var entries []keyed
+	var pending []keyed
 	if err := s.view("recover", func(tx *bolt.Tx) error {
-		var err error
-		entries, err = s.allEntries(tx)
-		return err
+		pb, segs := tx.Bucket(bktPending), tx.Bucket(bktSegments)
+		if pb == nil {
+			return fmt.Errorf("index has no %s bucket", bktPending)
+		}
+		return pb.ForEach(func(k, _ []byte) error {
+			var e entry
+			found, err := getJSON(segs, k, &e)
+			if err != nil || !found {
+				return err // a row without an entry is Check's to report
+			}
+			pending = append(pending, keyed{key: slices.Clone(k), e: e})
+			return nil
+		})
 	}); err != nil {
 		return nil, err
 	}
@@ -68,10 +93,8 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 		s.log.Info("recovery", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
 		acts = append(acts, a)
 	}
-	known := map[string]bool{}
-	for _, ke := range entries {
+	for _, ke := range pending {
 		e := ke.e
-		known[e.File] = true
 		switch e.State {
 		case stateOpen:
 			a, err := s.recoverOpen(ke)
@@ -79,48 +102,284 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 				return acts, err
 			}
 			act(a)
-		case stateSealed:
-			if _, err := os.Lstat(s.abs(e.File)); err == nil || !errors.Is(err, fs.ErrNotExist) {
-				continue // present (or unreadable: Check will say so)
-			}
-			a := RecoveryAction{Kind: "file-missing", Camera: e.Camera, Path: e.File,
-				Detail: "recorded a file-missing gap and disposal"}
-			if err := s.fileMissing(ke, a); err != nil {
-				return acts, err
-			}
-			act(a)
 		case stateDisposing:
 			a := RecoveryAction{Kind: "disposed", Camera: e.Camera, Path: e.File,
 				Detail: "finished interrupted deletion: " + e.DisposeWhy}
-			if err := s.finishDisposal("recover", ke.key, func(tx *bolt.Tx) error {
-				err := s.auditHook(tx, s.recoveryEntry(a))
-				return err
+			if err := s.finishDisposal("recover", ke.key, func(tx *bolt.Tx) ([]AuditEntry, error) {
+				return []AuditEntry{s.recoveryEntry(a)}, nil
 			}); err != nil {
 				return acts, err
 			}
 			act(a)
 		}
 	}
+	files, err := s.recentFiles()
+	if err != nil {
+		return acts, err
+	}
+	err = s.recoverUnknownFiles(files, knownCameras, act)
+	return acts, err
+}
 
+// Reconcile compares the whole index with the whole disk, as Check does,
+// and repairs what it finds; the daemon runs it in the background after
+// start-up, and it is safe while recording and deletion passes run. It
+// reads every entry and lists every file under segments/, so it costs time
+// in proportion to the footage stored. On top of Recover's guarantees,
+// after it returns nil:
+//
+//   - every sealed entry's file exists: a sealed entry whose file is gone
+//     becomes a Disposal with why "file-missing" (keeping its seal) and a
+//     Gap "file-missing", in one transaction ("file-missing");
+//   - every file under segments/ that existed when it started, and still
+//     does, has an entry: unknown files, in any directory, are removed if
+//     empty, adopted or quarantined as Recover does with those it looks at.
+//
+// Open and disposing entries are left alone: they are Recover's work at
+// start-up, and while the store runs they belong to a segment being
+// recorded or a deletion in progress.
+func (s *Store) Reconcile(knownCameras []string) ([]RecoveryAction, error) {
+	if s.ro {
+		return nil, fmt.Errorf("reconcile: %w", ErrReadOnly)
+	}
+	if s.note == nil {
+		return nil, fmt.Errorf("reconcile: %w", ErrNoSigner)
+	}
+	// Files first, then entries: a file created before the listing whose
+	// entry committed before the entries are read is known.
+	files, err := s.diskFiles()
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	var sealed []keyed // key and file only
+	if err := s.view("reconcile", func(tx *bolt.Tx) error {
+		return tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
+			var e struct {
+				State string `json:"state"`
+				File  string `json:"file"`
+			}
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			known[e.File] = true
+			if e.State == stateSealed {
+				sealed = append(sealed, keyed{key: slices.Clone(k), e: entry{File: e.File}})
+			}
+			return nil
+		})
+	}); err != nil {
+		return nil, err
+	}
+	var acts []RecoveryAction
+	act := func(a RecoveryAction) {
+		s.log.Info("recovery", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
+		acts = append(acts, a)
+	}
+	for _, ke := range sealed {
+		if _, err := os.Lstat(s.abs(ke.e.File)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			continue // present (or unreadable: Check will say so)
+		}
+		a, done, err := s.fileMissing(ke.key, ke.e.File)
+		if err != nil {
+			return acts, err
+		}
+		if done {
+			act(a)
+		}
+	}
+	var unknown []string
+	for _, rel := range files {
+		if !known[rel] {
+			unknown = append(unknown, rel)
+		}
+	}
+	err = s.recoverUnknownFiles(unknown, knownCameras, act)
+	return acts, err
+}
+
+// recoverUnknownFiles removes, adopts or quarantines each of files that
+// still exists and still has no entry, judged while no CreateSegment is
+// between creating a file and committing its entry.
+func (s *Store) recoverUnknownFiles(files, knownCameras []string, act func(RecoveryAction)) error {
 	cams := map[string]bool{}
 	for _, c := range knownCameras {
 		cams[c] = true
 	}
-	files, err := s.diskFiles()
-	if err != nil {
-		return acts, err
-	}
 	for _, rel := range files {
-		if known[rel] {
+		a, ok, err := s.recoverIfUnknown(rel, cams)
+		if err != nil {
+			return err
+		}
+		if ok {
+			act(a)
+		}
+	}
+	return nil
+}
+
+func (s *Store) recoverIfUnknown(rel string, cams map[string]bool) (RecoveryAction, bool, error) {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if _, err := os.Lstat(s.abs(rel)); errors.Is(err, fs.ErrNotExist) {
+		return RecoveryAction{}, false, nil // disposed or removed meanwhile
+	}
+	var known bool
+	if err := s.view("recover "+rel, func(tx *bolt.Tx) error {
+		var err error
+		known, err = fileKnown(tx, rel)
+		return err
+	}); err != nil {
+		return RecoveryAction{}, false, err
+	}
+	if known {
+		return RecoveryAction{}, false, nil
+	}
+	a, err := s.recoverUnknown(rel, cams)
+	return a, true, err
+}
+
+// fileKnown reports whether an entry names rel. The store names a file
+// after its entry's camera and start (truncated to the millisecond), so
+// only entries of that camera starting in that millisecond are read.
+func fileKnown(tx *bolt.Tx, rel string) (bool, error) {
+	camera, start, ok := parseSegmentRel(rel)
+	if !ok {
+		return false, nil
+	}
+	c := tx.Bucket(bktSegments).Cursor()
+	lo, hi := timeKey(camera, start), timeKey(camera, start.Add(time.Millisecond))
+	for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+		f, err := entryFile(v)
+		if err != nil {
+			return false, fmt.Errorf("decode %q: %w", k, err)
+		}
+		if f == rel {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// fileKeyPrefix starts an entry's "file" field. encoding/json writes the
+// fields of entry in their order, so the first occurrence in an entry's
+// JSON is its own (a seal's comes later), and inside a string every quote
+// is escaped, so the sequence cannot occur there.
+var fileKeyPrefix = []byte(`"file":"`)
+
+// entryFile returns the File of an entry's JSON without decoding all of
+// it (the seal record is most of an entry).
+func entryFile(v []byte) (string, error) {
+	if i := bytes.Index(v, fileKeyPrefix); i >= 0 {
+		rest := v[i+len(fileKeyPrefix):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
+			return string(rest[:j]), nil
+		}
+	}
+	var e struct {
+		File string `json:"file"`
+	}
+	err := json.Unmarshal(v, &e)
+	return e.File, err
+}
+
+// recentFiles lists, relative to data_dir and slash-separated, the files
+// Recover looks at for crash orphans (see Recover): every non-directory
+// directly under segments/ or segments/<camera>/, and every file under the
+// camera's newest day directories. A file created with O_EXCL whose open
+// entry did not commit, or the file of an open entry, is named after the
+// segment's start, which is at or after the start of the camera's newest
+// entry unless the clock stepped back, and the start is recent.
+func (s *Store) recentFiles() ([]string, error) {
+	root := filepath.Join(s.dir, segmentsDir)
+	cams, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list segment files: %w", err)
+	}
+	newest := map[string]time.Time{} // camera → start of its newest entry
+	var names []string
+	for _, c := range cams {
+		if c.IsDir() {
+			names = append(names, c.Name())
+		}
+	}
+	if err := s.view("recover", func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bktSegments).Cursor()
+		for _, cam := range names {
+			prefix := cameraPrefix(cam)
+			// The first key after every key of cam: camera, then 0x01.
+			k, _ := cur.Seek(append([]byte(cam), 1))
+			if k == nil {
+				k, _ = cur.Last()
+			} else {
+				k, _ = cur.Prev()
+			}
+			if k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
+				ns := int64(binary.BigEndian.Uint64(k[len(prefix):]) ^ 1<<63)
+				newest[cam] = time.Unix(0, ns).UTC()
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var out []string
+	var dirs []string
+	for _, c := range cams {
+		rel := path.Join(segmentsDir, c.Name())
+		if !c.IsDir() {
+			out = append(out, rel)
 			continue
 		}
-		a, err := s.recoverUnknown(rel, cams)
+		ents, err := os.ReadDir(s.abs(rel))
 		if err != nil {
-			return acts, err
+			return nil, fmt.Errorf("list segment files: %w", err)
 		}
-		act(a)
+		var days []string
+		for _, d := range ents {
+			switch _, perr := time.Parse(time.DateOnly, d.Name()); {
+			case !d.IsDir():
+				out = append(out, path.Join(rel, d.Name()))
+			case perr == nil:
+				days = append(days, d.Name()) // in lexical = date order
+			}
+		}
+		from := ""
+		if t, ok := newest[c.Name()]; ok {
+			from = t.Format(time.DateOnly)
+			if len(days) > 2 {
+				from = min(from, days[len(days)-2])
+			}
+		}
+		for _, d := range days {
+			if d >= from {
+				dirs = append(dirs, path.Join(rel, d))
+			}
+		}
 	}
-	return acts, nil
+	for _, d := range dirs {
+		err := filepath.WalkDir(s.abs(d), func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if de.IsDir() {
+				return nil
+			}
+			r, err := filepath.Rel(s.dir, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, filepath.ToSlash(r))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list segment files: %w", err)
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) recoverOpen(ke keyed) (RecoveryAction, error) {
@@ -174,35 +433,43 @@ func (s *Store) recoverOpenAs(ke keyed, flag string) (RecoveryAction, error) {
 	return a, nil
 }
 
-// fileMissing turns a sealed entry whose file is gone into a disposal and a
-// gap, and appends the audit entry of action a.
-func (s *Store) fileMissing(ke keyed, a RecoveryAction) error {
-	e := ke.e
+// fileMissing turns the sealed entry at k, whose file rel is gone, into a
+// disposal and a gap, with the audit entry of the action it returns. If the
+// entry is no longer sealed for rel (a deletion started meanwhile), it
+// changes nothing and returns false.
+func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) {
 	now := s.clock.Now().UTC().Round(0)
-	d := disposalOf(e, now, "file-missing")
-	return s.update("recover "+e.File, func(tx *bolt.Tx) error {
+	var a RecoveryAction
+	done := false
+	err := s.update("recover "+rel, func(tx *bolt.Tx) error {
+		done = false
 		b := tx.Bucket(bktSegments)
 		var cur entry
-		if found, err := getJSON(b, ke.key, &cur); err != nil || !found {
+		if found, err := getJSON(b, k, &cur); err != nil || !found {
 			return err
 		}
-		if cur.State != stateSealed || cur.File != e.File {
-			return fmt.Errorf("entry changed to %s", cur.State)
+		if cur.State != stateSealed || cur.File != rel {
+			return nil
 		}
-		if err := b.Delete(ke.key); err != nil {
+		a = RecoveryAction{Kind: "file-missing", Camera: cur.Camera, Path: rel,
+			Detail: "recorded a file-missing gap and disposal"}
+		d := disposalOf(cur, now, "file-missing")
+		if err := b.Delete(k); err != nil {
 			return err
 		}
-		if err := unindex(tx, ke.key, cur, true); err != nil {
+		if err := unindex(tx, k, cur, true); err != nil {
 			return err
 		}
-		if err := putJSON(tx.Bucket(bktDisposals), ke.key, d); err != nil {
+		if err := putJSON(tx.Bucket(bktDisposals), k, d); err != nil {
 			return err
 		}
 		if err := s.auditHook(tx, s.recoveryEntry(a)); err != nil {
 			return err
 		}
-		return s.putGap(tx, Gap{Camera: e.Camera, From: d.Start, To: d.End, Reason: "file-missing"})
+		done = true
+		return s.putGap(tx, Gap{Camera: cur.Camera, From: d.Start, To: d.End, Reason: "file-missing"})
 	})
+	return a, done && err == nil, err
 }
 
 // diskFiles lists every non-directory under segments/, relative to data_dir,

@@ -26,11 +26,22 @@ func actionKinds(acts []store.RecoveryAction) []string {
 
 func (e *env) recover(t *testing.T, s *store.Store, known ...string) []store.RecoveryAction {
 	t.Helper()
+	return e.audited(t, s, s.Recover, known)
+}
+
+// reconcile runs Reconcile and checks its actions' audit entries.
+func (e *env) reconcile(t *testing.T, s *store.Store, known ...string) []store.RecoveryAction {
+	t.Helper()
+	return e.audited(t, s, s.Reconcile, known)
+}
+
+func (e *env) audited(t *testing.T, s *store.Store, run func([]string) ([]store.RecoveryAction, error), known []string) []store.RecoveryAction {
+	t.Helper()
 	before, err := s.AuditSize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := s.Recover(known)
+	acts, err := run(known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +200,10 @@ func TestRecover_FileMissing(t *testing.T) {
 	if vs := e.check(t, s, false); !slices.Equal(kinds(vs), []string{"missing-file"}) {
 		t.Fatalf("before: %v", vs)
 	}
-	acts := e.recover(t, s, "cam")
+	if acts := e.recover(t, s, "cam"); len(acts) != 0 {
+		t.Fatalf("Recover reads no sealed entries, but did %+v", acts)
+	}
+	acts := e.reconcile(t, s, "cam")
 	if !slices.Equal(actionKinds(acts), []string{"file-missing"}) {
 		t.Fatalf("actions %+v", acts)
 	}
@@ -280,4 +294,46 @@ func TestRecover_FFmpegTorn(t *testing.T) {
 		t.Fatalf("segments %+v", segs)
 	}
 	e.mustClean(t, s)
+}
+
+// Crash orphans: a file created with O_EXCL whose open entry never
+// committed is in the camera's newest day directory, where Recover finds
+// it; an unknown file in an old day directory is Reconcile's.
+func TestRecover_OrphanInNewestDay(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	for i := range 3 { // three days of one segment each; the newest is t0's day
+		e.write(t, s, "cam", t0.Add(time.Duration(i-2)*day), 25)
+	}
+	orphan := "segments/cam/2026-11-22/cam_20261122T140100.000Z.ts"
+	writeFile(t, e.dir, orphan, tstest.Build(tstest.Options{Frames: 50}))
+	empty := "segments/cam/2026-11-22/cam_20261122T140200.000Z.ts"
+	writeFile(t, e.dir, empty, nil)
+	next := "segments/cam/2026-11-23/cam_20261123T000000.000Z.ts" // a day with no entry yet
+	writeFile(t, e.dir, next, tstest.Build(tstest.Options{Frames: 25}))
+	old := "segments/cam/2026-11-20/cam_20261120T150000.000Z.ts"
+	writeFile(t, e.dir, old, tstest.Build(tstest.Options{Frames: 25}))
+	_ = s.Close()
+
+	s = e.open(t)
+	acts := e.recover(t, s, "cam")
+	if !slices.Equal(actionKinds(acts), []string{"adopted", "adopted", "removed-empty"}) {
+		t.Fatalf("Recover: %+v", acts)
+	}
+	for _, a := range acts {
+		if a.Path == old {
+			t.Fatalf("Recover looked at an old day directory: %+v", a)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, empty)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("empty orphan kept")
+	}
+	acts = e.reconcile(t, s, "cam")
+	if len(acts) != 1 || acts[0].Kind != "adopted" || acts[0].Path != old {
+		t.Fatalf("Reconcile: %+v", acts)
+	}
+	e.mustClean(t, s)
+	if acts := e.reconcile(t, s, "cam"); len(acts) != 0 {
+		t.Fatalf("second Reconcile did %+v", acts)
+	}
 }

@@ -147,6 +147,9 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 				return fmt.Errorf("open entry for %s not found", seal.File)
 			}
 			e.Start, e.Created = old.Start, old.Created
+			if err := setPending(tx, k, false); err != nil {
+				return err
+			}
 		} else {
 			var err error
 			if k, err = freeKey(tx, seal.Camera, seal.Start); err != nil {

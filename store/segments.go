@@ -51,6 +51,10 @@ func (s *Store) CreateSegment(camera string, start time.Time, codec string) (*Se
 		return nil, fmt.Errorf("create segment: %w", ErrReadOnly)
 	}
 	start = start.UTC().Round(0)
+	// Reconcile does not judge a file unknown between its creation and
+	// the commit of its open entry.
+	s.createMu.RLock()
+	defer s.createMu.RUnlock()
 	dayDir := s.abs(segmentRel(camera, start, 0))
 	dayDir = filepath.Dir(dayDir)
 	if err := fsutil.MkdirAll(dayDir, dirPerm); err != nil {
@@ -82,6 +86,9 @@ func (s *Store) CreateSegment(camera string, start time.Time, codec string) (*Se
 		e := entry{State: stateOpen, Camera: camera, Start: start, File: rel, Codec: codec,
 			Created: s.clock.Now().UTC().Round(0)}
 		if err := putJSON(tx.Bucket(bktSegments), k, e); err != nil {
+			return err
+		}
+		if err := setPending(tx, k, true); err != nil {
 			return err
 		}
 		return touchCamera(tx, camera, 0, 0)
@@ -307,6 +314,9 @@ func (s *Store) removeOpen(key []byte, rel string, extra func(*bolt.Tx) error) e
 			return fmt.Errorf("entry is %s for %s", e.State, e.File)
 		}
 		if err := b.Delete(key); err != nil {
+			return err
+		}
+		if err := setPending(tx, key, false); err != nil {
 			return err
 		}
 		if extra != nil {

@@ -79,6 +79,9 @@ type Store struct {
 
 	sealMu   sync.Mutex // serialises chain appends (read head, sign, commit)
 	deleteMu sync.Mutex // serialises retention and disk-pressure passes
+	// createMu: CreateSegment holds it shared from creating the file to
+	// committing its open entry; Reconcile holds it to judge a file unknown.
+	createMu sync.RWMutex
 
 	auditBroken atomic.Bool // the audit log was found tampered with
 

@@ -179,6 +179,21 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 
 	log.Info("recorder started", "cameras", len(cams), "data_dir", cfg.DataDir, "version", version.Version)
 	hooks.notify(daemon.SdNotifyReady)
+	// Start-up recovery covered what a crash can leave; the full comparison of
+	// index and disk (a file deleted by hand from an old day, a stray file)
+	// runs now, while recording.
+	reconciled := make(chan struct{})
+	go func() {
+		defer close(reconciled)
+		acts, err := st.Reconcile(known)
+		if err != nil {
+			log.Error("reconcile index and disk", "err", err)
+		}
+		for _, a := range acts {
+			log.Warn("reconcile", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
+		}
+	}()
+	defer func() { <-reconciled }()
 	if hooks.ready != nil {
 		hooks.ready(rec)
 	}
