@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,14 @@ const (
 // listens; ctx's error when ctx ends first. Connecting gives up after 2 s;
 // with no deadline on ctx the whole call gives up after 10 min.
 func Call(ctx context.Context, socketPath, command string, args any, out any) error {
+	return CallStream(ctx, socketPath, command, args, out, nil)
+}
+
+// CallStream is Call for a command whose answer is followed by a byte
+// stream (see Streamer): after decoding the answer into out, it hands the
+// rest of the connection to body. body is not called when the daemon
+// refused or failed the request.
+func CallStream(ctx context.Context, socketPath, command string, args any, out any, body func(io.Reader) error) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
@@ -75,7 +84,15 @@ func Call(ctx context.Context, socketPath, command string, args any, out any) er
 		return fmt.Errorf("send %s to the cctv daemon on %s: %w", command, socketPath, err)
 	}
 	var resp Response
-	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+	br := bufio.NewReaderSize(conn, 64<<10)
+	respLine, err := br.ReadBytes('\n')
+	if err == nil || (errors.Is(err, io.EOF) && len(respLine) > 0) {
+		err = json.Unmarshal(respLine, &resp)
+		if err != nil {
+			err = fmt.Errorf("malformed answer: %w", err)
+		}
+	}
+	if err != nil {
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("%s: %w", command, context.Cause(ctx))
@@ -93,6 +110,14 @@ func Call(ctx context.Context, socketPath, command string, args any, out any) er
 	if out != nil && len(resp.Data) > 0 {
 		if err := json.Unmarshal(resp.Data, out); err != nil {
 			return fmt.Errorf("decode answer to %s: %w", command, err)
+		}
+	}
+	if body != nil {
+		if err := body(br); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", command, context.Cause(ctx))
+			}
+			return fmt.Errorf("receive %s from the cctv daemon: %w", command, err)
 		}
 	}
 	return nil

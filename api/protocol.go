@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"strings"
 )
 
@@ -17,6 +19,8 @@ type Response struct {
 	OK    bool            `json:"ok"`
 	Error *Error          `json:"error,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
+
+	stream Streamer // server side: written after the line, if set
 }
 
 // Error codes, as the CLI's exit codes.
@@ -57,4 +61,14 @@ func printable(s string, max int) string {
 		s += "…"
 	}
 	return s
+}
+
+// Streamer is implemented by a command result that is followed on the
+// connection by a byte stream (an evidence package, say). The server writes
+// the JSON response line first, then calls StreamTo with the connection; the
+// client reads the stream with CallStream. A stream that fails part-way
+// simply ends: the client must check what it received (the package's
+// manifest and signature do that).
+type Streamer interface {
+	StreamTo(ctx context.Context, w io.Writer) error
 }

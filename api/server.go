@@ -380,6 +380,13 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	_ = conn.SetWriteDeadline(time.Now().Add(responseWriteTimeout))
 	if _, err := conn.Write(append(b, '\n')); err != nil {
 		s.log.Debug("write response", "uid", c.UID, "err", err)
+		return
+	}
+	if resp.stream != nil {
+		_ = conn.SetWriteDeadline(time.Time{}) // a large package takes as long as it takes
+		if err := resp.stream.StreamTo(ctx, conn); err != nil {
+			s.log.Warn("stream answer", "uid", c.UID, "err", err)
+		}
 	}
 }
 
@@ -480,7 +487,7 @@ func (s *Server) handle(ctx context.Context, c Caller, line []byte) (resp Respon
 		e, result := s.refusal(c, cmd)
 		return s.finish(c, cmd.Name, req.Args, result, nil, e)
 	}
-	data, e := s.run(ctx, c, cmd, req.Args)
+	data, streamer, e := s.run(ctx, c, cmd, req.Args)
 	result := "ok"
 	if e != nil {
 		result = "error: " + e.Msg
@@ -489,7 +496,11 @@ func (s *Server) handle(ctx context.Context, c Caller, line []byte) (resp Respon
 			e = internalError()
 		}
 	}
-	return s.finish(c, cmd.Name, req.Args, result, data, e)
+	resp = s.finish(c, cmd.Name, req.Args, result, data, e)
+	if resp.OK {
+		resp.stream = streamer
+	}
+	return resp
 }
 
 // parseRequest decodes a request line strictly: one JSON object, known
@@ -546,7 +557,7 @@ func internalError() *Error {
 
 // run runs cmd under the request timeout, turning panics and errors into an
 // *Error for the client.
-func (s *Server) run(ctx context.Context, c Caller, cmd Command, args json.RawMessage) (data json.RawMessage, e *Error) {
+func (s *Server) run(ctx context.Context, c Caller, cmd Command, args json.RawMessage) (data json.RawMessage, streamer Streamer, e *Error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	var err error
@@ -559,6 +570,9 @@ func (s *Server) run(ctx context.Context, c Caller, cmd Command, args json.RawMe
 		}()
 		var out any
 		out, err = cmd.Handle(ctx, c, args)
+		if st, ok := out.(Streamer); ok && err == nil {
+			streamer = st
+		}
 		if err == nil && out != nil {
 			data, err = json.Marshal(out)
 			if err != nil {
@@ -568,13 +582,13 @@ func (s *Server) run(ctx context.Context, c Caller, cmd Command, args json.RawMe
 		}
 	}()
 	if e != nil {
-		return nil, e
+		return nil, nil, e
 	}
 	if err == nil {
 		if string(data) == "null" {
 			data = nil
 		}
-		return data, nil
+		return data, streamer, nil
 	}
 	var pe *Error
 	switch {
@@ -586,23 +600,23 @@ func (s *Server) run(ctx context.Context, c Caller, cmd Command, args json.RawMe
 		if out.Msg == "" {
 			out.Msg = cmd.Name + " failed"
 		}
-		return nil, &out
+		return nil, nil, &out
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		cause := context.Cause(ctx)
 		if errors.Is(cause, context.DeadlineExceeded) {
-			return nil, &Error{
+			return nil, nil, &Error{
 				Code:  CodeFailed,
 				Msg:   fmt.Sprintf("%q took longer than %s and was stopped", cmd.Name, s.opts.RequestTimeout),
 				Hints: []string{"try a smaller request, e.g. a shorter time window"},
 			}
 		}
-		return nil, &Error{Code: CodeFailed, Msg: fmt.Sprintf("%q was stopped: %v", cmd.Name, cause)}
+		return nil, nil, &Error{Code: CodeFailed, Msg: fmt.Sprintf("%q was stopped: %v", cmd.Name, cause)}
 	}
 	msg := err.Error()
 	if msg == "" {
 		msg = cmd.Name + " failed"
 	}
-	return nil, &Error{Code: CodeFailed, Msg: msg}
+	return nil, nil, &Error{Code: CodeFailed, Msg: msg}
 }
 
 // finish audits the request and builds the response: e (an error) or data.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -702,5 +703,38 @@ func TestNewServer_Invalid(t *testing.T) {
 				t.Errorf("NewServer = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// streamResult is a command result followed by a byte stream.
+type streamResult struct {
+	Size int `json:"size"`
+}
+
+func (r streamResult) StreamTo(_ context.Context, w io.Writer) error {
+	_, err := w.Write(bytes.Repeat([]byte("x"), r.Size))
+	return err
+}
+
+func TestCallStream_BodyFollowsAnswer(t *testing.T) {
+	cmds := append(testCommands(), Command{Name: "stream", Role: RoleViewer, Handle: func(ctx context.Context, c Caller, args json.RawMessage) (any, error) {
+		return streamResult{Size: 3 << 20}, nil
+	}})
+	ts := startServer(t, ServerOptions{Commands: cmds}, nil)
+	var head streamResult
+	var got int64
+	err := CallStream(callCtx(t), ts.Path, "stream", nil, &head, func(r io.Reader) error {
+		n, err := io.Copy(io.Discard, r)
+		got = n
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Size != 3<<20 || got != int64(head.Size) {
+		t.Errorf("answer says %d bytes, received %d", head.Size, got)
+	}
+	if recs := ts.Audit.all(); len(recs) != 1 || recs[0].Result != "ok" {
+		t.Errorf("audit: %+v", recs)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -92,6 +94,10 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 		cams = append(cams, rc)
 	}
 
+	// Packages staged for a CLI that never collected them are not kept.
+	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "exports")); err != nil {
+		log.Warn("remove stale export staging", "err", err)
+	}
 	actions, err := st.Recover(known)
 	if err != nil {
 		return failed(err, "recover the store after the last run: "+err.Error(),

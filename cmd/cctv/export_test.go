@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDaemon_Export_EndToEnd(t *testing.T) {
+	b := newBox(t, "desk", "hall")
+	d := b.startDaemon()
+	defer stopDaemon(t, d)
+	waitUntil(t, "two segments per camera", 60*time.Second, func() bool {
+		l := b.list(false)
+		return len(l.Cameras) == 2 && len(l.Cameras[0].Segments) >= 2 && len(l.Cameras[1].Segments) >= 2
+	})
+	segs := b.list(false).Cameras[0].Segments
+	from := segs[0].Start.Add(2 * time.Second)
+	to := segs[1].End.Add(-time.Second)
+	still := segs[1].Start // a still exactly at a segment boundary
+	out := t.TempDir()
+	stdout := b.mustRun("export", "--camera", "desk,hall", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano),
+		"--case", "WMP-1", "--reason", "Police request: test", "--recipient", "PC 1 Test, Test Police",
+		"--still", still.Format(time.RFC3339Nano), "--out", out)
+	dirs, _ := filepath.Glob(filepath.Join(out, "WMP-1_box-1_*"))
+	if len(dirs) != 1 || !strings.Contains(stdout, "verified:") {
+		t.Fatalf("export wrote %v:\n%s", dirs, stdout)
+	}
+	pkg := dirs[0]
+	if left, _ := filepath.Glob(filepath.Join(out, ".partial*")); len(left) != 0 {
+		t.Errorf("partial directories left behind: %v", left)
+	}
+
+	// The recipient's own tools.
+	sig := exec.Command("ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", "box-1", "-n", "cctv-evidence", "-s", "manifest.json.sig")
+	sig.Dir = pkg
+	manifest, err := os.ReadFile(filepath.Join(pkg, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig.Stdin = bytes.NewReader(manifest)
+	if out, err := sig.CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -Y verify: %v: %s", err, out)
+	}
+	sums := exec.Command("sha256sum", "--strict", "-c", "SHA256SUMS")
+	sums.Dir = pkg
+	if out, err := sums.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c: %v: %s", err, out)
+	}
+	for _, cam := range []string{"desk", "hall"} {
+		if _, err := os.Stat(filepath.Join(pkg, "video", cam+".mp4")); err != nil {
+			t.Errorf("no working copy for %s: %v", cam, err)
+		}
+	}
+	stills, _ := filepath.Glob(filepath.Join(pkg, "stills", "*.jpg"))
+	if len(stills) != 2 {
+		t.Errorf("stills: %v, want one per camera", stills)
+	}
+	b.mustRun("verify", pkg)
+
+	// The disclosure log names the recipient; the package carries its entry.
+	found := false
+	for _, e := range b.auditEntries() {
+		found = found || (e.Action == "export" && e.Params["recipient"] == "PC 1 Test, Test Police" && e.Params["case"] == "WMP-1")
+	}
+	if !found {
+		t.Error("no export entry with the recipient in the audit log")
+	}
+	carried, err := os.ReadFile(filepath.Join(pkg, "audit", "entries.jsonl"))
+	if err != nil || !strings.Contains(string(carried), `"action":"export"`) {
+		t.Errorf("package does not carry its audit entry: %v %s", err, carried)
+	}
+
+	// No footage: a clear failure naming the window, nothing written.
+	empty := t.TempDir()
+	code, _, stderr := b.run("export", "--camera", "desk", "--from", "2026-01-01T10:00:00Z", "--to", "2026-01-01T11:00:00Z",
+		"--case", "WMP-2", "--reason", "r", "--recipient", "p", "--out", empty)
+	if code != 1 || !strings.Contains(stderr, "no footage") {
+		t.Errorf("export of an empty window: exit %d: %s", code, stderr)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("an empty export left %v", entries)
+	}
+}
+
+func TestDaemon_Export_ViewerRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: creating throwaway users needs root")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("skipping: useradd not installed")
+	}
+	b := newBox(t, "desk")
+	viewer := throwawayUser(t, "cctvte"+strconv.Itoa(os.Getpid()%100000), "cctvt-view")
+	bin := filepath.Join(b.dir, "cctv")
+	copyFile(t, os.Args[0], bin, 0o755)
+	out := filepath.Join(b.dir, "out")
+	if err := os.Mkdir(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	d := b.startDaemon()
+	defer stopDaemon(t, d)
+	code, text := asUser(t, bin, viewer, b.cfgPath, "export", "--camera", "desk", "--from", "2026-01-01T10:00:00Z",
+		"--to", "2026-01-01T11:00:00Z", "--case", "X", "--reason", "r", "--recipient", "p", "--out", out)
+	if code != 1 || !strings.Contains(text, "cctvt-export") {
+		t.Errorf("viewer export: exit %d: %s (want a refusal naming group cctvt-export)", code, text)
+	}
+	refused := false
+	for _, e := range b.auditEntries() {
+		refused = refused || (e.Action == "request.export" && e.User == viewer.Username && strings.HasPrefix(e.Result, "refused"))
+	}
+	if !refused {
+		t.Error("the viewer's export refusal is not in the audit log")
+	}
+}
