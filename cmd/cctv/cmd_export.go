@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
 	"github.com/council/cctv/api"
@@ -268,6 +269,9 @@ func cmdExport() *cli.Command {
 			&cli.StringFlag{Name: "recipient", Usage: "person and organisation receiving it", Required: true},
 			&cli.StringSliceFlag{Name: "still", Usage: "a screen print at this time (HH:MM:SS on the day of --from, or a full time); repeatable"},
 			&cli.StringFlag{Name: "out", Usage: "directory to put the package in", Required: true},
+			&cli.BoolFlag{Name: "zip", Usage: "hand over one .zip file instead of a directory"},
+			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the zip for this age (age1…) or SSH (ssh-ed25519 …) recipient; repeatable"},
+			&cli.BoolFlag{Name: "passphrase", Usage: "encrypt the zip with a passphrase (asked on the terminal)"},
 		},
 		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 			from, to, err := parseWindow(c, cfg)
@@ -288,6 +292,28 @@ func cmdExport() *cli.Command {
 					}
 				}
 				a.Stills = append(a.Stills, at)
+			}
+			var recipients []age.Recipient
+			for _, r := range c.StringSlice("encrypt-to") {
+				rec, err := export.ParseRecipient(r)
+				if err != nil {
+					return badInput(err, "--encrypt-to: "+err.Error())
+				}
+				recipients = append(recipients, rec)
+			}
+			if c.Bool("passphrase") {
+				if len(recipients) > 0 {
+					return badInput(nil, "use --encrypt-to or --passphrase, not both")
+				}
+				p, err := readPassphrase(c.App.ErrWriter, true)
+				if err != nil {
+					return err
+				}
+				rec, err := age.NewScryptRecipient(p)
+				if err != nil {
+					return failed(err, "passphrase: "+err.Error())
+				}
+				recipients = append(recipients, rec)
 			}
 			out := c.String("out")
 			if st, err := os.Stat(out); err != nil || !st.IsDir() {
@@ -327,8 +353,21 @@ func cmdExport() *cli.Command {
 				}
 				return failed(err, "the package written to "+pkg+" does not verify: do not hand it over", "export again")
 			}
+			if c.Bool("zip") || len(recipients) > 0 {
+				if pkg, err = export.Zip(pkg); err != nil {
+					return failed(err, err.Error())
+				}
+			}
+			if len(recipients) > 0 {
+				if pkg, err = export.Encrypt(pkg, recipients...); err != nil {
+					return failed(err, err.Error())
+				}
+			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "evidence package: %s\n", pkg)
+			if len(recipients) > 0 {
+				fmt.Fprintf(w, "encrypted: the recipient decrypts with: age -d -i KEY -o package.zip %s (or age -d for a passphrase), then unzips\n", filepath.Base(pkg))
+			}
 			fmt.Fprintf(w, "verified: %d files, %d masters, signed by %s (box %s)\n", rep.Files, rep.Masters, rep.Fingerprint, rep.Box)
 			fmt.Fprintf(w, "the recipient verifies it with OpenSSH and coreutils, in the package directory:\n")
 			fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s manifest.json.sig < manifest.json\n", cfg.BoxID)

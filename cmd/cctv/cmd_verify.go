@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
 	"github.com/council/cctv/export"
@@ -19,20 +20,44 @@ func cmdVerify() *cli.Command {
 			"seal's signature and the seal chain. Lists every problem; exit 1 if there is any.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "fingerprint", Usage: "also require the package to be signed by this key (SHA256:…, from the box's registration)"},
+			&cli.StringFlag{Name: "identity", Usage: "decrypt an encrypted (.age) package with this age identity file or SSH private key"},
+			&cli.BoolFlag{Name: "passphrase", Usage: "decrypt an encrypted (.age) package with a passphrase (asked on the terminal)"},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return &usageError{msg: "give the package directory: cctv verify PACKAGE"}
 			}
-			dir := c.Args().First()
-			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-				return badInput(err, dir+" is not a package directory",
-					"give the directory that holds manifest.json (zip and encrypted packages: unpack them first)")
+			given := c.Args().First()
+			if _, err := os.Stat(given); err != nil {
+				return badInput(err, "no package at "+given, "give the package directory, its .zip or its .age file")
 			}
+			var ids []age.Identity
+			if p := c.String("identity"); p != "" {
+				var err error
+				if ids, err = loadIdentities(p); err != nil {
+					return err
+				}
+			}
+			if c.Bool("passphrase") {
+				p, err := readPassphrase(c.App.ErrWriter, false)
+				if err != nil {
+					return err
+				}
+				id, err := age.NewScryptIdentity(p)
+				if err != nil {
+					return failed(err, "passphrase: "+err.Error())
+				}
+				ids = append(ids, id)
+			}
+			dir, cleanup, err := export.Unpack(given, ids)
+			if err != nil {
+				return failed(err, "open "+given+": "+err.Error())
+			}
+			defer cleanup()
 			rep, err := export.Verify(dir, export.VerifyOptions{Fingerprint: c.String("fingerprint")})
 			if err != nil {
-				return failed(err, "verify "+dir+": "+err.Error())
+				return failed(err, "verify "+given+": "+err.Error())
 			}
 			if c.Bool("json") {
 				if err := writeJSON(c.App.Writer, rep); err != nil {

@@ -118,3 +118,91 @@ func TestDaemon_Export_ViewerRefused(t *testing.T) {
 		t.Error("the viewer's export refusal is not in the audit log")
 	}
 }
+
+func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
+	for _, tool := range []string{"age", "age-keygen", "unzip", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipping: %s not installed", tool)
+		}
+	}
+	b := newBox(t, "desk")
+	d := b.startDaemon()
+	defer stopDaemon(t, d)
+	waitUntil(t, "a segment", 60*time.Second, func() bool {
+		l := b.list(false)
+		return len(l.Cameras) == 1 && len(l.Cameras[0].Segments) >= 1
+	})
+	s := b.list(false).Cameras[0].Segments[0]
+	window := []string{"export", "--camera", "desk", "--from", s.Start.Format(time.RFC3339Nano), "--to", s.End.Format(time.RFC3339Nano),
+		"--reason", "r", "--recipient", "PC 2 Test, Test Police"}
+	keys := t.TempDir()
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = keys
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v: %s", name, args, err, out)
+		}
+		return string(out)
+	}
+
+	// --zip: one file; unzip (an independent tool) gives a package that verifies.
+	out := t.TempDir()
+	b.mustRun(append(window, "--case", "Z-1", "--zip", "--out", out)...)
+	zips, _ := filepath.Glob(filepath.Join(out, "Z-1_*.zip"))
+	if entries, _ := os.ReadDir(out); len(zips) != 1 || len(entries) != 1 {
+		t.Fatalf("--zip left %v", entries)
+	}
+	b.mustRun("verify", zips[0])
+	run("unzip", "-q", zips[0], "-d", filepath.Join(keys, "unzipped"))
+	unzipped, _ := filepath.Glob(filepath.Join(keys, "unzipped", "Z-1_*"))
+	if len(unzipped) != 1 {
+		t.Fatalf("unzip gave %v", unzipped)
+	}
+	sums := exec.Command("sha256sum", "--strict", "-c", "SHA256SUMS")
+	sums.Dir = unzipped[0]
+	if o, err := sums.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c in the unzipped package: %v: %s", err, o)
+	}
+
+	// --encrypt-to an age recipient and an SSH key: age -d with either key.
+	run("age-keygen", "-o", "age.key")
+	ageRecipient := strings.TrimSpace(run("age-keygen", "-y", "age.key"))
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "id_ed25519")
+	sshRecipient, _ := os.ReadFile(filepath.Join(keys, "id_ed25519.pub"))
+	out = t.TempDir()
+	b.mustRun(append(window, "--case", "E-1", "--encrypt-to", ageRecipient, "--encrypt-to", strings.TrimSpace(string(sshRecipient)), "--out", out)...)
+	enc, _ := filepath.Glob(filepath.Join(out, "E-1_*.zip.age"))
+	if entries, _ := os.ReadDir(out); len(enc) != 1 || len(entries) != 1 {
+		t.Fatalf("--encrypt-to left %v", entries)
+	}
+	run("age", "-d", "-i", "age.key", "-o", "by-age.zip", enc[0])
+	run("age", "-d", "-i", "id_ed25519", "-o", "by-ssh.zip", enc[0])
+	b.mustRun("verify", filepath.Join(keys, "by-ssh.zip"))
+	b.mustRun("verify", "--identity", filepath.Join(keys, "age.key"), enc[0])
+	if code, _, stderr := b.run("verify", enc[0]); code != 1 || !strings.Contains(stderr, "encrypted") {
+		t.Errorf("verify of an encrypted package without a key: exit %d: %s", code, stderr)
+	}
+
+	// --passphrase (from the environment here; a terminal asks twice).
+	t.Setenv(envPassphrase, "correct horse battery staple")
+	out = t.TempDir()
+	b.mustRun(append(window, "--case", "P-1", "--passphrase", "--out", out)...)
+	enc, _ = filepath.Glob(filepath.Join(out, "P-1_*.zip.age"))
+	if len(enc) != 1 {
+		t.Fatal("no passphrase-encrypted package")
+	}
+	b.mustRun("verify", "--passphrase", enc[0])
+	if _, err := exec.LookPath("script"); err == nil {
+		// age reads a passphrase only from a terminal: give it one.
+		cmd := exec.Command("script", "-qec", "age -d -o by-pass.zip "+enc[0], "/dev/null")
+		cmd.Dir = keys
+		cmd.Stdin = strings.NewReader("correct horse battery staple\n")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("age -d with the passphrase: %v: %s", err, o)
+		} else {
+			b.mustRun("verify", filepath.Join(keys, "by-pass.zip"))
+		}
+	}
+}
