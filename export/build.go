@@ -185,8 +185,9 @@ func (r *Request) validate() error {
 // looks like a package is left. Recorded footage is only read. A master
 // whose bytes no longer match its seal fails the export (ErrSealMismatch).
 // A window without footage on any camera fails with a *NoFootageError
-// (wrapping ErrNoFootage). H.265 cameras fail with
-// media.ErrTranscodeUnsupported until transcoding is implemented.
+// (wrapping ErrNoFootage). The working copy of an H.264 camera is a remux
+// of its masters; that of an H.265 camera is transcoded to H.264, and its
+// derivation names the encoder and its settings.
 func Build(ctx context.Context, r Request) (pkgPath string, err error) {
 	if err := r.validate(); err != nil {
 		return "", fmt.Errorf("export: %w", err)
@@ -272,7 +273,7 @@ func (b *builder) build(ctx context.Context) error {
 	r := b.r
 	for _, c := range r.Cameras {
 		for _, s := range c.Segments {
-			b.total += 2 * s.Bytes // copied, then remuxed
+			b.total += 2 * s.Bytes // copied, then remuxed or transcoded
 		}
 	}
 	b.m = Manifest{
@@ -448,7 +449,7 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 	if err := os.MkdirAll(filepath.Dir(b.abs(vrel)), 0o755); err != nil {
 		return entry, err
 	}
-	// Remux from the package's own copies: they were just checked against
+	// Derive from the package's own copies: they were just checked against
 	// the seals.
 	for i := range sources {
 		sources[i].Path = b.abs(masters[i])
@@ -467,6 +468,10 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 		return entry, err
 	}
 	d := &Derivation{Method: info.Method, Start: info.Start, End: info.End, Frames: info.Frames, Libraries: libs}
+	if e := info.Encoder; e != nil {
+		d.Encoder = &Encoder{Name: e.Name, Version: e.Version, Settings: e.Settings}
+		d.Libraries = append(slices.Clip(libs), Library{Name: e.Name, Version: e.Version})
+	}
 	for _, i := range info.Used {
 		d.From = append(d.From, masters[i])
 	}

@@ -126,6 +126,16 @@ type Derivation struct {
 	End       time.Time `json:"end"`    // wall time after the last frame
 	Frames    int64     `json:"frames"`
 	Libraries []Library `json:"libraries"`
+	// Encoder made a transcoded working copy; absent for a remux (so
+	// remux manifests are unchanged).
+	Encoder *Encoder `json:"encoder,omitempty"`
+}
+
+// Encoder is the video encoder of a transcode and its settings.
+type Encoder struct {
+	Name     string `json:"name"`     // "libx264"
+	Version  string `json:"version"`  // as the encoder reports it, e.g. "core 164 r3095 baf4baf"
+	Settings string `json:"settings"` // e.g. "preset=veryfast crf=20 bf=0 g=50 pix_fmt=yuv420p size=1920x1080"
 }
 
 // Library is a linked library and its version.

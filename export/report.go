@@ -124,7 +124,7 @@ tr { page-break-inside: avoid; }
 <h2>Files</h2>
 <table>
 <tr><th>File</th><th>Role</th><th>Bytes</th><th>SHA-256</th></tr>
-{{range .M.Files}}<tr><td><code>{{.Path}}</code></td><td>{{.Role}}{{with .Derivation}}<br>{{.Method}} of {{range .From}}{{.}} {{end}}{{end}}</td><td>{{.Size}}</td><td class="hash">{{.SHA256}}</td></tr>
+{{range .M.Files}}<tr><td><code>{{.Path}}</code></td><td>{{.Role}}{{with .Derivation}}<br>{{.Method}} of {{range .From}}{{.}} {{end}}{{with .Encoder}}with {{.Name}} {{.Version}} ({{.Settings}}){{end}}{{end}}</td><td>{{.Size}}</td><td class="hash">{{.SHA256}}</td></tr>
 {{end}}</table>
 <p>report.html (this report), manifest.json, manifest.json.sig and SHA256SUMS are listed in SHA256SUMS.</p>
 <h2>How to verify</h2>

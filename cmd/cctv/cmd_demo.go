@@ -12,7 +12,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/export"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
@@ -113,7 +115,7 @@ transport = "udp"
 		return failed(ctx.Err(), "demo interrupted")
 	}
 
-	st, err := openStore(cfg, key, true, log)
+	st, err := openAuditedStore(cfg, key, log)
 	if err != nil {
 		return err
 	}
@@ -121,6 +123,7 @@ transport = "udp"
 	var out listJSON
 	out.To = time.Now().UTC()
 	out.From = out.To.Add(-duration - time.Minute)
+	var first, last time.Time // footage every camera has
 	for _, cam := range cfg.Cameras {
 		segs, err := st.Segments(string(cam.ID), out.From, out.To)
 		if err != nil {
@@ -129,6 +132,15 @@ transport = "udp"
 		gaps, err := st.Gaps(string(cam.ID), out.From, out.To)
 		if err != nil {
 			return failed(err, "read gaps: "+err.Error())
+		}
+		if len(segs) == 0 {
+			return failed(nil, "the demo recorded nothing from camera "+string(cam.ID))
+		}
+		if first.IsZero() || segs[0].Start.After(first) {
+			first = segs[0].Start
+		}
+		if end := segs[len(segs)-1].End; last.IsZero() || end.Before(last) {
+			last = end
 		}
 		out.Cameras = append(out.Cameras, cameraList(string(cam.ID), segs, gaps))
 	}
@@ -143,22 +155,54 @@ transport = "udp"
 		}
 		return failed(nil, fmt.Sprintf("the demo store has %d violation(s)", len(vs)))
 	}
-	var segs []string
-	for _, c := range out.Cameras {
-		for _, s := range c.Segments {
-			segs = append(segs, s.File)
-		}
-	}
-	if len(segs) == 0 {
-		return failed(nil, "the demo recorded nothing")
-	}
 	fmt.Fprintf(w, "\nstore check: index, files and seals agree (every segment re-hashed)\n")
+
+	// Export a window of both cameras with a still, as staff would for the
+	// police, then verify it as the police would.
+	from := first.Add(time.Second)
+	to := last.Add(-time.Second)
+	if to.Sub(from) > 10*time.Second {
+		to = from.Add(10 * time.Second)
+	}
+	if !to.After(from) {
+		return failed(nil, "the demo recorded too little to export; run it with a longer --duration")
+	}
+	me, err := api.CurrentCaller(groupsOf(cfg))
+	if err != nil {
+		return failed(err, "identify the demo's user: "+err.Error())
+	}
+	outDir := filepath.Join(dir, "packages")
+	if err := os.Mkdir(outDir, 0o755); err != nil {
+		return failed(err, "create "+outDir+": "+err.Error())
+	}
+	args := exportArgs{Cameras: []string{"front-desk", "lobby"}, From: from, To: to, Case: "DEMO-0001",
+		Reason: "Demonstration export", Recipient: "PC 0000 Demo, Example Constabulary",
+		Stills: []time.Time{from.Add(to.Sub(from) / 2)}}
+	pkg, err := buildExport(ctx, st, cfg, key, args, me, outDir)
+	if err != nil {
+		return err
+	}
+	rep, err := export.Verify(pkg, export.VerifyOptions{Fingerprint: key.Fingerprint()})
+	if err != nil || !rep.OK() {
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "problem: %s\n", p)
+		}
+		return failed(err, "the demo package does not verify")
+	}
+	fmt.Fprintf(w, "\nexported %s – %s (both cameras, one still) and verified it:\n  %s\n",
+		localTime(from, cfg.Location), to.In(cfg.Location).Format("15:04:05"), pkg)
+	fmt.Fprintf(w, "\nthe police verify it with OpenSSH and coreutils alone:\n")
+	fmt.Fprintf(w, "  cd %s\n", pkg)
+	fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s manifest.json.sig < manifest.json\n", cfg.BoxID)
+	fmt.Fprintf(w, "  sha256sum -c SHA256SUMS\n")
+	fmt.Fprintf(w, "or all of it, seals included: cctv verify --fingerprint %s %s\n", key.Fingerprint(), pkg)
+
 	fmt.Fprintf(w, "\nthe demo box is in %s. Try:\n", dir)
-	fmt.Fprintf(w, "  ffprobe -hide_banner %s\n", segs[0])
+	fmt.Fprintf(w, "  ffprobe -hide_banner %s\n", filepath.Join(pkg, "video", "front-desk.mp4"))
 	fmt.Fprintf(w, "  cctv --config %s list --from %q --to %q\n", cfgPath,
 		out.From.Format(time.RFC3339), out.To.Format(time.RFC3339))
+	fmt.Fprintf(w, "  cctv --config %s audit list\n", cfgPath)
 	fmt.Fprintf(w, "  cctv --config %s check --deep\n", cfgPath)
-	fmt.Fprintf(w, "  cctv --config %s keys show\n", cfgPath)
 	fmt.Fprintf(w, "remove it with: rm -r %s\n", strings.TrimSuffix(dir, "/"))
 	return nil
 }

@@ -38,6 +38,7 @@ var commandRoles = map[string]api.Role{
 	"retention":    api.RoleViewer,
 	"time.confirm": api.RoleSupervisor,
 	"export":       api.RoleOperator,
+	"still":        api.RoleOperator,
 }
 
 func groupsOf(cfg *config.Config) api.Groups {
@@ -232,7 +233,7 @@ func (d *service) event(action string, params map[string]string, result string) 
 }
 
 func (d *service) commands() []api.Command {
-	return append(append(d.holdCommands(), d.exportCommand()), []api.Command{
+	return append(append(d.holdCommands(), d.exportCommand(), d.stillCommand()), []api.Command{
 		{Name: "status", Role: commandRoles["status"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
 			out, err := buildStatus(d.st, d.cfg, d.rec.Health())
 			if d.auditAlert != "" {

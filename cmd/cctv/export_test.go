@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,5 +205,40 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 		} else {
 			b.mustRun("verify", filepath.Join(keys, "by-pass.zip"))
 		}
+	}
+}
+
+func TestDaemon_Still_CaptionedJPEG(t *testing.T) {
+	b := newBox(t, "desk")
+	d := b.startDaemon()
+	defer stopDaemon(t, d)
+	waitUntil(t, "a segment", 60*time.Second, func() bool {
+		l := b.list(false)
+		return len(l.Cameras) == 1 && len(l.Cameras[0].Segments) >= 1
+	})
+	s := b.list(false).Cameras[0].Segments[0]
+	out := filepath.Join(t.TempDir(), "still.jpg")
+	b.mustRun("still", "--camera", "desk", "--at", s.Start.Add(1500*time.Millisecond).Format(time.RFC3339Nano), "--out", out)
+	probe, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", out).Output()
+	if err != nil {
+		t.Fatalf("ffprobe still: %v", err)
+	}
+	var w, h int
+	var codec string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(string(probe)), ",", " "), "%s %d %d", &codec, &w, &h); err != nil {
+		t.Fatalf("ffprobe said %q", probe)
+	}
+	if codec != "mjpeg" || w != 320 || h <= 240 {
+		t.Errorf("still is %s %dx%d, want a JPEG 320 wide and taller than the 240-line frame (caption band)", codec, w, h)
+	}
+	if code, _, _ := b.run("still", "--camera", "desk", "--at", s.Start.Add(time.Second).Format(time.RFC3339Nano), "--out", out); code != 2 {
+		t.Errorf("still over an existing file: exit %d, want 2", code)
+	}
+	found := false
+	for _, e := range b.auditEntries() {
+		found = found || (e.Action == "still" && e.Params["camera"] == "desk")
+	}
+	if !found {
+		t.Error("still not audited")
 	}
 }

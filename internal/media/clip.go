@@ -15,11 +15,6 @@ import (
 // frame in the requested window or at the requested instant.
 var ErrNoFrames = errors.New("no frames")
 
-// ErrTranscodeUnsupported is returned by WriteClip for H.265 sources: their
-// working copy must be transcoded to H.264, which is not implemented yet.
-// A remuxed H.265 MP4 is deliberately not produced instead.
-var ErrTranscodeUnsupported = errors.New("transcoding H.265 to H.264 is not implemented")
-
 // Source is one recorded MPEG-TS segment and the wall-clock time of its first
 // frame. The wall time of any frame is Start + (pts - first pts of the file).
 type Source struct {
@@ -44,7 +39,9 @@ type ClipOptions struct {
 // ClipInfo describes a written clip.
 type ClipInfo struct {
 	Codec  Codec  // codec of the sources
-	Method string // "remux" (H.264, packets copied) or "transcode"
+	Method string // "remux" (H.264, packets copied) or "transcode" (H.265 to H.264)
+	// Encoder is the encoder used by a transcode; nil for a remux.
+	Encoder *EncoderInfo
 	// Start is the wall time of the first frame, End that of the last frame
 	// plus one frame interval.
 	Start, End time.Time
@@ -78,6 +75,10 @@ func CaptionText(t time.Time, loc *time.Location) string {
 // MP4 (moov before mdat) with the video stream and a timed-text (mov_text)
 // stream holding one cue per second of wall-clock time in o.Location.
 // H.264 sources are remuxed: their packets are copied, never re-encoded.
+// H.265 sources are transcoded to H.264 (many court players lack H.265):
+// decoded from the keyframe at or before From and encoded with libx264
+// (yuv420p, same size, preset veryfast, CRF 20, no B-frames, about 2 s
+// GOPs); ClipInfo.Encoder records the settings.
 // Output timestamps follow wall time, so a recorded gap stays a gap.
 //
 // On error the file at path may exist and hold garbage; the caller removes
@@ -93,16 +94,22 @@ func WriteClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 // clipWriter is the state of one WriteClip.
 type clipWriter struct {
 	o       ClipOptions
+	path    string
 	out     *astiav.FormatContext
 	pb      *astiav.IOContext
 	vs, ss  *astiav.Stream // output video and subtitle streams
 	vtb     astiav.Rational
 	stb     astiav.Rational
-	started bool
+	started bool      // the window has started: packets go to the output
+	sent    bool      // a packet went to the output (or the decoder)
 	wall0   time.Time // wall time of output time zero
 	lastDTS int64     // last video dts written, in vtb
 	frameD  time.Duration
-	info    ClipInfo
+	fr      astiav.Rational // source frame rate; 0/0 if unknown
+	// tc is set for a transcode; sentFrame once a frame went to its encoder.
+	tc        *transcoder
+	sentFrame bool
+	info      ClipInfo
 	// pending caption: the second it shows and when it starts
 	capSec, capFrom time.Time
 	capOpen         bool
@@ -142,11 +149,11 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 				if err != nil {
 					return false, err
 				}
-				if c == H265 {
-					return false, ErrTranscodeUnsupported
-				}
 				w.info.Codec = c
 				w.info.Method = "remux"
+				if c == H265 {
+					w.info.Method = "transcode"
+				}
 			}
 			if !wall.Before(o.To) {
 				done = true
@@ -170,7 +177,7 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 				}
 				if !(key && !wall.After(o.From)) {
 					for _, p := range gop {
-						if err := w.writeVideo(p.pkt, p.wall, p.src); err != nil {
+						if err := w.video(p.pkt, p.wall, p.src); err != nil {
 							return false, err
 						}
 					}
@@ -179,20 +186,23 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 					p.pkt.Free()
 				}
 				gop = nil
-				if len(w.info.Used) == 0 && !key {
+				if !w.sent && !key {
 					// No keyframe before this frame: the clip starts at the
 					// next keyframe.
 					return true, nil
 				}
 			}
-			if len(w.info.Used) == 0 && !key {
+			if !w.sent && !key {
 				return true, nil
 			}
-			return true, w.writeVideo(pkt, wall, i)
+			return true, w.video(pkt, wall, i)
 		})
 		if err != nil {
 			return w.info, fmt.Errorf("%s: %w", src.Path, err)
 		}
+	}
+	if err := w.flushTranscoder(); err != nil {
+		return w.info, err
 	}
 	if !w.started || w.info.Frames == 0 {
 		return w.info, ErrNoFrames
@@ -301,20 +311,12 @@ func durationTS(d time.Duration, tb astiav.Rational) int64 {
 	return int64(d.Seconds()*float64(tb.Den())/float64(tb.Num()) + 0.5)
 }
 
-// start opens the output with the video stream parameters of in.
-func (w *clipWriter) start(path string, in *astiav.Stream) (err error) {
+// start begins the output for video stream in: a remux opens the output
+// with in's parameters; a transcode opens the decoder, and the output once
+// the first frame is decoded.
+func (w *clipWriter) start(path string, in *astiav.Stream) error {
 	w.started = true
-	if w.out, err = astiav.AllocOutputFormatContext(nil, "mp4", path); err != nil {
-		return fmt.Errorf("alloc output context: %w", err)
-	}
-	if w.vs = w.out.NewStream(nil); w.vs == nil {
-		return errors.New("new stream: out of memory")
-	}
-	if err := in.CodecParameters().Copy(w.vs.CodecParameters()); err != nil {
-		return fmt.Errorf("copy codec parameters: %w", err)
-	}
-	w.vs.CodecParameters().SetCodecTag(0)
-	w.vs.SetTimeBase(mpegts90k)
+	w.path = path
 	fr := in.AvgFrameRate()
 	if fr.Num() <= 0 || fr.Den() <= 0 {
 		fr = in.RFrameRate()
@@ -322,7 +324,54 @@ func (w *clipWriter) start(path string, in *astiav.Stream) (err error) {
 	w.frameD = 40 * time.Millisecond
 	if fr.Num() > 0 && fr.Den() > 0 {
 		w.frameD = time.Duration(float64(time.Second) * float64(fr.Den()) / float64(fr.Num()))
-		w.vs.SetAvgFrameRate(fr)
+		w.fr = fr
+	}
+	if w.info.Method == "transcode" {
+		return w.openDecoder(in)
+	}
+	return w.openOutput(in.CodecParameters(), nil)
+}
+
+// video sends one source packet, whose first pts maps to wall time wall,
+// to the output: copied for a remux, decoded for a transcode.
+func (w *clipWriter) video(pkt *astiav.Packet, wall time.Time, src int) error {
+	w.sent = true
+	if w.tc != nil {
+		return w.decode(pkt, wall, src)
+	}
+	return w.writeVideo(pkt, wall, src)
+}
+
+// openOutput opens the output file. A remux copies the video stream
+// parameters par; a transcode (f, its first decoded frame, not nil) opens
+// the encoder for frames like f and takes the encoder's parameters.
+func (w *clipWriter) openOutput(par *astiav.CodecParameters, f *astiav.Frame) (err error) {
+	path := w.path
+	if w.out, err = astiav.AllocOutputFormatContext(nil, "mp4", path); err != nil {
+		return fmt.Errorf("alloc output context: %w", err)
+	}
+	if w.vs = w.out.NewStream(nil); w.vs == nil {
+		return errors.New("new stream: out of memory")
+	}
+	width := 0
+	if f != nil {
+		if err := w.openEncoder(f, w.out.OutputFormat().Flags().Has(astiav.IOFormatFlagGlobalheader)); err != nil {
+			return err
+		}
+		if err := w.vs.CodecParameters().FromCodecContext(w.tc.enc); err != nil {
+			return fmt.Errorf("encoder parameters: %w", err)
+		}
+		width = w.tc.enc.Width()
+	} else {
+		if err := par.Copy(w.vs.CodecParameters()); err != nil {
+			return fmt.Errorf("copy codec parameters: %w", err)
+		}
+		width = par.Width()
+	}
+	w.vs.CodecParameters().SetCodecTag(0)
+	w.vs.SetTimeBase(mpegts90k)
+	if w.fr.Num() > 0 && w.fr.Den() > 0 {
+		w.vs.SetAvgFrameRate(w.fr)
 	}
 
 	if w.ss = w.out.NewStream(nil); w.ss == nil {
@@ -331,7 +380,7 @@ func (w *clipWriter) start(path string, in *astiav.Stream) (err error) {
 	sp := w.ss.CodecParameters()
 	sp.SetMediaType(astiav.MediaTypeSubtitle)
 	sp.SetCodecID(astiav.CodecIDMovText)
-	sp.SetWidth(in.CodecParameters().Width())
+	sp.SetWidth(width)
 	sp.SetHeight(60)
 	if err := sp.SetExtraData(movTextSampleEntry); err != nil {
 		return fmt.Errorf("set caption extradata: %w", err)
@@ -460,6 +509,9 @@ func (w *clipWriter) finish() error {
 }
 
 func (w *clipWriter) free() {
+	if w.tc != nil {
+		w.tc.free()
+	}
 	if w.pb != nil {
 		_ = w.pb.Close() // failure path: the caller removes the file
 	}

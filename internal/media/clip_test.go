@@ -3,6 +3,7 @@ package media_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"os/exec"
 	"path/filepath"
@@ -90,13 +91,126 @@ func TestWriteClip_NoFrames(t *testing.T) {
 	}
 }
 
-func TestWriteClip_H265Refused(t *testing.T) {
+// probeTimes returns the pts_time of every video frame (or packet) in path.
+func probeTimes(t *testing.T, path, what string) []string {
+	t.Helper()
+	out, _ := run(t, "ffprobe", "-v", "error", "-select_streams", "v:0",
+		"-show_entries", what+"=pts_time", "-of", "csv=p=0", path)
+	f := strings.Fields(out)
+	for i := range f {
+		f[i] = strings.TrimRight(f[i], ",") // side data adds empty columns
+	}
+	return f
+}
+
+// TestWriteClip_H265Transcoded: an H.265 window across two segments becomes
+// an H.264 working copy whose frames carry the same wall-clock-derived
+// timestamps as a remux of the same window of H.264 masters.
+func TestWriteClip_H265Transcoded(t *testing.T) {
+	aus := testClip(t, media.H265)
+	a, _ := muxToFile(t, media.H265, aus)
+	b, _ := muxToFile(t, media.H265, aus)
+	srcs := []media.Source{{Path: a, Start: clipT0}, {Path: b, Start: clipT0.Add(2 * time.Second)}}
+	from, to := clipT0.Add(1500*time.Millisecond), clipT0.Add(3500*time.Millisecond)
+	var progress int64
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	info, err := media.WriteClip(t.Context(), out, media.ClipOptions{
+		Sources: srcs, From: from, To: to, Progress: func(n int64) { progress += n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keyframe at or before 1.5 s is at 1 s; frames before 3.5 s: 1 s to
+	// 3.48 s, 63 frames.
+	const window = 63
+	if want := clipT0.Add(time.Second); !info.Start.Equal(want) {
+		t.Errorf("start %s, want %s", info.Start, want)
+	}
+	if want := clipT0.Add(3520 * time.Millisecond); !info.End.Equal(want) { // last frame 3.48 s + 40 ms
+		t.Errorf("end %s, want %s", info.End, want)
+	}
+	if info.Codec != media.H265 || info.Method != "transcode" || len(info.Used) != 2 || info.Frames < window-1 || info.Frames > window+1 {
+		t.Errorf("info %+v", info)
+	}
+	if e := info.Encoder; e == nil || e.Name != "libx264" || !strings.HasPrefix(e.Version, "core ") ||
+		!strings.Contains(e.Settings, "preset=veryfast crf=20 bf=0 g=50 pix_fmt=yuv420p size=320x240") {
+		t.Errorf("encoder %+v", info.Encoder)
+	}
+	if progress <= 0 {
+		t.Errorf("no progress reported")
+	}
+	streams := probeStreams(t, out)
+	if len(streams) != 2 || streams[0].CodecName != "h264" || streams[1].CodecName != "mov_text" {
+		t.Errorf("streams %+v", streams)
+	}
+	vs, _ := run(t, "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=pix_fmt,width,height,has_b_frames,nb_read_frames", "-of", "csv=p=0", out)
+	if got, want := strings.TrimSpace(vs), fmt.Sprintf("320,240,0,yuv420p,%d", info.Frames); got != want {
+		t.Errorf("video stream %q, want %q", got, want)
+	}
+	if d := testutil.FFprobe(t, out).Duration(); d < to.Sub(info.Start)-time.Millisecond {
+		t.Errorf("duration %s, want at least %s", d, to.Sub(info.Start))
+	}
+	if _, stderr := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-f", "null", "-"); stderr != "" {
+		t.Errorf("ffmpeg decode: %s", stderr)
+	}
+	// Key frames about every 2 s (50 frames at 25 fps).
+	flags := probePackets(t, out)
+	for i, f := range flags {
+		if key := strings.HasPrefix(f, "K"); key != (i%50 == 0) {
+			t.Errorf("packet %d flags %s", i, f)
+		}
+	}
+	subs, _ := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-map", "0:s:0", "-f", "srt", "-")
+	for _, want := range []string{"2026-11-22 14:00:01 UTC", "2026-11-22 14:00:03 UTC"} {
+		if !strings.Contains(subs, want) {
+			t.Errorf("captions lack %q:\n%s", want, subs)
+		}
+	}
+	atoms, _ := exec.Command("sh", "-c", "ffprobe -v trace "+out+" 2>&1 | grep -o \"type:'m[od][oa][vt]'\" | head -2").Output()
+	if got := strings.Fields(string(atoms)); len(got) != 2 || got[0] != "type:'moov'" {
+		t.Errorf("atoms %q, want moov first", got)
+	}
+
+	// Same timestamps as the remux of the H.264 masters of the same window.
+	remux := filepath.Join(t.TempDir(), "remux.mp4")
+	if _, err := media.WriteClip(t.Context(), remux, media.ClipOptions{Sources: twoSources(t), From: from, To: to}); err != nil {
+		t.Fatal(err)
+	}
+	got, want := probeTimes(t, out, "frame"), probeTimes(t, remux, "frame")
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("frame times\n%v\nwant (remux)\n%v", got, want)
+	}
+}
+
+// TestWriteClip_H265Gap: a recorded gap between H.265 segments stays a gap
+// in the transcoded timeline.
+func TestWriteClip_H265Gap(t *testing.T) {
+	aus := testClip(t, media.H265)
+	a, _ := muxToFile(t, media.H265, aus)
+	b, _ := muxToFile(t, media.H265, aus)
+	srcs := []media.Source{{Path: a, Start: clipT0}, {Path: b, Start: clipT0.Add(5 * time.Second)}}
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	info, err := media.WriteClip(t.Context(), out, media.ClipOptions{Sources: srcs, From: clipT0, To: clipT0.Add(7 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Frames != 2*testFrames {
+		t.Errorf("frames %d, want %d", info.Frames, 2*testFrames)
+	}
+	times := probeTimes(t, out, "packet")
+	if len(times) != 2*testFrames || times[testFrames-1] != "1.960000" || times[testFrames] != "5.000000" {
+		t.Errorf("packet times around the gap: %v", times)
+	}
+	testutil.Decode(t, out)
+}
+
+func TestWriteClip_H265NoFrames(t *testing.T) {
 	aus := testClip(t, media.H265)
 	p, _ := muxToFile(t, media.H265, aus)
 	out := filepath.Join(t.TempDir(), "clip.mp4")
-	_, err := media.WriteClip(t.Context(), out, media.ClipOptions{Sources: []media.Source{{Path: p, Start: clipT0}}, From: clipT0, To: clipT0.Add(time.Second)})
-	if !errors.Is(err, media.ErrTranscodeUnsupported) {
-		t.Fatalf("err %v, want ErrTranscodeUnsupported", err)
+	_, err := media.WriteClip(t.Context(), out, media.ClipOptions{Sources: []media.Source{{Path: p, Start: clipT0}}, From: clipT0.Add(time.Hour), To: clipT0.Add(2 * time.Hour)})
+	if !errors.Is(err, media.ErrNoFrames) {
+		t.Fatalf("err %v, want ErrNoFrames", err)
 	}
 }
 

@@ -1,0 +1,41 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/jpeg"
+	"time"
+
+	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/store"
+)
+
+// StillRequest asks for one screen print outside a package (`cctv still`).
+type StillRequest struct {
+	Site, BoxID string
+	Location    *time.Location
+	Camera      string
+	Segment     store.Segment // the sealed segment on screen at At
+	At          time.Time
+}
+
+// StillJPEG renders the frame on screen at r.At with the caption band (site
+// time with its zone, UTC, camera, box) below the picture, as a JPEG. It
+// returns the frame's own time too.
+func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
+	pic, when, err := media.FrameAt(ctx, media.Source{Path: r.Segment.Path, Start: r.Segment.Start}, r.At)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("still of %s at %s: %w", r.Camera, r.At.UTC().Format(time.RFC3339Nano), err)
+	}
+	loc := r.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	img := withCaption(pic, captionLines(Request{Site: r.Site, BoxID: r.BoxID, Location: loc}, r.Camera, r.At))
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+		return nil, time.Time{}, fmt.Errorf("encode still: %w", err)
+	}
+	return buf.Bytes(), when, nil
+}
