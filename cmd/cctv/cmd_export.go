@@ -321,11 +321,14 @@ func cmdExport() *cli.Command {
 			}
 			var res exportResult
 			var pkg string
+			prog := newProgress(c.App.ErrWriter)
 			err = api.CallStream(c.Context, cfg.Socket, "export", a, &res, func(r io.Reader) error {
+				prog.total.Store(res.Bytes)
 				var rerr error
-				pkg, rerr = receivePackage(r, out, res.Package)
+				pkg, rerr = receivePackage(prog.reader(r), out, res.Package)
 				return rerr
 			})
+			prog.stop()
 			var ae *api.Error
 			switch {
 			case errors.Is(err, api.ErrDaemonDown):
