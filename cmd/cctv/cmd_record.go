@@ -66,6 +66,10 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	}
 	st, err := openAuditedStore(cfg, key, log)
 	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return failed(err, "another cctv recorder is already running on "+cfg.DataDir,
+				"check it with: systemctl status cctv", "find it with: pgrep -a cctv")
+		}
 		if errors.Is(err, store.ErrNoMarker) {
 			log.Error("ALERT: refusing to record: data directory has no marker file (is the data disk mounted?)", "data_dir", cfg.DataDir)
 		}
