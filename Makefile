@@ -8,7 +8,7 @@ LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 10s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test vet fuzz demo bench soak clean
+.PHONY: all deps build test vet fuzz demo bench soak clean install check-install check-readme
 
 all: build
 
@@ -33,6 +33,7 @@ vet:
 test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory check-install
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
@@ -52,6 +53,24 @@ bench: deps
 soak: deps
 	CCTV_SOAK=1 $(GO) test -count=1 -run Soak -timeout 120m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10m
+
+# install puts the recorder on this box (as root): binary, systemd files, user
+# and groups, /etc/cctv with an example config (never overwritten), the key
+# (never overwritten), the data dir and the camera-network drop-in; then prints
+# the next steps. Idempotent. DESTDIR=/some/root stages it instead.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+install: build
+	$(SUDO) env PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh --binary $(BIN)
+
+# check-install runs the installer twice into a temporary root (run by test).
+check-install: build
+	$(SUDO) env GO="$(GO)" scripts/install_test.sh --binary $(BIN)
+
+# check-readme clones HEAD into a scratch directory and runs the README's
+# `make demo` there (slow; not part of test).
+check-readme:
+	scripts/readme_check.sh
 
 clean:
 	rm -rf bin

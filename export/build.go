@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/council/cctv/internal/boxkey"
@@ -256,13 +257,17 @@ type builder struct {
 	m      Manifest
 	files  []File
 	hashes map[string]fileSum // by package path
+	mu     sync.Mutex         // guards done and calls of r.Progress
 	done   int64
 	total  int64
 }
 
 func (b *builder) abs(rel string) string { return filepath.Join(b.dir, filepath.FromSlash(rel)) }
 
+// progress is called by the master copier and the clip writer at once.
 func (b *builder) progress(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.done += n
 	if b.r.Progress != nil {
 		b.r.Progress(b.done, b.total)
@@ -408,6 +413,8 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 	var (
 		sources []media.Source
 		masters []string
+		seals   []string
+		segs    []store.Segment
 		spans   []Window
 	)
 	for _, s := range c.Segments {
@@ -422,19 +429,10 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 		base := path.Base(s.File)
 		mrel := "master/" + c.ID + "/" + base
 		srel := "seals/" + c.ID + "/" + strings.TrimSuffix(base, ".ts") + ".json"
-		if err := b.copyMaster(ctx, s, mrel); err != nil {
-			return entry, err
-		}
-		rec, err := json.MarshalIndent(s.Record(), "", "  ")
-		if err != nil {
-			return entry, fmt.Errorf("encode seal %s: %w", s.File, err)
-		}
-		if err := b.writeFile(srel, RoleSeal, c.ID, append(rec, '\n')); err != nil {
-			return entry, err
-		}
-		b.files[len(b.files)-2].Seal = srel // the master, appended just before
 		sources = append(sources, media.Source{Path: s.Path, Start: s.Start})
 		masters = append(masters, mrel)
+		seals = append(seals, srel)
+		segs = append(segs, s)
 		spans = append(spans, Window{From: s.Start, To: s.End})
 		entry.Clock = append(entry.Clock, Clock{
 			Master: mrel, Seq: s.Seq, Start: s.Start, End: s.End, TimeSource: s.TimeSource,
@@ -445,27 +443,107 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 	if len(sources) == 0 {
 		return entry, nil
 	}
+	for _, rel := range []string{masters[0], seals[0]} {
+		if err := os.MkdirAll(filepath.Dir(b.abs(rel)), 0o755); err != nil {
+			return entry, err
+		}
+	}
+	// The masters are copied (and checked against their seals) by one
+	// goroutine while the working copy is made from the copies by this
+	// one: the clip waits for each copy before reading it, so it reads
+	// only checked bytes, from the page cache.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	copied := make([]File, len(segs))
+	ready := make([]chan struct{}, len(segs))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	var copyErr error
+	copyDone := make(chan struct{})
+	go func() {
+		defer close(copyDone)
+		for i, s := range segs {
+			f, err := b.copyMaster(cctx, s, masters[i])
+			if err != nil {
+				copyErr = err
+				return
+			}
+			copied[i] = f
+			close(ready[i])
+		}
+	}()
+	// joinCopy waits for the copier and adds the masters and their seals.
+	joinCopy := func() error {
+		<-copyDone
+		if copyErr != nil {
+			return copyErr
+		}
+		for i, s := range segs {
+			rec, err := json.MarshalIndent(s.Record(), "", "  ")
+			if err != nil {
+				return fmt.Errorf("encode seal %s: %w", s.File, err)
+			}
+			copied[i].Seal = seals[i]
+			b.files = append(b.files, copied[i])
+			if err := b.writeFile(seals[i], RoleSeal, c.ID, append(rec, '\n')); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	vrel := "video/" + c.ID + ".mp4"
 	if err := os.MkdirAll(filepath.Dir(b.abs(vrel)), 0o755); err != nil {
+		cancel()
+		<-copyDone
 		return entry, err
 	}
-	// Derive from the package's own copies: they were just checked against
-	// the seals.
+	// Derive from the package's own copies: they are checked against the
+	// seals before the clip reads them.
 	for i := range sources {
 		sources[i].Path = b.abs(masters[i])
 	}
 	info, err := media.WriteClip(ctx, b.abs(vrel), media.ClipOptions{
 		Sources: sources, From: r.From, To: r.To, Location: r.Location, Progress: b.progress,
+		Wait: func(i int) error {
+			select {
+			case <-ready[i]:
+				return nil
+			case <-copyDone:
+				select {
+				case <-ready[i]:
+					return nil
+				default:
+				}
+				if copyErr != nil {
+					return copyErr
+				}
+				return errors.New("master copy stopped")
+			}
+		},
 	})
-	if errors.Is(err, media.ErrNoFrames) {
+	if err != nil && !errors.Is(err, media.ErrNoFrames) {
+		cancel()
+		if cerr := joinCopy(); cerr != nil {
+			return entry, cerr // the copy's error (a seal mismatch) is the cause
+		}
+		return entry, err
+	}
+	noFrames := err != nil
+	var f fileSum
+	if !noFrames {
+		f, err = hashFile(b.abs(vrel))
+		if err != nil {
+			cancel()
+			_ = joinCopy() // the hash error is what matters
+			return entry, err
+		}
+	}
+	if err := joinCopy(); err != nil {
+		return entry, err
+	}
+	if noFrames {
 		return entry, nil // reported as uncovered; no working copy
-	}
-	if err != nil {
-		return entry, err
-	}
-	f, err := hashFile(b.abs(vrel))
-	if err != nil {
-		return entry, err
 	}
 	d := &Derivation{Method: info.Method, Start: info.Start, End: info.End, Frames: info.Frames, Libraries: libs}
 	if e := info.Encoder; e != nil {
@@ -525,21 +603,26 @@ func coverage(spans []Window, from, to time.Time) (covered, uncovered []Window) 
 	return covered, uncovered
 }
 
-// copyMaster copies a segment into the package, hashing while copying, and
-// refuses it if it no longer matches its seal.
-func (b *builder) copyMaster(ctx context.Context, s store.Segment, rel string) (err error) {
+// copyBuf is the read size of copies and hashes: large, so that a file is
+// read in few system calls and hashed in long runs.
+const copyBuf = 4 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// copyMaster copies a segment into the package in one pass, hashing the very
+// bytes it writes, and refuses it if they no longer match its seal. It
+// starts the copy's write-back as it goes, so the final fsync finds little
+// left to do.
+func (b *builder) copyMaster(ctx context.Context, s store.Segment, rel string) (_ File, err error) {
 	dst := b.abs(rel)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
 	in, err := os.Open(s.Path)
 	if err != nil {
-		return fmt.Errorf("master %s: %w", s.File, err)
+		return File{}, fmt.Errorf("master %s: %w", s.File, err)
 	}
 	defer in.Close() // read only
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return File{}, err
 	}
 	defer func() {
 		if cerr := out.Close(); err == nil && cerr != nil {
@@ -547,37 +630,41 @@ func (b *builder) copyMaster(ctx context.Context, s store.Segment, rel string) (
 		}
 	}()
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return File{}, err
 		}
-		k, rerr := in.Read(buf)
+		k, rerr := io.ReadFull(in, buf)
 		if k > 0 {
 			h.Write(buf[:k])
 			if _, err := out.Write(buf[:k]); err != nil {
-				return err
+				return File{}, err
 			}
+			startWriteback(out, n, int64(k))
 			n += int64(k)
 			b.progress(int64(k))
 		}
-		if rerr == io.EOF {
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("master %s: %w", s.File, rerr)
+			return File{}, fmt.Errorf("master %s: %w", s.File, rerr)
 		}
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if sum != s.SHA256 || n != s.Bytes {
-		return fmt.Errorf("master %s: %d bytes with SHA-256 %s, sealed as %d bytes with %s: %w",
+		return File{}, fmt.Errorf("master %s: %d bytes with SHA-256 %s, sealed as %d bytes with %s: %w",
 			s.File, n, sum, s.Bytes, s.SHA256, ErrSealMismatch)
 	}
-	b.files = append(b.files, File{Path: rel, Role: RoleMaster, Camera: s.Camera, Size: n, SHA256: sum})
-	return nil
+	return File{Path: rel, Role: RoleMaster, Camera: s.Camera, Size: n, SHA256: sum}, nil
 }
 
+// hashFile reads the file at p once, in large reads, and returns its size
+// and SHA-256.
 func hashFile(p string) (fileSum, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -585,7 +672,9 @@ func hashFile(p string) (fileSum, error) {
 	}
 	defer f.Close() // read only
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	n, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{f}, *bp)
 	if err != nil {
 		return fileSum{}, err
 	}

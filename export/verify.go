@@ -3,6 +3,7 @@ package export
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/store"
@@ -89,21 +92,18 @@ func Verify(pkgPath string, opts VerifyOptions) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("verify %s: %w", pkgPath, err)
 	}
-	sums := map[string]fileSum{}
+	// Every file is read once, two at a time (the hashing is the cost).
+	sums := hashAll(pkgPath, present)
 	hash := func(rel string) (fileSum, bool) {
-		if s, ok := sums[rel]; ok {
-			return s, true
-		}
 		if !present[rel] {
 			return fileSum{}, false
 		}
-		s, err := hashFile(filepath.Join(pkgPath, filepath.FromSlash(rel)))
-		if err != nil {
-			rep.add(rel, "unreadable: %v", err)
+		s := sums[rel]
+		if s.err != nil {
+			rep.add(rel, "unreadable: %v", s.err)
 			return fileSum{}, false
 		}
-		sums[rel] = s
-		return s, true
+		return s.fileSum, true
 	}
 	read := func(rel string) []byte {
 		if !present[rel] {
@@ -220,6 +220,53 @@ func Verify(pkgPath string, opts VerifyOptions) (Report, error) {
 	}
 	slices.SortStableFunc(rep.Problems, func(a, b Problem) int { return strings.Compare(a.File, b.File) })
 	return rep, nil
+}
+
+type hashed struct {
+	fileSum
+	err error
+}
+
+// verifyWorkers is how many files Verify hashes at once.
+const verifyWorkers = 2
+
+// hashAll hashes the files rel of the package, largest first, with
+// verifyWorkers workers.
+func hashAll(pkgPath string, files map[string]bool) map[string]hashed {
+	type job struct {
+		rel  string
+		size int64
+	}
+	var jobs []job
+	for rel := range files {
+		var size int64
+		if fi, err := os.Stat(filepath.Join(pkgPath, filepath.FromSlash(rel))); err == nil {
+			size = fi.Size()
+		}
+		jobs = append(jobs, job{rel, size})
+	}
+	slices.SortFunc(jobs, func(a, b job) int { return cmp.Or(cmp.Compare(b.size, a.size), strings.Compare(a.rel, b.rel)) })
+	out := make([]hashed, len(jobs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(verifyWorkers, len(jobs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
+				}
+				s, err := hashFile(filepath.Join(pkgPath, filepath.FromSlash(jobs[i].rel)))
+				out[i] = hashed{fileSum: s, err: err}
+			}
+		})
+	}
+	wg.Wait()
+	m := make(map[string]hashed, len(jobs))
+	for i, j := range jobs {
+		m[j.rel] = out[i]
+	}
+	return m
 }
 
 type allowed struct {

@@ -60,6 +60,7 @@ type health struct {
 	dropped      atomic.Int64
 	decodeErrors atomic.Int64
 	clockJumps   atomic.Int64
+	lastJump     atomic.Int64 // unix ns of the last clock jump seen
 	loopAlive    atomic.Int64 // unix ns the camera loop last proved alive
 }
 

@@ -36,6 +36,10 @@ type Options struct {
 	BackoffMax   time.Duration // reconnect delay cap; default 1 min
 	HealthyAfter time.Duration // recording this long resets the backoff; default 30 s
 	QueueFrames  int           // frames buffered between reader and writer; default 128
+	// WedgedAfter is how long a camera loop may show no sign of life before
+	// Wedged reports it; default BackoffMax + 2×StallTimeout + 30 s (a
+	// healthy loop wakes at least on every frame, stall check and retry).
+	WedgedAfter time.Duration
 
 	// AllowedNetworks are the only addresses cameras may have (SPEC 3): a
 	// camera whose host resolves outside them is refused before any packet
@@ -77,6 +81,7 @@ func New(opts Options) (*Recorder, error) {
 	def(&opts.BackoffMin, time.Second)
 	def(&opts.BackoffMax, time.Minute)
 	def(&opts.HealthyAfter, 30*time.Second)
+	def(&opts.WedgedAfter, opts.BackoffMax+2*opts.StallTimeout+30*time.Second)
 	if opts.QueueFrames <= 0 {
 		opts.QueueFrames = 128
 	}
@@ -154,6 +159,7 @@ type Health struct {
 	Dropped      int64     `json:"dropped_frames"`
 	DecodeErrors int64     `json:"decode_errors"`
 	ClockJumps   int64     `json:"clock_jumps"`
+	LastJump     time.Time `json:"last_clock_jump,omitzero"`
 	LoopAlive    time.Time `json:"-"` // last time the camera's loop proved it is not wedged
 }
 
@@ -170,6 +176,9 @@ func (r *Recorder) Health() []Health {
 		}
 		s.Frames, s.Bytes = h.frames.Load(), h.bytes.Load()
 		s.Dropped, s.DecodeErrors, s.ClockJumps = h.dropped.Load(), h.decodeErrors.Load(), h.clockJumps.Load()
+		if ns := h.lastJump.Load(); ns != 0 {
+			s.LastJump = time.Unix(0, ns).UTC()
+		}
 		s.LoopAlive = time.Unix(0, h.loopAlive.Load())
 		out = append(out, s)
 	}
@@ -177,11 +186,10 @@ func (r *Recorder) Health() []Health {
 }
 
 // Wedged returns the cameras whose loop has shown no sign of life for longer
-// than a healthy loop ever goes quiet (it wakes at least on every frame, every
-// stall check and every reconnect attempt). The daemon withholds the systemd
+// than WedgedAfter. The daemon withholds the systemd
 // watchdog while any is wedged, so that systemd restarts it.
 func (r *Recorder) Wedged() []string {
-	limit := r.opts.BackoffMax + 2*r.opts.StallTimeout + 30*time.Second
+	limit := r.opts.WedgedAfter
 	var out []string
 	for _, c := range r.cameras {
 		if time.Since(time.Unix(0, c.health.loopAlive.Load())) > limit {

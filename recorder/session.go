@@ -249,6 +249,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 				c.log.Warn("box clock jumped", "by", d.String())
 				c.opts.Event("clock.jump", map[string]string{"camera": c.cfg.ID, "by": d.String()})
 				c.health.clockJumps.Add(1)
+				c.health.lastJump.Store(time.Now().UnixNano())
 				seg.markJump()
 			}
 			opened, err := seg.write(f)

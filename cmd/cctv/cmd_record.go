@@ -115,7 +115,7 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	if err != nil {
 		return failed(err, "identify the daemon's own user: "+err.Error())
 	}
-	d := &service{cfg: cfg, st: st, key: key, log: log, self: self, clock: hooks.clock}
+	d := &service{cfg: cfg, st: st, key: key, log: log, self: self, clock: hooks.clock, started: time.Now(), recovered: len(actions)}
 	// Tampering while the box was off shows at start, as an alert.
 	if rep, err := st.VerifyAudit(nil); err != nil {
 		log.Error("verify the audit log", "err", err)
@@ -209,6 +209,7 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 	}
 	watchdog := watchdogTicker()
 	defer watchdog.Stop()
+	wasWedged := false
 	for {
 		select {
 		case err := <-done:
@@ -233,11 +234,13 @@ func record(ctx context.Context, cfg *config.Config, key *boxkey.Key, log *slog.
 				}
 			}
 		case <-watchdog.C:
-			if wedged := rec.Wedged(); len(wedged) == 0 {
+			wedged := rec.Wedged()
+			if len(wedged) == 0 {
 				hooks.notify(daemon.SdNotifyWatchdog)
-			} else {
+			} else if !wasWedged {
 				log.Error("ALERT: camera loop wedged; withholding the watchdog so systemd restarts the recorder", "cameras", wedged)
 			}
+			wasWedged = len(wedged) > 0
 		}
 	}
 }

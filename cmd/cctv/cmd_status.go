@@ -15,9 +15,19 @@ import (
 	"github.com/council/cctv/store"
 )
 
+// Alert timing (tests shorten them).
+var (
+	// cameraDownAlertAfter is how long a camera is down or in error before
+	// status raises an alert (short drops are gaps, not alerts).
+	cameraDownAlertAfter = time.Minute
+	// clockJumpAlertFor is how long a clock jump stays an alert.
+	clockJumpAlertFor = time.Hour
+)
+
 // statusJSON is the stable `cctv status --json` output (documented in README).
 type statusJSON struct {
 	Box       string             `json:"box"`
+	Key       string             `json:"key_fingerprint,omitempty"` // the signing key, as registered with the police
 	Site      string             `json:"site"`
 	Now       time.Time          `json:"now"`
 	Cameras   []cameraStatusJSON `json:"cameras"`
@@ -111,6 +121,9 @@ func buildStatus(st *store.Store, cfg *config.Config, live []recorder.Health) (s
 			h := live[i]
 			cs.State, cs.Reason, cs.Since, cs.Codec = h.State, h.Reason, h.Since, h.Codec
 			cs.LastFrame = h.LastFrame
+			if !h.LastJump.IsZero() && now.Sub(h.LastJump) < clockJumpAlertFor {
+				out.Alerts = append(out.Alerts, fmt.Sprintf("the box clock jumped at %s (seen by camera %s); check the box's time source", localTime(h.LastJump, cfg.Location), cam))
+			}
 			if !h.LastFrame.IsZero() {
 				cs.LastFrameAgeS = float64(int(now.Sub(h.LastFrame).Seconds()*10)) / 10
 			}
@@ -128,6 +141,9 @@ func buildStatus(st *store.Store, cfg *config.Config, live []recorder.Health) (s
 					cs.BitrateKbps = int64(float64(s.Bytes) * 8 / dur / 1000)
 					cs.FPS = float64(int(float64(s.Frames)/dur*10+0.5)) / 10
 				}
+				if off := s.ClockOffsetMS; s.TimeSource == "rtcp" && (off > 2000 || off < -2000) {
+					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: its clock is %.1f s off the box's; check the camera's time settings (NTP)", cam, float64(off)/1000))
+				}
 				if slices.Contains(s.Flags, "time-untrusted") {
 					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: footage marked time-untrusted: the box clock was before the build date", cam))
 				}
@@ -138,7 +154,7 @@ func buildStatus(st *store.Store, cfg *config.Config, live []recorder.Health) (s
 			return out, fmt.Errorf("read gaps: %w", err)
 		}
 		cs.GapsToday = len(gaps)
-		if (cs.State == "down" || cs.State == "error") && now.Sub(cs.Since) > time.Minute {
+		if (cs.State == "down" || cs.State == "error") && now.Sub(cs.Since) > cameraDownAlertAfter {
 			out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, localTime(cs.Since, cfg.Location), cs.Reason))
 		}
 		out.Cameras = append(out.Cameras, cs)
@@ -186,8 +202,9 @@ func retentionStatus(st *store.Store, cfg *config.Config, out *statusJSON, now t
 	}
 	if rate > 0 && out.Disk.TotalBytes > 0 {
 		usable := float64(out.Disk.TotalBytes) * (1 - cfg.MinFree.Fraction())
-		r.CapacityDays = float64(int(usable/rate/86400*10)) / 10
-		if r.CapacityDays < r.TargetDays {
+		capacity := usable / rate / 86400
+		r.CapacityDays = float64(int(capacity*10)) / 10
+		if capacity < r.TargetDays {
 			out.Alerts = append(out.Alerts, fmt.Sprintf("at the current recording rate the disk holds about %.1f days of footage, less than the %.0f-day retention", r.CapacityDays, r.TargetDays))
 		}
 	}
@@ -216,7 +233,11 @@ func retentionStatus(st *store.Store, cfg *config.Config, out *statusJSON, now t
 }
 
 func printStatus(w io.Writer, s statusJSON, loc *time.Location) {
-	fmt.Fprintf(w, "%s (%s) at %s\n\n", s.Site, s.Box, localTime(s.Now, loc))
+	fmt.Fprintf(w, "%s (%s) at %s\n", s.Site, s.Box, localTime(s.Now, loc))
+	if s.Key != "" {
+		fmt.Fprintf(w, "signing key %s\n", s.Key)
+	}
+	fmt.Fprintln(w)
 	for _, c := range s.Cameras {
 		fmt.Fprintf(w, "%-16s %-10s", c.Camera, c.State)
 		if !c.Since.IsZero() {

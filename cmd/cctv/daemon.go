@@ -175,6 +175,9 @@ type service struct {
 
 	clock clock.Clock // the box's wall clock (shifted in tests)
 
+	started   time.Time // when the daemon started
+	recovered int       // recovery actions at start
+
 	cfg  *config.Config
 	st   *store.Store
 	key  *boxkey.Key
@@ -236,6 +239,10 @@ func (d *service) commands() []api.Command {
 	return append(append(d.holdCommands(), d.exportCommand(), d.stillCommand()), []api.Command{
 		{Name: "status", Role: commandRoles["status"], Handle: func(ctx context.Context, c api.Caller, args json.RawMessage) (any, error) {
 			out, err := buildStatus(d.st, d.cfg, d.rec.Health())
+			out.Key = d.key.Fingerprint()
+			if d.recovered > 0 && time.Since(d.started) < time.Hour {
+				out.Alerts = append(out.Alerts, fmt.Sprintf("the recorder recovered %d item(s) at its last start (a crash or power cut?): see cctv audit list --action recovery.", d.recovered))
+			}
 			if d.auditAlert != "" {
 				out.Alerts = append(out.Alerts, d.auditAlert)
 			} else if d.st.AuditBroken() {

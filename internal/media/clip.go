@@ -34,6 +34,10 @@ type ClipOptions struct {
 	// Progress, if set, is called with the number of source bytes consumed
 	// since the previous call. Default none.
 	Progress func(n int64)
+	// Wait, if set, is called before source i is opened; a non-nil error
+	// stops the clip with that error. It lets a caller write the sources
+	// while the clip is made from them. Default none.
+	Wait func(i int) error
 }
 
 // ClipInfo describes a written clip.
@@ -143,7 +147,14 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 		if done {
 			break
 		}
-		err := readSource(ctx, src, o.Progress, func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error) {
+		if o.Wait != nil {
+			if err := o.Wait(i); err != nil {
+				return w.info, err
+			}
+		}
+		// Once the output is open its stream parameters are fixed: later
+		// sources need no probing (decoding frames), only their packets.
+		err := readSource(ctx, src, !w.started, o.Progress, func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error) {
 			if w.info.Codec == 0 {
 				c, err := codecOf(in.CodecParameters().CodecID())
 				if err != nil {
@@ -230,8 +241,10 @@ func codecOf(id astiav.CodecID) (Codec, error) {
 }
 
 // readSource calls fn with every video packet of src in file order and its
-// wall time, until fn returns false or an error.
-func readSource(ctx context.Context, src Source, progress func(int64),
+// wall time, until fn returns false or an error. With probe false the
+// stream parameters are not probed (no frames are decoded): the video
+// stream, its time base and its packets are all the caller then uses.
+func readSource(ctx context.Context, src Source, probe bool, progress func(int64),
 	fn func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error)) error {
 	in := astiav.AllocFormatContext()
 	if in == nil {
@@ -242,8 +255,10 @@ func readSource(ctx context.Context, src Source, progress func(int64),
 		return fmt.Errorf("open: %w", err)
 	}
 	defer in.CloseInput()
-	if err := in.FindStreamInfo(nil); err != nil {
-		return fmt.Errorf("find stream info: %w", err)
+	if probe || len(in.Streams()) == 0 {
+		if err := in.FindStreamInfo(nil); err != nil {
+			return fmt.Errorf("find stream info: %w", err)
+		}
 	}
 	var vs *astiav.Stream
 	for _, s := range in.Streams() {
