@@ -34,6 +34,7 @@ test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory check-install
+	$(MAKE) --no-print-directory check-readme
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -10,7 +10,7 @@
 #   scripts/readme_check.sh        # or: make check-readme   (a few minutes)
 #
 # The README's other command is `make test`: that is what CI runs, and it is
-# not repeated here (`make test` does not run this check either: too slow).
+# not repeated here; `make test` runs this check at its end.
 # Set KEEP=1 to keep the scratch directory for a look after a failure.
 set -euo pipefail
 
