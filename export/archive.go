@@ -65,6 +65,16 @@ func Zip(pkgDir string) (string, error) {
 	if err == nil {
 		err = zw.Close()
 	}
+	if err := commitTemp(tmp, bw, dst, err); err != nil {
+		return "", fmt.Errorf("zip package: %w", err)
+	}
+	return dst, os.RemoveAll(pkgDir)
+}
+
+// commitTemp finishes a file written through bw to tmp: unless err is
+// already set, it flushes, fsyncs, closes, renames tmp to dst and fsyncs
+// the directory. tmp is always closed.
+func commitTemp(tmp *os.File, bw *bufio.Writer, dst string, err error) error {
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -75,15 +85,12 @@ func Zip(pkgDir string) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("zip package: %w", err)
+		return err
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("zip package: %w", err)
+		return err
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return "", err
-	}
-	return dst, os.RemoveAll(pkgDir)
+	return syncDir(filepath.Dir(dst))
 }
 
 // ParseRecipient reads an age recipient ("age1…") or an OpenSSH Ed25519 or
@@ -122,23 +129,8 @@ func Encrypt(src string, recipients ...age.Recipient) (string, error) {
 			err = cerr
 		}
 	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := commitTemp(tmp, bw, dst, err); err != nil {
 		return "", fmt.Errorf("encrypt package: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("encrypt package: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return "", err
 	}
 	return dst, os.Remove(src)
 }

@@ -322,16 +322,14 @@ func cmdExport() *cli.Command {
 			var res exportResult
 			var pkg string
 			prog := newProgress(c.App.ErrWriter)
-			err = api.CallStream(c.Context, cfg.Socket, "export", a, &res, func(r io.Reader) error {
+			err = callDaemonStream(c.Context, cfg, "export", a, &res, func(r io.Reader) error {
 				prog.total.Store(res.Bytes)
 				var rerr error
 				pkg, rerr = receivePackage(prog.reader(r), out, res.Package)
 				return rerr
 			})
 			prog.stop()
-			var ae *api.Error
-			switch {
-			case errors.Is(err, api.ErrDaemonDown):
+			if errors.Is(err, errDaemonDown) {
 				err = directAs(c.Context, cfg, "export", a, func(st *store.Store, by api.Caller) error {
 					key, kerr := loadKey(cfg)
 					if kerr != nil {
@@ -341,10 +339,6 @@ func cmdExport() *cli.Command {
 					pkg, berr = buildExport(c.Context, st, cfg, key, a, by, out)
 					return berr
 				})
-			case errors.As(err, &ae):
-				err = &userError{code: ae.Code, msg: ae.Msg, hints: ae.Hints, err: err}
-			case err != nil:
-				err = failed(err, err.Error())
 			}
 			if err != nil {
 				return err

@@ -137,13 +137,11 @@ func cmdStill() *cli.Command {
 			a := stillArgs{Camera: c.String("camera"), At: at}
 			var res stillResult
 			var img bytes.Buffer
-			err = api.CallStream(c.Context, cfg.Socket, "still", a, &res, func(r io.Reader) error {
+			err = callDaemonStream(c.Context, cfg, "still", a, &res, func(r io.Reader) error {
 				_, err := io.Copy(&img, io.LimitReader(r, int64(res.Bytes)+1))
 				return err
 			})
-			var ae *api.Error
-			switch {
-			case errors.Is(err, api.ErrDaemonDown):
+			if errors.Is(err, errDaemonDown) {
 				err = directAs(c.Context, cfg, "still", a, func(st *store.Store, by api.Caller) error {
 					r, err := renderStill(c.Context, st, cfg, a, by)
 					if err == nil {
@@ -151,10 +149,6 @@ func cmdStill() *cli.Command {
 					}
 					return err
 				})
-			case errors.As(err, &ae):
-				err = &userError{code: ae.Code, msg: ae.Msg, hints: ae.Hints, err: err}
-			case err != nil:
-				err = failed(err, err.Error())
 			}
 			if err != nil {
 				return err

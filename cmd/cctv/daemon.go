@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -48,7 +49,13 @@ func groupsOf(cfg *config.Config) api.Groups {
 // callDaemon sends one request to the daemon and turns its refusals into
 // errors for the person at the terminal.
 func callDaemon(ctx context.Context, cfg *config.Config, command string, args, out any) error {
-	err := api.Call(ctx, cfg.Socket, command, args, out)
+	return callDaemonStream(ctx, cfg, command, args, out, nil)
+}
+
+// callDaemonStream is callDaemon for answers followed by a byte stream,
+// which body reads.
+func callDaemonStream(ctx context.Context, cfg *config.Config, command string, args, out any, body func(io.Reader) error) error {
+	err := api.CallStream(ctx, cfg.Socket, command, args, out, body)
 	var ae *api.Error
 	switch {
 	case err == nil:
