@@ -2,7 +2,8 @@
 GO        ?= go
 BIN       ?= bin/cctv
 DEB_PKGS  := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
-             libavfilter-dev libswresample-dev libavdevice-dev ffmpeg openssh-client age
+             libavfilter-dev libswresample-dev libavdevice-dev ffmpeg openssh-client age \
+             gcc git systemd unzip
 BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 10s
