@@ -29,6 +29,9 @@ vet:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
+	@# the recording path's libraries stay free of cgo (SPEC 2)
+	CGO_ENABLED=0 $(GO) build ./store ./config ./api
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum untidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 # test: the whole suite, then a short pass of every fuzz target.
 test: deps vet

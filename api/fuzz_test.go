@@ -31,8 +31,7 @@ func FuzzServeRequest(f *testing.F) {
 		}
 	}
 	var audits atomic.Int64
-	s, err := NewServer(ServerOptions{
-		Path:           "unused",
+	s, err := NewDispatcher(DispatcherOptions{
 		RequestTimeout: time.Millisecond, // for "slow"
 		Groups:         testGroups,
 		Commands:       testCommands(),
@@ -56,7 +55,7 @@ func FuzzServeRequest(f *testing.F) {
 			c = unknownCaller
 		}
 		before := audits.Load()
-		resp := s.handle(t.Context(), c, line)
+		resp := s.Do(t.Context(), c, line)
 		if n := audits.Load() - before; n != 1 {
 			t.Fatalf("audit called %d times, want 1", n)
 		}

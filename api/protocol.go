@@ -68,7 +68,14 @@ func printable(s string, max int) string {
 // the JSON response line first, then calls StreamTo with the connection; the
 // client reads the stream with CallStream. A stream that fails part-way
 // simply ends: the client must check what it received (the package's
-// manifest and signature do that).
+// manifest and signature do that). Close is called exactly once, after
+// StreamTo or instead of it (the request failed, the client went away), and
+// releases whatever the stream holds.
 type Streamer interface {
 	StreamTo(ctx context.Context, w io.Writer) error
+	Close() error
 }
+
+// Stream returns the byte stream that follows the response, or nil. Whoever
+// takes it must Close it.
+func (r Response) Stream() Streamer { return r.stream }

@@ -14,9 +14,7 @@ import (
 	"os"
 	"os/user"
 	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,18 +26,6 @@ import (
 // ErrInUse is returned by Serve when another daemon is serving on the socket.
 var ErrInUse = errors.New("another cctv daemon is serving on the socket")
 
-// Command is one thing the daemon does for the CLI.
-type Command struct {
-	Name string
-	Role Role // the least role allowed to run it
-	// Handle runs the command for caller c. Its result is encoded as the
-	// response's data; nil means no data. An *Error (or an error wrapping
-	// one) reaches the client as it is; any other error becomes code 1 with
-	// its message. ctx ends at the request timeout, when the client hangs up,
-	// or when the server shuts down.
-	Handle func(ctx context.Context, c Caller, args json.RawMessage) (any, error)
-}
-
 // ServerOptions configure a Server.
 type ServerOptions struct {
 	// Path is the socket path; its directory must exist. Required.
@@ -47,24 +33,19 @@ type ServerOptions struct {
 	// Group owns the socket file (mode 0660); default Groups.Viewer, the
 	// lowest role's group. If the group does not exist, a warning is logged
 	// and the file keeps the daemon's group.
-	Group  string
+	Group string
+	// Groups map roles to Unix groups, to work out each caller's role.
 	Groups Groups
-	// Commands are what the server answers to; names must be unique.
-	Commands []Command
-	// Audit is called for every request before the response is sent:
-	// allowed ones with their result ("ok" or "error: …"), refused ones
-	// ("refused: needs <role> (group <g>)", "refused: cannot identify the
-	// caller"), unknown commands and malformed requests ("bad request: …").
-	// If it returns an error, the caller gets "the audit log cannot be
-	// written" (code 1) instead of the answer. Required.
-	Audit func(c Caller, command string, args json.RawMessage, result string) error
+	// Dispatcher answers every request: role check, refusal, audit and the
+	// command itself. Required.
+	Dispatcher *Dispatcher
 	// Logger receives server events; default: discard.
 	Logger *slog.Logger
+	// Listening, if set, is called once the socket accepts connections.
+	Listening func()
 	// MaxConcurrent bounds the requests handled at once; default 32. Further
 	// connections wait in the listen backlog.
 	MaxConcurrent int
-	// RequestTimeout bounds one command; default 5 min (exports are long).
-	RequestTimeout time.Duration
 	// ShutdownTimeout is how long Serve waits for running commands once ctx
 	// ends before cancelling them; default 5 s.
 	ShutdownTimeout time.Duration
@@ -74,8 +55,7 @@ type ServerOptions struct {
 type Server struct {
 	opts    ServerOptions
 	log     *slog.Logger
-	cmds    map[string]Command
-	names   []string // sorted command names, for "unknown command" hints
+	disp    *Dispatcher
 	serving atomic.Bool
 
 	// Seams for tests (see testOnlyIdentify); the real ones by default.
@@ -99,8 +79,8 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Path == "" {
 		return nil, errors.New("new api server: socket path is empty")
 	}
-	if opts.Audit == nil {
-		return nil, errors.New("new api server: no audit function")
+	if opts.Dispatcher == nil {
+		return nil, errors.New("new api server: no dispatcher")
 	}
 	if opts.Group == "" {
 		opts.Group = opts.Groups.Viewer
@@ -111,37 +91,17 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = defaultMaxConcurrent
 	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = defaultRequestTimeout
-	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
-	s := &Server{
+	return &Server{
 		opts:        opts,
 		log:         opts.Logger,
-		cmds:        make(map[string]Command, len(opts.Commands)),
+		disp:        opts.Dispatcher,
 		peerCred:    peerCred,
 		lookup:      LookupCaller,
 		readTimeout: requestReadTimeout,
-	}
-	for _, c := range opts.Commands {
-		switch {
-		case c.Name == "":
-			return nil, errors.New("new api server: a command has no name")
-		case c.Handle == nil:
-			return nil, fmt.Errorf("new api server: command %q has no handler", c.Name)
-		case c.Role < RoleNone || c.Role > RoleSupervisor:
-			return nil, fmt.Errorf("new api server: command %q: invalid role %d", c.Name, int(c.Role))
-		}
-		if _, dup := s.cmds[c.Name]; dup {
-			return nil, fmt.Errorf("new api server: command %q defined twice", c.Name)
-		}
-		s.cmds[c.Name] = c
-		s.names = append(s.names, c.Name)
-	}
-	slices.Sort(s.names)
-	return s, nil
+	}, nil
 }
 
 // Serve listens on the socket and answers requests until ctx ends. Then it
@@ -184,6 +144,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("api listening", "path", path)
+	if s.opts.Listening != nil {
+		s.opts.Listening()
+	}
 	if s.testOnlyListening != nil {
 		s.testOnlyListening()
 	}
@@ -348,6 +311,7 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	_ = conn.SetReadDeadline(time.Now().Add(s.readTimeout)) // a failure shows up in the read
 	line, err := readLine(conn)
 	var resp Response
+	streamCtx := ctx // a hang-up ends a stream too, once the request was read
 	switch {
 	case len(line) == 0 && err != nil && !errors.Is(err, errTooLarge):
 		// Connected and said nothing (a liveness probe, or a client that
@@ -359,7 +323,7 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		if errors.Is(err, errTooLarge) {
 			what = "request larger than 1 MiB"
 		}
-		resp = s.finish(c, "", nil, "bad request: "+what, nil, &Error{Code: CodeBadInput, Msg: what})
+		resp = s.disp.Reject(c, what)
 	default:
 		_ = conn.SetReadDeadline(time.Time{})
 		rctx, cancel := context.WithCancelCause(ctx)
@@ -370,7 +334,11 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 			_, _ = io.Copy(io.Discard, conn) // ends on EOF or when conn is closed
 			cancel(errHungUp)
 		})
-		resp = s.handle(rctx, c, line)
+		resp = s.disp.Do(rctx, c, line)
+		streamCtx = rctx
+	}
+	if resp.stream != nil {
+		defer func() { _ = resp.stream.Close() }() // after streaming, or instead
 	}
 	b, err := json.Marshal(resp)
 	if err != nil { // cannot happen: Response holds only strings and valid JSON
@@ -384,7 +352,7 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	}
 	if resp.stream != nil {
 		_ = conn.SetWriteDeadline(time.Time{}) // a large package takes as long as it takes
-		if err := resp.stream.StreamTo(ctx, conn); err != nil {
+		if err := resp.stream.StreamTo(streamCtx, conn); err != nil {
 			s.log.Warn("stream answer", "uid", c.UID, "err", err)
 		}
 	}
@@ -450,59 +418,6 @@ func readLine(r io.Reader) ([]byte, error) {
 	return line, err
 }
 
-// handle answers one request line from caller c: it parses, checks identity
-// and role, runs the command, audits and returns the response. It never
-// panics and always returns a valid Response.
-func (s *Server) handle(ctx context.Context, c Caller, line []byte) (resp Response) {
-	defer func() {
-		if r := recover(); r != nil { // a bug here, not in a command
-			s.log.Error("api request panicked", "panic", r, "stack", string(debug.Stack()))
-			resp = Response{Error: internalError()}
-		}
-	}()
-	req, perr := parseRequest(line)
-	name := printable(req.Command, 128)
-	if c.UID < 0 {
-		return s.finish(c, name, req.Args, "refused: cannot identify the caller", nil, &Error{
-			Code: CodeFailed,
-			Msg:  "cannot identify the caller",
-			Hints: []string{
-				"the daemon could not read who you are from the system; its log says why: journalctl -u cctv",
-			},
-		})
-	}
-	if perr != nil {
-		msg := "bad request: " + printable(perr.Error(), 200)
-		return s.finish(c, name, nil, msg, nil, &Error{Code: CodeBadInput, Msg: msg})
-	}
-	cmd, ok := s.cmds[req.Command]
-	if !ok {
-		return s.finish(c, name, req.Args, "bad request: unknown command", nil, &Error{
-			Code:  CodeBadInput,
-			Msg:   fmt.Sprintf("unknown command %q", name),
-			Hints: []string{"the daemon knows: " + strings.Join(s.names, ", ")},
-		})
-	}
-	if c.Role < cmd.Role {
-		e, result := s.refusal(c, cmd)
-		return s.finish(c, cmd.Name, req.Args, result, nil, e)
-	}
-	data, streamer, e := s.run(ctx, c, cmd, req.Args)
-	result := "ok"
-	if e != nil {
-		result = "error: " + e.Msg
-		if e == errInternal {
-			result = "error: internal"
-			e = internalError()
-		}
-	}
-	resp = s.finish(c, cmd.Name, req.Args, result, data, e)
-	if resp.OK {
-		resp.stream = streamer
-	}
-	return resp
-}
-
 // parseRequest decodes a request line strictly: one JSON object, known
 // fields only, nothing after it, a command name.
 func parseRequest(line []byte) (Request, error) {
@@ -522,130 +437,4 @@ func parseRequest(line []byte) (Request, error) {
 		return req, errors.New("no command")
 	}
 	return req, nil
-}
-
-// refusal explains that c may not run cmd, and what to do.
-func (s *Server) refusal(c Caller, cmd Command) (*Error, string) {
-	group := s.opts.Groups.group(cmd.Role)
-	if group == "" {
-		return &Error{
-			Code:  CodeFailed,
-			Msg:   fmt.Sprintf("%q needs the %s role, and no group grants it", cmd.Name, cmd.Role),
-			Hints: []string{fmt.Sprintf("set access.%s in the config to a Unix group, or run it as root", cmd.Role)},
-		}, fmt.Sprintf("refused: needs %s (no group)", cmd.Role)
-	}
-	return &Error{
-		Code: CodeFailed,
-		Msg:  fmt.Sprintf("%q needs the %s role: add the user to group %s", cmd.Name, cmd.Role, group),
-		Hints: []string{
-			fmt.Sprintf("%s has the %s role", c.User, c.Role),
-			fmt.Sprintf("a supervisor can run: usermod -a -G %s %s", group, c.User),
-		},
-	}, fmt.Sprintf("refused: needs %s (group %s)", cmd.Role, group)
-}
-
-// errInternal marks a command that panicked or whose result cannot be encoded.
-var errInternal = &Error{Code: CodeFailed, Msg: "internal error"}
-
-func internalError() *Error {
-	return &Error{
-		Code:  CodeFailed,
-		Msg:   "internal error",
-		Hints: []string{"this is a bug in cctv: report it with the daemon's log (journalctl -u cctv) and the output of: cctv version"},
-	}
-}
-
-// run runs cmd under the request timeout, turning panics and errors into an
-// *Error for the client.
-func (s *Server) run(ctx context.Context, c Caller, cmd Command, args json.RawMessage) (data json.RawMessage, streamer Streamer, e *Error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	var err error
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("command panicked", "command", cmd.Name, "uid", c.UID, "panic", r, "stack", string(debug.Stack()))
-				e = errInternal
-			}
-		}()
-		var out any
-		out, err = cmd.Handle(ctx, c, args)
-		if st, ok := out.(Streamer); ok && err == nil {
-			streamer = st
-		}
-		if err == nil && out != nil {
-			data, err = json.Marshal(out)
-			if err != nil {
-				s.log.Error("encode command result", "command", cmd.Name, "err", err)
-				e = errInternal
-			}
-		}
-	}()
-	if e != nil {
-		return nil, nil, e
-	}
-	if err == nil {
-		if string(data) == "null" {
-			data = nil
-		}
-		return data, streamer, nil
-	}
-	var pe *Error
-	switch {
-	case errors.As(err, &pe) && pe != nil:
-		out := *pe
-		if out.Code != CodeFailed && out.Code != CodeBadInput {
-			out.Code = CodeFailed
-		}
-		if out.Msg == "" {
-			out.Msg = cmd.Name + " failed"
-		}
-		return nil, nil, &out
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		cause := context.Cause(ctx)
-		if errors.Is(cause, context.DeadlineExceeded) {
-			return nil, nil, &Error{
-				Code:  CodeFailed,
-				Msg:   fmt.Sprintf("%q took longer than %s and was stopped", cmd.Name, s.opts.RequestTimeout),
-				Hints: []string{"try a smaller request, e.g. a shorter time window"},
-			}
-		}
-		return nil, nil, &Error{Code: CodeFailed, Msg: fmt.Sprintf("%q was stopped: %v", cmd.Name, cause)}
-	}
-	msg := err.Error()
-	if msg == "" {
-		msg = cmd.Name + " failed"
-	}
-	return nil, nil, &Error{Code: CodeFailed, Msg: msg}
-}
-
-// finish audits the request and builds the response: e (an error) or data.
-// If the audit cannot be written the caller gets that error instead.
-func (s *Server) finish(c Caller, command string, args json.RawMessage, result string, data json.RawMessage, e *Error) Response {
-	if err := s.audit(c, command, args, result); err != nil {
-		s.log.Error("audit log cannot be written; request refused", "command", command, "uid", c.UID, "result", result, "err", err)
-		return Response{Error: &Error{
-			Code: CodeFailed,
-			Msg:  "the audit log cannot be written, so the request was refused",
-			Hints: []string{
-				"check the daemon's log: journalctl -u cctv",
-				"check that the data disk has free space: cctv status",
-			},
-		}}
-	}
-	if e != nil {
-		return Response{Error: e}
-	}
-	return Response{OK: true, Data: data}
-}
-
-// audit calls the Audit hook; a panic there counts as a failure.
-func (s *Server) audit(c Caller, command string, args json.RawMessage, result string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("audit panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("audit panicked: %v", r)
-		}
-	}()
-	return s.opts.Audit(c, command, args, result)
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/council/cctv/internal/testutil"
 )
 
 // auditRec is one call of the Audit hook.
@@ -113,7 +115,21 @@ type testServer struct {
 // startServer starts a server on a fresh socket (opts.Path if set) and waits
 // until it listens. Unset Commands, Groups and Audit get test defaults; tweak
 // may set seams before Serve. Cleanup stops it and checks the socket is gone.
-func startServer(t *testing.T, opts ServerOptions, tweak func(*Server)) *testServer {
+// serverSetup is what a test may set: the server's options and its
+// dispatcher's.
+type serverSetup struct {
+	Path            string
+	Group           string
+	Groups          Groups
+	Logger          *slog.Logger
+	MaxConcurrent   int
+	ShutdownTimeout time.Duration
+	Commands        []Command
+	Audit           func(c Caller, command string, args json.RawMessage, result string) error
+	RequestTimeout  time.Duration
+}
+
+func startServer(t *testing.T, opts serverSetup, tweak func(*Server)) *testServer {
 	t.Helper()
 	if opts.Path == "" {
 		opts.Path = filepath.Join(shortDir(t, "cctv-api-"), "cctv.sock")
@@ -128,7 +144,12 @@ func startServer(t *testing.T, opts ServerOptions, tweak func(*Server)) *testSer
 	if opts.Audit == nil {
 		opts.Audit = audit.hook
 	}
-	s, err := NewServer(opts)
+	disp, err := NewDispatcher(DispatcherOptions{Groups: opts.Groups, Commands: opts.Commands, Audit: opts.Audit, Logger: opts.Logger, RequestTimeout: opts.RequestTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerOptions{Path: opts.Path, Group: opts.Group, Groups: opts.Groups, Dispatcher: disp, Logger: opts.Logger,
+		MaxConcurrent: opts.MaxConcurrent, ShutdownTimeout: opts.ShutdownTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,10 +229,8 @@ func rawExchange(t *testing.T, path string, send []byte) Response {
 }
 
 func TestServer_RoundTrip_RootIsSupervisor(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test checks that uid 0 is supervisor with real peer credentials")
-	}
-	ts := startServer(t, ServerOptions{}, nil)
+	testutil.NeedRoot(t, "it checks that uid 0 is supervisor with real peer credentials")
+	ts := startServer(t, serverSetup{}, nil)
 	ctx := callCtx(t)
 	for _, cmd := range []string{"ping", "status", "export", "hold"} {
 		var got struct {
@@ -240,7 +259,7 @@ func TestServer_RoundTrip_RootIsSupervisor(t *testing.T) {
 }
 
 func TestCall_NilArgsAndOut(t *testing.T) {
-	ts := startServer(t, ServerOptions{}, nil)
+	ts := startServer(t, serverSetup{}, nil)
 	if err := Call(callCtx(t), ts.Path, "ping", nil, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +299,7 @@ func (b *syncBuffer) String() string {
 
 func TestServer_Errors(t *testing.T) {
 	var logs syncBuffer
-	ts := startServer(t, ServerOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, fakeIdentity(RoleViewer))
 	ctx := callCtx(t)
 	tests := []struct {
 		name, command string
@@ -326,7 +345,7 @@ func TestServer_Errors(t *testing.T) {
 }
 
 func TestServer_NoGroupForRole(t *testing.T) {
-	ts := startServer(t, ServerOptions{Groups: Groups{Viewer: "cctv-test-view"}}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{Groups: Groups{Viewer: "cctv-test-view"}}, fakeIdentity(RoleViewer))
 	e := asError(t, Call(callCtx(t), ts.Path, "hold", nil, nil))
 	if e.Code != 1 || !strings.Contains(e.Msg, "no group grants it") {
 		t.Errorf("got %d %q", e.Code, e.Msg)
@@ -337,7 +356,7 @@ func TestServer_NoGroupForRole(t *testing.T) {
 }
 
 func TestServer_BadRequests(t *testing.T) {
-	ts := startServer(t, ServerOptions{}, func(s *Server) {
+	ts := startServer(t, serverSetup{}, func(s *Server) {
 		fakeIdentity(RoleSupervisor)(s)
 		s.readTimeout = 100 * time.Millisecond
 	})
@@ -372,7 +391,7 @@ func TestServer_BadRequests(t *testing.T) {
 }
 
 func TestServer_EmptyConnectionNotAudited(t *testing.T) {
-	ts := startServer(t, ServerOptions{}, nil)
+	ts := startServer(t, serverSetup{}, nil)
 	conn, err := net.Dial("unix", ts.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +429,7 @@ func TestServer_FailClosed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, ServerOptions{}, tc.tweak)
+			ts := startServer(t, serverSetup{}, tc.tweak)
 			for _, cmd := range []string{"ping", "hold", "nope"} {
 				e := asError(t, Call(callCtx(t), ts.Path, cmd, nil, nil))
 				if e.Code != 1 || e.Msg != "cannot identify the caller" {
@@ -431,7 +450,7 @@ func TestServer_FailClosed(t *testing.T) {
 }
 
 func TestServer_AuditFailureRefuses(t *testing.T) {
-	ts := startServer(t, ServerOptions{}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{}, fakeIdentity(RoleViewer))
 	ts.Audit.setFail(errors.New("disk full"))
 	for _, cmd := range []string{"status", "hold", "nope"} { // allowed, refused, unknown
 		e := asError(t, Call(callCtx(t), ts.Path, cmd, nil, nil))
@@ -446,7 +465,7 @@ func TestServer_AuditFailureRefuses(t *testing.T) {
 }
 
 func TestServer_AuditPanicRefuses(t *testing.T) {
-	ts := startServer(t, ServerOptions{Audit: func(Caller, string, json.RawMessage, string) error { panic("audit bug") }}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{Audit: func(Caller, string, json.RawMessage, string) error { panic("audit bug") }}, fakeIdentity(RoleViewer))
 	e := asError(t, Call(callCtx(t), ts.Path, "status", nil, nil))
 	if !strings.Contains(e.Msg, "audit log cannot be written") {
 		t.Errorf("got %q", e.Msg)
@@ -454,7 +473,7 @@ func TestServer_AuditPanicRefuses(t *testing.T) {
 }
 
 func TestServer_RequestTimeout(t *testing.T) {
-	ts := startServer(t, ServerOptions{RequestTimeout: 50 * time.Millisecond}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{RequestTimeout: 50 * time.Millisecond}, fakeIdentity(RoleViewer))
 	e := asError(t, Call(callCtx(t), ts.Path, "slow", nil, nil))
 	if e.Code != 1 || !strings.Contains(e.Msg, `"slow" took longer than 50ms`) {
 		t.Errorf("got %d %q", e.Code, e.Msg)
@@ -470,7 +489,7 @@ func TestCall_CancelStopsCommand(t *testing.T) {
 		stopped <- ctx.Err()
 		return nil, ctx.Err()
 	}}}
-	ts := startServer(t, ServerOptions{Commands: cmds}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{Commands: cmds}, fakeIdentity(RoleViewer))
 	ctx, cancel := context.WithCancel(callCtx(t))
 	go func() { <-started; cancel() }()
 	err := Call(ctx, ts.Path, "wait", nil, nil)
@@ -494,7 +513,7 @@ func TestServer_ShutdownCancelsStuckCommands(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}}
-	ts := startServer(t, ServerOptions{Commands: cmds, ShutdownTimeout: 10 * time.Millisecond}, fakeIdentity(RoleViewer))
+	ts := startServer(t, serverSetup{Commands: cmds, ShutdownTimeout: 10 * time.Millisecond}, fakeIdentity(RoleViewer))
 	callErr := make(chan error, 1)
 	go func() { callErr <- Call(context.Background(), ts.Path, "wait", nil, nil) }()
 	<-started
@@ -544,7 +563,7 @@ func TestCall_PermissionDenied(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores file modes; TestServer_RealUsers covers this as other users")
 	}
-	ts := startServer(t, ServerOptions{}, nil)
+	ts := startServer(t, serverSetup{}, nil)
 	if err := os.Chmod(ts.Path, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -562,16 +581,16 @@ func TestServer_Serve_StaleSocketRemoved(t *testing.T) {
 	}
 	ln.SetUnlinkOnClose(false)
 	ln.Close() // as a crash would leave it
-	ts := startServer(t, ServerOptions{Path: path}, nil)
+	ts := startServer(t, serverSetup{Path: path}, nil)
 	if err := Call(callCtx(t), ts.Path, "ping", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestServer_Serve_InUse(t *testing.T) {
-	ts := startServer(t, ServerOptions{}, nil)
+	ts := startServer(t, serverSetup{}, nil)
 	t.Run("another server", func(t *testing.T) {
-		s2, err := NewServer(ServerOptions{Path: ts.Path, Audit: (&auditLog{}).hook})
+		s2, err := NewServer(ServerOptions{Path: ts.Path, Dispatcher: testDispatcher(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -587,7 +606,7 @@ func TestServer_Serve_InUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		s2, err := NewServer(ServerOptions{Path: path, Audit: (&auditLog{}).hook})
+		s2, err := NewServer(ServerOptions{Path: path, Dispatcher: testDispatcher(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -603,7 +622,7 @@ func TestServer_Serve_InUse(t *testing.T) {
 		if err := os.WriteFile(path, []byte("keep me"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s2, err := NewServer(ServerOptions{Path: path, Audit: (&auditLog{}).hook})
+		s2, err := NewServer(ServerOptions{Path: path, Dispatcher: testDispatcher(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -621,7 +640,7 @@ func TestServer_Serve_InUse(t *testing.T) {
 }
 
 func TestServer_SocketMode_MissingGroup(t *testing.T) {
-	ts := startServer(t, ServerOptions{Group: "cctv-no-such-group-x"}, nil)
+	ts := startServer(t, serverSetup{Group: "cctv-no-such-group-x"}, nil)
 	fi, err := os.Stat(ts.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -645,7 +664,7 @@ func TestServer_Concurrency(t *testing.T) {
 		}
 		return "done", nil
 	}}}
-	ts := startServer(t, ServerOptions{Commands: cmds, MaxConcurrent: limit}, nil)
+	ts := startServer(t, serverSetup{Commands: cmds, MaxConcurrent: limit}, nil)
 	ctx := callCtx(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, calls)
@@ -675,28 +694,21 @@ func TestServer_Concurrency(t *testing.T) {
 }
 
 func TestServer_ServeTwice(t *testing.T) {
-	ts := startServer(t, ServerOptions{}, nil)
+	ts := startServer(t, serverSetup{}, nil)
 	if err := ts.Serve(callCtx(t)); err == nil || !strings.Contains(err.Error(), "already serving") {
 		t.Errorf("second Serve on the same server = %v", err)
 	}
 }
 
 func TestNewServer_Invalid(t *testing.T) {
-	h := func(context.Context, Caller, json.RawMessage) (any, error) { return nil, nil }
-	audit := (&auditLog{}).hook
-	tests := []struct {
+	for _, tc := range []struct {
 		name string
 		opts ServerOptions
 		want string
 	}{
-		{"no path", ServerOptions{Audit: audit}, "socket path is empty"},
-		{"no audit", ServerOptions{Path: "x"}, "no audit function"},
-		{"no name", ServerOptions{Path: "x", Audit: audit, Commands: []Command{{Handle: h}}}, "has no name"},
-		{"no handler", ServerOptions{Path: "x", Audit: audit, Commands: []Command{{Name: "a"}}}, `"a" has no handler`},
-		{"bad role", ServerOptions{Path: "x", Audit: audit, Commands: []Command{{Name: "a", Role: 9, Handle: h}}}, "invalid role"},
-		{"duplicate", ServerOptions{Path: "x", Audit: audit, Commands: []Command{{Name: "a", Handle: h}, {Name: "a", Handle: h}}}, "defined twice"},
-	}
-	for _, tc := range tests {
+		{"no path", ServerOptions{Dispatcher: testDispatcher(t)}, "socket path is empty"},
+		{"no dispatcher", ServerOptions{Path: "x"}, "no dispatcher"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewServer(tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -704,6 +716,40 @@ func TestNewServer_Invalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNewDispatcher_Invalid(t *testing.T) {
+	h := func(context.Context, Caller, json.RawMessage) (any, error) { return nil, nil }
+	audit := (&auditLog{}).hook
+	tests := []struct {
+		name string
+		opts DispatcherOptions
+		want string
+	}{
+		{"no audit", DispatcherOptions{}, "no audit function"},
+		{"no name", DispatcherOptions{Audit: audit, Commands: []Command{{Handle: h}}}, "has no name"},
+		{"no handler", DispatcherOptions{Audit: audit, Commands: []Command{{Name: "a"}}}, `"a" has no handler`},
+		{"bad role", DispatcherOptions{Audit: audit, Commands: []Command{{Name: "a", Role: 9, Handle: h}}}, "invalid role"},
+		{"duplicate", DispatcherOptions{Audit: audit, Commands: []Command{{Name: "a", Handle: h}, {Name: "a", Handle: h}}}, "defined twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewDispatcher(tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewDispatcher = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// testDispatcher answers testCommands with a throwaway audit log.
+func testDispatcher(t *testing.T) *Dispatcher {
+	t.Helper()
+	d, err := NewDispatcher(DispatcherOptions{Groups: testGroups, Commands: testCommands(), Audit: (&auditLog{}).hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // streamResult is a command result followed by a byte stream.
@@ -716,11 +762,13 @@ func (r streamResult) StreamTo(_ context.Context, w io.Writer) error {
 	return err
 }
 
+func (r streamResult) Close() error { return nil }
+
 func TestCallStream_BodyFollowsAnswer(t *testing.T) {
 	cmds := append(testCommands(), Command{Name: "stream", Role: RoleViewer, Handle: func(ctx context.Context, c Caller, args json.RawMessage) (any, error) {
 		return streamResult{Size: 3 << 20}, nil
 	}})
-	ts := startServer(t, ServerOptions{Commands: cmds}, nil)
+	ts := startServer(t, serverSetup{Commands: cmds}, nil)
 	var head streamResult
 	var got int64
 	err := CallStream(callCtx(t), ts.Path, "stream", nil, &head, func(r io.Reader) error {

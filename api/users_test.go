@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/council/cctv/internal/testutil"
 )
 
 // sysAccounts creates throwaway Unix groups and users, removed at cleanup.
@@ -25,14 +27,8 @@ type sysAccounts struct {
 
 func newSysAccounts(t *testing.T) *sysAccounts {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating Unix users and groups needs root")
-	}
-	for _, tool := range []string{"useradd", "userdel", "groupadd", "groupdel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipping: %s not found (%v); install the passwd package", tool, err)
-		}
-	}
+	testutil.NeedRoot(t, "it creates Unix users and groups")
+	testutil.NeedTool(t, "useradd", "userdel", "groupadd", "groupdel")
 	b := make([]byte, 3)
 	rand.Read(b)
 	return &sysAccounts{t: t, suffix: hex.EncodeToString(b)}
@@ -172,7 +168,7 @@ func TestServer_RealUsers(t *testing.T) {
 		{Name: "export", Role: RoleOperator, Handle: whoami},
 		{Name: "hold", Role: RoleSupervisor, Handle: whoami},
 	}
-	ts := startServer(t, ServerOptions{Groups: groups, Commands: cmds}, nil) // the real peerCred and lookup
+	ts := startServer(t, serverSetup{Groups: groups, Commands: cmds}, nil) // the real peerCred and lookup
 	bin := copyTestBinary(t)
 
 	t.Run("socket mode and group", func(t *testing.T) {

@@ -16,19 +16,23 @@ import (
 	"filippo.io/age/agessh"
 )
 
-// Zip writes pkgDir as <pkgDir>.zip (the package directory at the zip's
-// top level) under a temporary name, renamed when complete, and removes
-// the directory. The zip is stored, not compressed: video does not compress.
-func Zip(pkgDir string) (string, error) {
-	dst := pkgDir + ".zip"
-	if _, err := os.Lstat(dst); err == nil {
-		return "", fmt.Errorf("zip package: %s already exists", dst)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(pkgDir), ".partial-*.zip")
+// zipTo writes the package directory pkgDir as a zip (the package
+// directory at the zip's top level) to a new temporary file in outDir,
+// fsynced, and returns its name: the caller commits or removes it. The zip
+// is stored, not compressed: video does not compress.
+func zipTo(pkgDir, outDir string) (_ string, err error) {
+	tmp, err := os.CreateTemp(outDir, ".partial-*.zip")
 	if err != nil {
-		return "", fmt.Errorf("zip package: %w", err)
+		return "", err
 	}
-	defer os.Remove(tmp.Name()) // gone after the rename
+	defer func() {
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(tmp.Name()) // our own temporary file
+		}
+	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	zw := zip.NewWriter(bw)
 	base := filepath.Base(pkgDir)
@@ -65,32 +69,13 @@ func Zip(pkgDir string) (string, error) {
 	if err == nil {
 		err = zw.Close()
 	}
-	if err := commitTemp(tmp, bw, dst, err); err != nil {
-		return "", fmt.Errorf("zip package: %w", err)
-	}
-	return dst, os.RemoveAll(pkgDir)
-}
-
-// commitTemp finishes a file written through bw to tmp: unless err is
-// already set, it flushes, fsyncs, closes, renames tmp to dst and fsyncs
-// the directory. tmp is always closed.
-func commitTemp(tmp *os.File, bw *bufio.Writer, dst string, err error) error {
 	if err == nil {
 		err = bw.Flush()
 	}
 	if err == nil {
 		err = tmp.Sync()
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(dst))
+	return tmp.Name(), err
 }
 
 // ParseRecipient reads an age recipient ("age1…") or an OpenSSH Ed25519 or
@@ -106,33 +91,43 @@ func ParseRecipient(s string) (age.Recipient, error) {
 	return nil, fmt.Errorf("%q is neither an age recipient (age1…) nor an SSH public key (ssh-ed25519 …)", s)
 }
 
-// Encrypt encrypts the file at src to src+".age" for the recipients (a
-// passphrase is age.NewScryptRecipient) and removes src. The recipient
-// decrypts with the standard age tool.
-func Encrypt(src string, recipients ...age.Recipient) (string, error) {
-	dst := src + ".age"
+// encryptTo encrypts the file at src with age for the recipients (a
+// passphrase is age.NewScryptRecipient) into a new temporary file in
+// outDir, fsynced, and returns its name: the caller commits or removes it.
+// The recipient decrypts with the standard age tool.
+func encryptTo(src, outDir string, recipients []age.Recipient) (_ string, err error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return "", fmt.Errorf("encrypt package: %w", err)
+		return "", err
 	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(src), ".partial-*.age")
+	defer in.Close() // read only
+	tmp, err := os.CreateTemp(outDir, ".partial-*.age")
 	if err != nil {
-		return "", fmt.Errorf("encrypt package: %w", err)
+		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	w, err := age.Encrypt(bw, recipients...)
-	if err == nil {
-		_, err = io.Copy(w, in)
-		if cerr := w.Close(); err == nil {
+	defer func() {
+		if cerr := tmp.Close(); err == nil {
 			err = cerr
 		}
+		if err != nil {
+			_ = os.Remove(tmp.Name()) // our own temporary file
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	w, err := age.Encrypt(bw, recipients...)
+	if err != nil {
+		return "", err
 	}
-	if err := commitTemp(tmp, bw, dst, err); err != nil {
-		return "", fmt.Errorf("encrypt package: %w", err)
+	if _, err = io.Copy(w, in); err != nil {
+		return "", err
 	}
-	return dst, os.Remove(src)
+	if err = w.Close(); err != nil {
+		return "", err
+	}
+	if err = bw.Flush(); err != nil {
+		return "", err
+	}
+	return tmp.Name(), tmp.Sync()
 }
 
 // Unpack makes a package directory out of what Verify is given: a

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/internal/boxkey"
+	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/store"
 )
@@ -223,14 +224,8 @@ func Build(ctx context.Context, r Request) (pkgPath string, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("export %s: %w", name, err)
 	}
-	if err := syncTree(tmp); err != nil {
-		return "", fmt.Errorf("export %s: sync: %w", name, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := fsutil.PublishDir(tmp, final); err != nil {
 		return "", fmt.Errorf("export %s: %w", name, err)
-	}
-	if err := syncDir(r.OutDir); err != nil {
-		return final, fmt.Errorf("export %s: sync %s: %w", name, r.OutDir, err)
 	}
 	return final, nil
 }
@@ -738,34 +733,4 @@ func fmtLocal(t time.Time, loc *time.Location) string {
 		loc = time.UTC
 	}
 	return t.In(loc).Format("2006-01-02 15:04:05 MST")
-}
-
-// syncTree fsyncs every file and directory under dir.
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		if err := f.Sync(); err != nil {
-			_ = f.Close() // the sync error is what matters
-			return err
-		}
-		return f.Close()
-	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close() // the sync error is what matters
-		return err
-	}
-	return d.Close()
 }

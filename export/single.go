@@ -24,6 +24,9 @@ type StillRequest struct {
 // time with its zone, UTC, camera, box) below the picture, as a JPEG. It
 // returns the frame's own time too.
 func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
+	if err := checkSealed(r.Segment); err != nil {
+		return nil, time.Time{}, fmt.Errorf("still of %s: %w", r.Camera, err)
+	}
 	pic, when, err := media.FrameAt(ctx, media.Source{Path: r.Segment.Path, Start: r.Segment.Start}, r.At)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("still of %s at %s: %w", r.Camera, r.At.UTC().Format(time.RFC3339Nano), err)
@@ -38,4 +41,18 @@ func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
 		return nil, time.Time{}, fmt.Errorf("encode still: %w", err)
 	}
 	return buf.Bytes(), when, nil
+}
+
+// checkSealed reads a recorded segment once and refuses it (ErrSealMismatch)
+// unless its size and SHA-256 are still those of its seal.
+func checkSealed(s store.Segment) error {
+	got, err := hashFile(s.Path)
+	if err != nil {
+		return fmt.Errorf("master %s: %w", s.File, err)
+	}
+	if got.sum != s.SHA256 || got.size != s.Bytes {
+		return fmt.Errorf("master %s: %d bytes with SHA-256 %s, sealed as %d bytes with %s: %w",
+			s.File, got.size, got.sum, s.Bytes, s.SHA256, ErrSealMismatch)
+	}
+	return nil
 }

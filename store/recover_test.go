@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/council/cctv/internal/testutil"
 	"github.com/council/cctv/internal/tsscan/tstest"
 	"github.com/council/cctv/store"
 	"github.com/council/cctv/store/storetest"
@@ -264,9 +265,7 @@ func TestRecover_InterruptedDisposal(t *testing.T) {
 
 // Recovery of a real, torn x264 file.
 func TestRecover_FFmpegTorn(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	testutil.NeedTool(t, "ffmpeg")
 	src := filepath.Join(t.TempDir(), "in.ts")
 	out, err := exec.CommandContext(t.Context(), "ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
 		"-i", "testsrc=size=160x120:rate=25", "-t", "2", "-c:v", "libx264", "-g", "25", "-bf", "0",

@@ -7,15 +7,15 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/council/cctv/internal/testutil"
 )
 
 // maxExposure is the target of SPEC 9: well-hardened units reach 1.0–1.2.
 const maxExposure = 1.5
 
 func TestUnit_SecurityExposure(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Skip("skipping: systemd-analyze not installed")
-	}
+	testutil.NeedTool(t, "systemd-analyze")
 	out, err := exec.Command("systemd-analyze", "security", "--offline=true", "--no-pager", "cctv.service").CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
@@ -35,9 +35,7 @@ func TestUnit_SecurityExposure(t *testing.T) {
 }
 
 func TestUnit_Verifies(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Skip("skipping: systemd-analyze not installed")
-	}
+	testutil.NeedTool(t, "systemd-analyze")
 	// verify checks syntax and unknown directives; the binary path need not
 	// exist here, so only report lines about the unit file itself.
 	out, _ := exec.Command("systemd-analyze", "verify", "--man=no", "./cctv.service").CombinedOutput()

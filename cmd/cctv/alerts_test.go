@@ -11,23 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/clock"
 	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
+	"github.com/council/cctv/internal/testutil"
 )
 
 // TestStatus_AlertsAppearAndClear runs the daemon in-process on a small
 // filesystem with a camera it can stop and a clock it can step, and watches
 // status raise and drop each alert.
 func TestStatus_AlertsAppearAndClear(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root to mount a small tmpfs for a real full disk")
-	}
-	defer func(a, b time.Duration) { cameraDownAlertAfter, clockJumpAlertFor = a, b }(cameraDownAlertAfter, clockJumpAlertFor)
-	cameraDownAlertAfter, clockJumpAlertFor = 2*time.Second, 5*time.Second
+	testutil.NeedRoot(t, "it mounts a small tmpfs for a real full disk")
 
 	b := newBox(t)
 	mnt := filepath.Join(b.dir, "small")
@@ -35,7 +34,7 @@ func TestStatus_AlertsAppearAndClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot mount a tmpfs here: %v: %s", err, out)
+		testutil.Missing(t, "cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	cam, err := b.cams.AddCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})
@@ -64,7 +63,10 @@ stall_timeout = "2s"`)
 	clk := &clock.Shifted{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- record(ctx, cfg, key, slog.New(slog.DiscardHandler), recordHooks{clock: clk}) }()
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler), Clock: clk,
+			Alerts: daemon.AlertTiming{CameraDownAfter: 2 * time.Second, ClockJumpFor: 5 * time.Second}})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -73,7 +75,7 @@ stall_timeout = "2s"`)
 	}()
 	alerts := func() string {
 		_, out, _ := b.run("status", "--json")
-		var st statusJSON
+		var st api.Status
 		if json.Unmarshal([]byte(out), &st) != nil {
 			return "(no status)"
 		}
@@ -96,7 +98,7 @@ stall_timeout = "2s"`)
 	}
 	waitUntil(t, "recording", 30*time.Second, func() bool {
 		_, out, _ := b.run("status", "--json")
-		var st statusJSON
+		var st api.Status
 		return json.Unmarshal([]byte(out), &st) == nil && len(st.Cameras) == 1 && st.Cameras[0].Segments >= 1
 	})
 	if a := alerts(); a != "" {
@@ -109,7 +111,7 @@ stall_timeout = "2s"`)
 	expect("the camera-down alert to clear", "camera desk down", false)
 	waitUntil(t, "recording again", 30*time.Second, func() bool {
 		_, out, _ := b.run("status", "--json")
-		var st statusJSON
+		var st api.Status
 		return json.Unmarshal([]byte(out), &st) == nil && len(st.Cameras) == 1 &&
 			st.Cameras[0].State == "recording" && st.Cameras[0].LastFrameAgeS < 1
 	})

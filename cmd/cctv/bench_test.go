@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
 )
@@ -181,7 +182,7 @@ func recordedFrames(b *testing.B, cfgPath string, fps float64) (recorded, lost i
 	if code != 0 {
 		b.Fatalf("cctv list: exit %d", code)
 	}
-	var list listJSON
+	var list api.List
 	if err := json.Unmarshal([]byte(out.String()), &list); err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,39 +9,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
-	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/timeinput"
 	"github.com/council/cctv/store"
 )
-
-// auditVerifyJSON is the stable `cctv audit verify --json` output.
-type auditVerifyJSON struct {
-	OK          bool                 `json:"ok"`
-	Entries     uint64               `json:"entries"`
-	Checkpoints int                  `json:"checkpoints"`
-	FirstBad    *uint64              `json:"first_bad_seq,omitempty"`
-	Problems    []store.AuditProblem `json:"problems"`
-}
-
-func verifyAudit(st *store.Store, key *boxkey.Key, cfg *config.Config) (auditVerifyJSON, error) {
-	v, err := key.NoteVerifier(cfg.BoxID)
-	if err != nil {
-		return auditVerifyJSON{}, err
-	}
-	rep, err := st.VerifyAudit(v)
-	if err != nil {
-		return auditVerifyJSON{}, err
-	}
-	out := auditVerifyJSON{OK: len(rep.Problems) == 0, Entries: rep.Entries, Checkpoints: rep.Checkpoints, Problems: rep.Problems}
-	if out.Problems == nil {
-		out.Problems = []store.AuditProblem{}
-	}
-	if seq, ok := rep.FirstBad(); ok {
-		out.FirstBad = &seq
-	}
-	return out, nil
-}
 
 func cmdAudit() *cli.Command {
 	return &cli.Command{
@@ -69,14 +40,7 @@ func cmdAudit() *cli.Command {
 						f.Since = t
 					}
 					var out []store.AuditEntry
-					err := callDaemon(c.Context, cfg, "audit.list", f, &out)
-					if errors.Is(err, errDaemonDown) {
-						err = direct(c.Context, cfg, "audit.list", f, func(st *store.Store) error {
-							out, err = st.AuditEntries(f)
-							return err
-						})
-					}
-					if err != nil {
+					if err := ask(c.Context, cfg, api.CmdAuditList, f, &out, nil); err != nil {
 						return err
 					}
 					if out == nil {
@@ -94,19 +58,8 @@ func cmdAudit() *cli.Command {
 				Usage: "check the audit log for altered, inserted, reordered or removed entries",
 				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 				Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-					var out auditVerifyJSON
-					err := callDaemon(c.Context, cfg, "audit.verify", nil, &out)
-					if errors.Is(err, errDaemonDown) {
-						err = direct(c.Context, cfg, "audit.verify", nil, func(st *store.Store) error {
-							key, err := loadKey(cfg)
-							if err != nil {
-								return err
-							}
-							out, err = verifyAudit(st, key, cfg)
-							return err
-						})
-					}
-					if err != nil {
+					var out api.AuditVerify
+					if err := ask(c.Context, cfg, api.CmdAuditVerify, nil, &out, nil); err != nil {
 						return err
 					}
 					if c.Bool("json") {

@@ -6,6 +6,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
+	"github.com/council/cctv/store"
 )
 
 func cmdCheck() *cli.Command {
@@ -14,11 +16,11 @@ func cmdCheck() *cli.Command {
 		Usage: "verify the store: index against files against seals; lists every violation",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "deep", Usage: "also re-hash every segment against its seal"}},
 		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-			key, err := loadKey(cfg)
+			key, err := daemon.LoadKey(cfg)
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cfg, nil, true, nil)
+			st, err := daemon.OpenStore(cfg, store.Options{ReadOnly: true})
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
 	"github.com/council/cctv/export"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/media"
@@ -108,33 +109,25 @@ transport = "udp"
 	fmt.Fprintf(w, "recording 2 cameras for %s into %s ...\n", duration, cfg.DataDir)
 	recCtx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
-	if err := record(recCtx, cfg, key, log, recordHooks{}); err != nil {
+	if err := daemon.Run(recCtx, daemon.Options{Config: cfg, ConfigPath: cfgPath, Key: key, Logger: log}); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
 		return failed(ctx.Err(), "demo interrupted")
 	}
 
-	st, err := openAuditedStore(cfg, key, log)
-	if err != nil {
+	// With the recorder stopped, staff commands answer from the store
+	// directly: the same requests, role checks and audit entries.
+	to := time.Now().UTC()
+	var out api.List
+	if err := ask(ctx, cfg, api.CmdList, api.ListRequest{From: to.Add(-duration - time.Minute), To: to}, &out, nil); err != nil {
 		return err
 	}
-	defer st.Close()
-	var out listJSON
-	out.To = time.Now().UTC()
-	out.From = out.To.Add(-duration - time.Minute)
 	var first, last time.Time // footage every camera has
-	for _, cam := range cfg.Cameras {
-		segs, err := st.Segments(string(cam.ID), out.From, out.To)
-		if err != nil {
-			return failed(err, "read segments: "+err.Error())
-		}
-		gaps, err := st.Gaps(string(cam.ID), out.From, out.To)
-		if err != nil {
-			return failed(err, "read gaps: "+err.Error())
-		}
+	for _, cam := range out.Cameras {
+		segs := cam.Segments
 		if len(segs) == 0 {
-			return failed(nil, "the demo recorded nothing from camera "+string(cam.ID))
+			return failed(nil, "the demo recorded nothing from camera "+cam.Camera)
 		}
 		if first.IsZero() || segs[0].Start.After(first) {
 			first = segs[0].Start
@@ -142,55 +135,42 @@ transport = "udp"
 		if end := segs[len(segs)-1].End; last.IsZero() || end.Before(last) {
 			last = end
 		}
-		out.Cameras = append(out.Cameras, cameraList(string(cam.ID), segs, gaps))
 	}
 	printList(w, out, cfg.Location)
-	vs, err := st.Check(true, key.Verify)
-	if err != nil {
-		return failed(err, "check the store: "+err.Error())
+	if err := demoCheck(w, cfg, key); err != nil {
+		return err
 	}
-	if len(vs) > 0 {
-		for _, v := range vs {
-			fmt.Fprintf(w, "violation: %s %s %s %s\n", v.Kind, v.Camera, v.Path, v.Detail)
-		}
-		return failed(nil, fmt.Sprintf("the demo store has %d violation(s)", len(vs)))
-	}
-	fmt.Fprintf(w, "\nstore check: index, files and seals agree (every segment re-hashed)\n")
 
 	// Export a window of both cameras with a still, as staff would for the
 	// police, then verify it as the police would.
 	from := first.Add(time.Second)
-	to := last.Add(-time.Second)
-	if to.Sub(from) > 10*time.Second {
-		to = from.Add(10 * time.Second)
+	until := last.Add(-time.Second)
+	if until.Sub(from) > 10*time.Second {
+		until = from.Add(10 * time.Second)
 	}
-	if !to.After(from) {
+	if !until.After(from) {
 		return failed(nil, "the demo recorded too little to export; run it with a longer --duration")
-	}
-	me, err := api.CurrentCaller(groupsOf(cfg))
-	if err != nil {
-		return failed(err, "identify the demo's user: "+err.Error())
 	}
 	outDir := filepath.Join(dir, "packages")
 	if err := os.Mkdir(outDir, 0o755); err != nil {
 		return failed(err, "create "+outDir+": "+err.Error())
 	}
-	args := exportArgs{Cameras: []string{"front-desk", "lobby"}, From: from, To: to, Case: "DEMO-0001",
+	args := api.ExportRequest{Cameras: []string{"front-desk", "lobby"}, From: from, To: until, Case: "DEMO-0001",
 		Reason: "Demonstration export", Recipient: "PC 0000 Demo, Example Constabulary",
-		Stills: []time.Time{from.Add(to.Sub(from) / 2)}}
-	pkg, err := buildExport(ctx, st, cfg, key, args, me, outDir)
+		Stills: []time.Time{from.Add(until.Sub(from) / 2)}}
+	var res api.ExportResult
+	var pkg string
+	err = ask(ctx, cfg, api.CmdExport, args, &res, func(r io.Reader) error {
+		var rerr error
+		pkg, _, rerr = export.Receive(ctx, r, export.ReceiveOptions{OutDir: outDir, Name: res.Package,
+			Verify: export.VerifyOptions{Fingerprint: key.Fingerprint()}})
+		return rerr
+	})
 	if err != nil {
-		return err
-	}
-	rep, err := export.Verify(pkg, export.VerifyOptions{Fingerprint: key.Fingerprint()})
-	if err != nil || !rep.OK() {
-		for _, p := range rep.Problems {
-			fmt.Fprintf(w, "problem: %s\n", p)
-		}
-		return failed(err, "the demo package does not verify")
+		return failed(err, "the demo export failed: "+err.Error())
 	}
 	fmt.Fprintf(w, "\nexported %s – %s (both cameras, one still) and verified it:\n  %s\n",
-		localTime(from, cfg.Location), to.In(cfg.Location).Format("15:04:05"), pkg)
+		localTime(from, cfg.Location), until.In(cfg.Location).Format("15:04:05"), pkg)
 	fmt.Fprintf(w, "\nthe police verify it with OpenSSH and coreutils alone:\n")
 	fmt.Fprintf(w, "  cd %s\n", pkg)
 	fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s manifest.json.sig < manifest.json\n", cfg.BoxID)
@@ -204,5 +184,26 @@ transport = "udp"
 	fmt.Fprintf(w, "  cctv --config %s audit list\n", cfgPath)
 	fmt.Fprintf(w, "  cctv --config %s check --deep\n", cfgPath)
 	fmt.Fprintf(w, "remove it with: rm -r %s\n", strings.TrimSuffix(dir, "/"))
+	return nil
+}
+
+// demoCheck re-hashes every segment of the demo store against its seal.
+func demoCheck(w io.Writer, cfg *config.Config, key *boxkey.Key) error {
+	st, err := daemon.OpenStore(cfg, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	vs, err := st.Check(true, key.Verify)
+	if err != nil {
+		return failed(err, "check the store: "+err.Error())
+	}
+	if len(vs) > 0 {
+		for _, v := range vs {
+			fmt.Fprintf(w, "violation: %s %s %s %s\n", v.Kind, v.Camera, v.Path, v.Detail)
+		}
+		return failed(nil, fmt.Sprintf("the demo store has %d violation(s)", len(vs)))
+	}
+	fmt.Fprintf(w, "\nstore check: index, files and seals agree (every segment re-hashed)\n")
 	return nil
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,124 +11,7 @@ import (
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/timeinput"
-	"github.com/council/cctv/store"
 )
-
-// holdAddArgs is the request of `cctv hold add`.
-type holdAddArgs struct {
-	Camera string    `json:"camera"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	Case   string    `json:"case"`
-	Reason string    `json:"reason"`
-	Review time.Time `json:"review,omitzero"`
-}
-
-// holdReleaseArgs is the request of `cctv hold release`.
-type holdReleaseArgs struct {
-	ID     string `json:"id"`
-	Reason string `json:"reason"`
-}
-
-// holdJSON is the stable JSON form of a hold.
-type holdJSON struct {
-	ID               string    `json:"id"`
-	Camera           string    `json:"camera"`
-	From             time.Time `json:"from"`
-	To               time.Time `json:"to"`
-	Case             string    `json:"case"`
-	Reason           string    `json:"reason"`
-	Review           time.Time `json:"review"`
-	Overdue          bool      `json:"overdue"`
-	PlacedBy         string    `json:"placed_by"`
-	PlacedAt         time.Time `json:"placed_at"`
-	Released         bool      `json:"released"`
-	ReleasedBy       string    `json:"released_by,omitempty"`
-	ReleasedAt       time.Time `json:"released_at,omitzero"`
-	ReleaseReason    string    `json:"release_reason,omitempty"`
-	SingleSupervisor bool      `json:"single_supervisor,omitempty"`
-}
-
-func holdOut(h store.Hold, now time.Time) holdJSON {
-	return holdJSON{
-		ID: h.ID, Camera: h.Camera, From: h.From.UTC(), To: h.To.UTC(), Case: h.Case, Reason: h.Reason,
-		Review: h.Review.UTC(), Overdue: h.Overdue(now), PlacedBy: h.PlacedBy.User, PlacedAt: h.PlacedAt.UTC(),
-		Released: h.Released, ReleasedBy: h.ReleasedBy.User, ReleasedAt: h.ReleasedAt.UTC(),
-		ReleaseReason: h.ReleaseReason, SingleSupervisor: h.SingleSupervisor,
-	}
-}
-
-// holdError explains the store's refusals to a person.
-func holdError(err error, cfg *config.Config) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrSamePerson):
-		return failed(err, "a hold is released by a different supervisor from the one who placed it (two-person rule)",
-			"ask another member of group "+cfg.Access.Supervisor+" to release it",
-			"a site with a single supervisor can set single_supervisor_release = true in the config (the audit log records its use)")
-	case errors.Is(err, store.ErrNoReason):
-		return badInput(err, "releasing a hold needs a reason", `add --reason "…"`)
-	case errors.Is(err, store.ErrNotFound):
-		return badInput(err, "no such hold", "see the holds with: cctv hold list")
-	case errors.Is(err, store.ErrReleased):
-		return failed(err, "that hold was already released", "see it with: cctv hold list --all")
-	default:
-		var ue *userError
-		if errors.As(err, &ue) {
-			return ue
-		}
-		return badInput(err, "hold: "+err.Error())
-	}
-}
-
-func actorOf(c api.Caller) store.Actor { return store.Actor{User: c.User, UID: c.UID} }
-
-// holdCommands are the daemon's handlers for holds.
-func (d *service) holdCommands() []api.Command {
-	return []api.Command{
-		{Name: "hold.add", Role: commandRoles["hold.add"], Handle: func(ctx context.Context, c api.Caller, raw json.RawMessage) (any, error) {
-			var a holdAddArgs
-			if err := json.Unmarshal(raw, &a); err != nil {
-				return nil, &api.Error{Code: exitUsage, Msg: "bad hold request: " + err.Error()}
-			}
-			h, err := addHold(d.st, a, actorOf(c))
-			return holdOut(h, time.Now()), toAPIError(holdError(err, d.cfg))
-		}},
-		{Name: "hold.list", Role: commandRoles["hold.list"], Handle: func(ctx context.Context, c api.Caller, raw json.RawMessage) (any, error) {
-			var all bool
-			if len(raw) > 0 {
-				_ = json.Unmarshal(raw, &all)
-			}
-			return listHolds(d.st, all)
-		}},
-		{Name: "hold.release", Role: commandRoles["hold.release"], Handle: func(ctx context.Context, c api.Caller, raw json.RawMessage) (any, error) {
-			var a holdReleaseArgs
-			if err := json.Unmarshal(raw, &a); err != nil {
-				return nil, &api.Error{Code: exitUsage, Msg: "bad release request: " + err.Error()}
-			}
-			h, err := d.st.ReleaseHold(a.ID, a.Reason, actorOf(c), d.cfg.SingleSupervisorRelease)
-			return holdOut(h, time.Now()), toAPIError(holdError(err, d.cfg))
-		}},
-	}
-}
-
-func addHold(st *store.Store, a holdAddArgs, by store.Actor) (store.Hold, error) {
-	return st.AddHold(store.Hold{Camera: a.Camera, From: a.From, To: a.To, Case: a.Case, Reason: a.Reason, Review: a.Review}, by)
-}
-
-func listHolds(st *store.Store, all bool) ([]holdJSON, error) {
-	hs, err := st.Holds(all)
-	if err != nil {
-		return nil, err
-	}
-	out := []holdJSON{}
-	now := time.Now()
-	for _, h := range hs {
-		out = append(out, holdOut(h, now))
-	}
-	return out, nil
-}
 
 func cmdHold() *cli.Command {
 	return &cli.Command{
@@ -155,29 +35,21 @@ func cmdHold() *cli.Command {
 					if err != nil {
 						return err
 					}
-					a := holdAddArgs{Camera: c.String("camera"), From: from, To: to, Case: c.String("case"), Reason: c.String("reason")}
+					a := api.HoldAddRequest{Camera: c.String("camera"), From: from, To: to, Case: c.String("case"), Reason: c.String("reason")}
 					if r := c.String("review"); r != "" {
 						if a.Review, err = timeinput.Parse(r, cfg.Location); err != nil {
 							return err
 						}
 					}
-					var out holdJSON
-					err = callDaemon(c.Context, cfg, "hold.add", a, &out)
-					if errors.Is(err, errDaemonDown) {
-						err = directAs(c.Context, cfg, "hold.add", a, func(st *store.Store, by api.Caller) error {
-							h, err := addHold(st, a, actorOf(by))
-							out = holdOut(h, time.Now())
-							return holdError(err, cfg)
-						})
-					}
-					if err != nil {
+					var out api.Hold
+					if err := ask(c.Context, cfg, api.CmdHoldAdd, a, &out, nil); err != nil {
 						return err
 					}
 					if c.Bool("json") {
 						return writeJSON(c.App.Writer, out)
 					}
 					fmt.Fprintf(c.App.Writer, "placed hold %s\n", out.ID)
-					printHolds(c.App.Writer, []holdJSON{out}, cfg.Location)
+					printHolds(c.App.Writer, []api.Hold{out}, cfg.Location)
 					return nil
 				}),
 			},
@@ -190,15 +62,8 @@ func cmdHold() *cli.Command {
 				},
 				Action: configAction(func(c *cli.Context, cfg *config.Config) error {
 					all := c.Bool("all")
-					var out []holdJSON
-					err := callDaemon(c.Context, cfg, "hold.list", all, &out)
-					if errors.Is(err, errDaemonDown) {
-						err = direct(c.Context, cfg, "hold.list", all, func(st *store.Store) error {
-							out, err = listHolds(st, all)
-							return err
-						})
-					}
-					if err != nil {
+					var out []api.Hold
+					if err := ask(c.Context, cfg, api.CmdHoldList, all, &out, nil); err != nil {
 						return err
 					}
 					if c.Bool("json") {
@@ -224,17 +89,9 @@ func cmdHold() *cli.Command {
 					if err != nil {
 						return err
 					}
-					a := holdReleaseArgs{ID: id, Reason: reason}
-					var out holdJSON
-					err = callDaemon(c.Context, cfg, "hold.release", a, &out)
-					if errors.Is(err, errDaemonDown) {
-						err = directAs(c.Context, cfg, "hold.release", a, func(st *store.Store, by api.Caller) error {
-							h, err := st.ReleaseHold(a.ID, a.Reason, actorOf(by), cfg.SingleSupervisorRelease)
-							out = holdOut(h, time.Now())
-							return holdError(err, cfg)
-						})
-					}
-					if err != nil {
+					a := api.HoldReleaseRequest{ID: id, Reason: reason}
+					var out api.Hold
+					if err := ask(c.Context, cfg, api.CmdHoldRelease, a, &out, nil); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "released hold %s: the footage it covered now follows normal retention\n", out.ID)
@@ -245,7 +102,7 @@ func cmdHold() *cli.Command {
 	}
 }
 
-func printHolds(w io.Writer, hs []holdJSON, loc *time.Location) {
+func printHolds(w io.Writer, hs []api.Hold, loc *time.Location) {
 	if len(hs) == 0 {
 		fmt.Fprintln(w, "no holds")
 		return

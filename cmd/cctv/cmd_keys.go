@@ -6,10 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
 	"github.com/council/cctv/internal/boxkey"
-	"github.com/council/cctv/store"
 )
 
 // evidenceNamespace is the SSH signature namespace of evidence packages.
@@ -51,7 +50,7 @@ func cmdKeys() *cli.Command {
 					if err != nil {
 						return err
 					}
-					key, err := loadKey(cfg)
+					key, err := daemon.LoadKey(cfg)
 					if err != nil {
 						return err
 					}
@@ -74,18 +73,10 @@ func printKey(c *cli.Context, key *boxkey.Key, boxID string) {
 // take it (on a new box the key comes first; the daemon's start entry then
 // records the key's fingerprint).
 func auditKeyInit(c *cli.Context, cfg *config.Config, key *boxkey.Key) {
-	caller, err := api.CurrentCaller(groupsOf(cfg))
-	if err != nil {
-		return
-	}
-	st, err := openAuditedStore(cfg, key, nil)
-	if err != nil {
+	switch err := daemon.AuditKeyInit(cfg, key); {
+	case errors.Is(err, daemon.ErrNoStore):
 		fmt.Fprintf(c.App.Writer, "not in the audit log yet: the recorder's start records the key's fingerprint\n")
-		return
-	}
-	defer st.Close()
-	if _, err := st.Audit(store.AuditEntry{User: caller.User, UID: caller.UID, Action: "key.init",
-		Params: map[string]string{"fingerprint": key.Fingerprint(), "path": cfg.KeyFile}}); err != nil {
+	case err != nil:
 		fmt.Fprintf(c.App.ErrWriter, "cctv: warning: the key was created but could not be audited: %v\n", err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -10,69 +9,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
-	"github.com/council/cctv/store"
 )
-
-// retentionJSON is the stable `cctv retention --dry-run --json` output.
-type retentionJSON struct {
-	Now      time.Time          `json:"now"`
-	Paused   bool               `json:"paused"`
-	Why      string             `json:"paused_why,omitempty"`
-	Delete   []retentionSegJSON `json:"delete"`
-	KeptHeld []retentionSegJSON `json:"kept_held"`
-}
-
-type retentionSegJSON struct {
-	Camera string    `json:"camera"`
-	File   string    `json:"file"`
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Bytes  int64     `json:"bytes"`
-	Reason string    `json:"reason"`
-}
-
-// retentionPolicy is the configuration's retention, per camera.
-func retentionPolicy(cfg *config.Config) store.RetentionPolicy {
-	p := store.RetentionPolicy{Default: cfg.Retention.Duration, PerCamera: map[string]time.Duration{}}
-	for _, c := range cfg.Cameras {
-		if c.Retention.Duration > 0 {
-			p.PerCamera[string(c.ID)] = c.Retention.Duration
-		}
-	}
-	return p
-}
-
-// retentionPassLimit bounds one deletion batch.
-const retentionPassLimit = 1000
-
-// planRetention says what the next retention pass would delete, and what it
-// keeps because of a hold.
-func planRetention(st *store.Store, cfg *config.Config, now time.Time) (retentionJSON, error) {
-	out := retentionJSON{Now: now.UTC(), Delete: []retentionSegJSON{}, KeptHeld: []retentionSegJSON{}}
-	paused, why, _, err := st.DeletionPaused()
-	if err != nil {
-		return out, err
-	}
-	out.Paused, out.Why = paused, why
-	p := retentionPolicy(cfg)
-	cands, err := st.RetentionCandidates(now, p, retentionPassLimit)
-	if err != nil {
-		return out, err
-	}
-	holds, err := st.Holds(false)
-	if err != nil {
-		return out, err
-	}
-	for _, d := range store.PlanRetention(cands, holds, now, p) {
-		s := retentionSegJSON{Camera: d.Segment.Camera, File: d.Segment.Path, Start: d.Segment.Start.UTC(), End: d.Segment.End.UTC(), Bytes: d.Segment.Bytes, Reason: d.Reason}
-		if d.Delete {
-			out.Delete = append(out.Delete, s)
-		} else {
-			out.KeptHeld = append(out.KeptHeld, s)
-		}
-	}
-	return out, nil
-}
 
 func cmdRetention() *cli.Command {
 	return &cli.Command{
@@ -83,15 +20,8 @@ func cmdRetention() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 		},
 		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-			var out retentionJSON
-			err := callDaemon(c.Context, cfg, "retention", nil, &out)
-			if errors.Is(err, errDaemonDown) {
-				err = direct(c.Context, cfg, "retention", nil, func(st *store.Store) error {
-					out, err = planRetention(st, cfg, time.Now())
-					return err
-				})
-			}
-			if err != nil {
+			var out api.RetentionPlan
+			if err := ask(c.Context, cfg, api.CmdRetention, nil, &out, nil); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -103,7 +33,7 @@ func cmdRetention() *cli.Command {
 	}
 }
 
-func printRetention(w io.Writer, r retentionJSON, loc *time.Location) {
+func printRetention(w io.Writer, r api.RetentionPlan, loc *time.Location) {
 	if r.Paused {
 		fmt.Fprintf(w, "DELETION IS PAUSED: %s\n  a supervisor confirms the clock with: cctv time confirm\n\n", r.Why)
 	}
@@ -131,13 +61,7 @@ func cmdTime() *cli.Command {
 			Name:  "confirm",
 			Usage: "confirm the box clock is right after a jump, resuming deletion (supervisor)",
 			Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-				err := callDaemon(c.Context, cfg, "time.confirm", nil, nil)
-				if errors.Is(err, errDaemonDown) {
-					err = directAs(c.Context, cfg, "time.confirm", nil, func(st *store.Store, by api.Caller) error {
-						return st.ConfirmTime(actorOf(by))
-					})
-				}
-				if err != nil {
+				if err := ask(c.Context, cfg, api.CmdTimeConfirm, nil, nil, nil); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.App.Writer, "clock confirmed as %s: deletion resumes\n", localTime(time.Now(), cfg.Location))

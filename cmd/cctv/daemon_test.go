@@ -20,8 +20,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
+	"github.com/council/cctv/internal/testutil"
 	"github.com/council/cctv/store"
 )
 
@@ -142,7 +144,7 @@ func TestDaemon_StatusListAuditThroughSocket(t *testing.T) {
 	b := newBox(t, "desk")
 	d := b.startDaemon()
 	deadline := time.Now().Add(30 * time.Second)
-	var st statusJSON
+	var st api.Status
 	for {
 		if err := json.Unmarshal([]byte(b.mustRun("status", "--json")), &st); err != nil {
 			t.Fatal(err)
@@ -159,7 +161,7 @@ func TestDaemon_StatusListAuditThroughSocket(t *testing.T) {
 		t.Errorf("last frame age %.1f s while recording", st.Cameras[0].LastFrameAgeS)
 	}
 	out := b.mustRun("list", "--json", "--from", time.Now().Add(-time.Hour).Format(time.RFC3339), "--to", time.Now().Add(time.Hour).Format(time.RFC3339))
-	var list listJSON
+	var list api.List
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		t.Fatal(err)
 	}
@@ -306,12 +308,8 @@ func throwawayUser(t *testing.T, name string, groups ...string) *user.User {
 }
 
 func TestDaemon_RolesFromPeerCredentials(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating throwaway users and groups needs root")
-	}
-	if _, err := exec.LookPath("useradd"); err != nil {
-		t.Skip("skipping: useradd not installed")
-	}
+	testutil.NeedRoot(t, "it creates throwaway users and groups")
+	testutil.NeedTool(t, "useradd")
 	b := newBox(t, "desk")
 	suffix := strconv.Itoa(os.Getpid() % 100000)
 	viewer := throwawayUser(t, "cctvtv"+suffix, "cctvt-view")
@@ -415,7 +413,7 @@ func TestAudit_TamperedLog_DetectedAndRecordingGoesOn(t *testing.T) {
 	defer stopDaemon(t, d)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var st statusJSON
+		var st api.Status
 		code, out, _ := b.run("status", "--json")
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status: exit %d: %s", code, out)

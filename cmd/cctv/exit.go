@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/timeinput"
 )
@@ -46,6 +47,7 @@ func report(w io.Writer, err error) int {
 		return exitOK
 	}
 	var ue *userError
+	var ae *api.Error
 	var ce *config.Error
 	var te *timeinput.Error
 	switch {
@@ -55,6 +57,15 @@ func report(w io.Writer, err error) int {
 			fmt.Fprintf(w, "cctv: hint: %s\n", h)
 		}
 		return ue.code
+	case errors.As(err, &ae):
+		fmt.Fprintf(w, "cctv: error: %s\n", ae.Msg)
+		for _, h := range ae.Hints {
+			fmt.Fprintf(w, "cctv: hint: %s\n", h)
+		}
+		if ae.Code == exitUsage {
+			return exitUsage
+		}
+		return exitFailed
 	case errors.As(err, &ce):
 		for _, p := range ce.Problems {
 			fmt.Fprintf(w, "cctv: error: %s\n", p.Error())

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/council/cctv/internal/testutil"
 )
 
 func TestDaemon_Export_EndToEnd(t *testing.T) {
@@ -90,12 +92,8 @@ func TestDaemon_Export_EndToEnd(t *testing.T) {
 }
 
 func TestDaemon_Export_ViewerRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating throwaway users needs root")
-	}
-	if _, err := exec.LookPath("useradd"); err != nil {
-		t.Skip("skipping: useradd not installed")
-	}
+	testutil.NeedRoot(t, "it creates throwaway users")
+	testutil.NeedTool(t, "useradd")
 	b := newBox(t, "desk")
 	viewer := throwawayUser(t, "cctvte"+strconv.Itoa(os.Getpid()%100000), "cctvt-view")
 	bin := filepath.Join(b.dir, "cctv")
@@ -121,11 +119,7 @@ func TestDaemon_Export_ViewerRefused(t *testing.T) {
 }
 
 func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
-	for _, tool := range []string{"age", "age-keygen", "unzip", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipping: %s not installed", tool)
-		}
-	}
+	testutil.NeedTool(t, "age", "age-keygen", "unzip", "ssh-keygen")
 	b := newBox(t, "desk")
 	d := b.startDaemon()
 	defer stopDaemon(t, d)

@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/clock"
 	"github.com/council/cctv/internal/fsutil"
+	"github.com/council/cctv/internal/testutil"
 )
 
 // setConfig appends lines to the box's config (top-level keys go before the
@@ -31,13 +34,13 @@ func (b *box) setConfig(lines string) {
 	}
 }
 
-func (b *box) list(deleted bool) listJSON {
+func (b *box) list(deleted bool) api.List {
 	b.t.Helper()
 	args := []string{"list", "--json", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"}
 	if deleted {
 		args = append(args, "--deleted")
 	}
-	var out listJSON
+	var out api.List
 	if err := json.Unmarshal([]byte(b.mustRun(args...)), &out); err != nil {
 		b.t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ deletion_interval = "1s"`)
 	out := b.mustRun("hold", "add", "--camera", "desk", "--json",
 		"--from", first.Start.Add(time.Second).Format(time.RFC3339Nano), "--to", first.Start.Add(2*time.Second).Format(time.RFC3339Nano),
 		"--case", "T-1", "--reason", "test hold")
-	var h holdJSON
+	var h api.Hold
 	if err := json.Unmarshal([]byte(out), &h); err != nil || h.ID == "" {
 		t.Fatalf("hold add: %s", out)
 	}
@@ -105,7 +108,7 @@ deletion_interval = "1s"`)
 			t.Errorf("deleted %s still on disk", del.File)
 		}
 	}
-	var dry retentionJSON
+	var dry api.RetentionPlan
 	if err := json.Unmarshal([]byte(b.mustRun("retention", "--dry-run", "--json")), &dry); err != nil {
 		t.Fatal(err)
 	}
@@ -129,16 +132,14 @@ deletion_interval = "1s"`)
 }
 
 func TestDaemon_DiskPressure_DeletesOldestUnheldAndKeepsRecording(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root to mount a small tmpfs for a real full disk")
-	}
+	testutil.NeedRoot(t, "it mounts a small tmpfs for a real full disk")
 	b := newBox(t, "desk")
 	mnt := filepath.Join(b.dir, "small")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot mount a tmpfs here: %v: %s", err, out)
+		testutil.Missing(t, "cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	// Move the store onto the small filesystem.
@@ -222,7 +223,7 @@ func TestRecord_ClockJump_PausesDeletionUntilConfirmed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- record(ctx, cfg, key, slog.New(slog.DiscardHandler), recordHooks{clock: clk})
+		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler), Clock: clk})
 	}()
 	defer func() {
 		cancel()
@@ -235,7 +236,7 @@ func TestRecord_ClockJump_PausesDeletionUntilConfirmed(t *testing.T) {
 		return code == 0 || !strings.Contains(stderr, "not running")
 	})
 	clk.Shift(2 * time.Hour)
-	var st statusJSON
+	var st api.Status
 	waitUntil(t, "deletion to pause", 30*time.Second, func() bool {
 		_, out, _ := b.run("status", "--json")
 		return json.Unmarshal([]byte(out), &st) == nil && st.Retention.DeletionPaused

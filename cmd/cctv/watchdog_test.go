@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/recorder"
 )
@@ -107,9 +108,8 @@ func TestRecord_Watchdog_StopsWhenACameraLoopIsWedged(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- record(ctx, cfg, key, slog.New(slog.DiscardHandler), recordHooks{
-					notify: sdNotify,
-					opts: func(o *recorder.Options) {
+				done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler),
+					Recorder: func(o *recorder.Options) {
 						o.StallTimeout = time.Minute // the handshake may hang this long
 						o.WedgedAfter = time.Second
 					},

@@ -29,6 +29,8 @@ import (
 
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/council/cctv/internal/fsutil"
 )
 
 var (
@@ -131,7 +133,7 @@ func Init(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write public key %s (the private key was created at %s): %w", pubPath, path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("sync key directory: %w", err)
 	}
 	return k, nil
@@ -171,18 +173,6 @@ func writeTemp(dir, base string, data []byte, perm os.FileMode) (name string, er
 		return "", err
 	}
 	return name, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close() // read-only handle; the sync error is what matters
-		return err
-	}
-	return d.Close()
 }
 
 // Load reads the key at path. It refuses a file that its group or others

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/council/cctv/internal/testutil"
 )
 
 func sshKeygen(t *testing.T, stdin []byte, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen not installed (apt install openssh-client)")
-	}
+	testutil.NeedTool(t, "ssh-keygen")
 	cmd := exec.CommandContext(t.Context(), "ssh-keygen", args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out bytes.Buffer

@@ -1,6 +1,8 @@
-// Package fsutil holds the small file-system primitives the store relies on for
-// durability: fsync of directories, exclusive creation, atomic replacement,
-// disk-full classification and free-space queries.
+// Package fsutil is the one home of cctv's durability primitives: fsync of
+// files, directories and trees, exclusive creation, writing a new file that
+// never replaces another, atomic replacement, publishing a finished directory
+// by rename, disk-full classification and free-space queries. Code elsewhere
+// calls these rather than writing its own fsync sequences.
 //
 // Every function that creates or renames an entry fsyncs the directory that
 // holds it before returning, so on success the new name survives a power cut.
@@ -11,9 +13,12 @@ package fsutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // SyncDir fsyncs the directory dir, making the creation, removal or rename of
@@ -138,4 +143,88 @@ func FreeSpace(dir string) (free, total uint64, err error) {
 	}
 	bs := uint64(st.Bsize)
 	return st.Bavail * bs, st.Blocks * bs, nil
+}
+
+// SyncTree fsyncs every file and directory under dir (dir included), so a
+// tree written with plain writes is durable once it returns nil.
+func SyncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", p, err)
+		}
+		serr := f.Sync()
+		cerr := f.Close()
+		if serr != nil {
+			return fmt.Errorf("sync %s: %w", p, serr)
+		}
+		if cerr != nil {
+			return fmt.Errorf("sync %s: close: %w", p, cerr)
+		}
+		return nil
+	})
+}
+
+// CommitNew finishes a file written to the temporary file tmp: it fsyncs and
+// closes tmp, gives it the name dst without ever replacing an existing entry
+// (an existing dst is an error satisfying errors.Is(err, fs.ErrExist)),
+// removes the temporary name and fsyncs the directory. tmp must be in dst's
+// directory. tmp is closed and its name removed whatever happens.
+func CommitNew(tmp *os.File, dst string) error {
+	defer os.Remove(tmp.Name()) // gone after the link; else our own leftovers
+	err := tmp.Sync()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", dst, err)
+	}
+	if err := os.Link(tmp.Name(), dst); err != nil { // fails if dst exists
+		return fmt.Errorf("commit %s: %w", dst, err)
+	}
+	return SyncDir(filepath.Dir(dst))
+}
+
+// WriteNew writes data to a new file at path, durably, under a temporary
+// name first: path appears complete or not at all, and an existing path is
+// never replaced (errors.Is(err, fs.ErrExist)).
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("write %s: %w", path, fs.ErrExist)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".partial-*"+filepath.Ext(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return CommitNew(tmp, path)
+}
+
+// PublishDir renames the finished directory tmp to dst after fsyncing
+// everything in it, never replacing an existing dst (errors.Is(err,
+// fs.ErrExist)), and fsyncs dst's parent. tmp and dst must be on the same
+// file system. On error tmp is left as it is for the caller to remove.
+func PublishDir(tmp, dst string) error {
+	if err := SyncTree(tmp); err != nil {
+		return err
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("publish %s: %w", dst, fs.ErrExist)
+		}
+		return fmt.Errorf("publish %s: %w", dst, err)
+	}
+	return SyncDir(filepath.Dir(dst))
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/council/cctv/internal/testutil"
 	"github.com/council/cctv/internal/tsscan"
 	"github.com/council/cctv/internal/tsscan/tstest"
 )
@@ -16,9 +17,7 @@ import (
 // skips the test if ffmpeg is not installed.
 func ffmpegTS(t *testing.T, codec string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	testutil.NeedTool(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "out.ts")
 	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi",
 		"-i", "testsrc=size=160x120:rate=25", "-t", "2", "-c:v", codec, "-g", "25", "-bf", "0"}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -27,7 +27,7 @@ const (
 // deletion when the clock cannot be trusted: retention must never delete
 // because the clock jumped.
 type housekeeper struct {
-	d    *service
+	s    *service
 	kick chan struct{}
 
 	// The box clock against the monotonic clock since start: drift is how
@@ -38,8 +38,8 @@ type housekeeper struct {
 	pausedByJump bool
 }
 
-func newHousekeeper(d *service) *housekeeper {
-	return &housekeeper{d: d, kick: make(chan struct{}, 1), wall0: d.clock.Now().Round(0), mono0: time.Now()}
+func newHousekeeper(s *service) *housekeeper {
+	return &housekeeper{s: s, kick: make(chan struct{}, 1), wall0: s.clock.Now().Round(0), mono0: time.Now()}
 }
 
 // kickNow asks for a pass as soon as possible (the disk filled up).
@@ -51,7 +51,7 @@ func (h *housekeeper) kickNow() {
 }
 
 func (h *housekeeper) run(ctx context.Context) {
-	t := time.NewTicker(h.d.cfg.DeletionInterval.Duration)
+	t := time.NewTicker(h.s.cfg.DeletionInterval.Duration)
 	defer t.Stop()
 	for {
 		h.pass()
@@ -67,12 +67,12 @@ func (h *housekeeper) run(ctx context.Context) {
 // drift is how far the wall clock has moved beyond the monotonic clock
 // since the daemon started.
 func (h *housekeeper) drift() time.Duration {
-	return h.d.clock.Now().Round(0).Sub(h.wall0) - time.Since(h.mono0)
+	return h.s.clock.Now().Round(0).Sub(h.wall0) - time.Since(h.mono0)
 }
 
 func (h *housekeeper) pass() {
-	d, st := h.d, h.d.st
-	now := d.clock.Now()
+	s, st := h.s, h.s.st
+	now := s.clock.Now()
 	drift := h.drift()
 	step := drift - h.lastDrift
 	h.lastDrift = drift
@@ -86,27 +86,27 @@ func (h *housekeeper) pass() {
 		h.pause("the box clock jumped forward by %s", step.Round(time.Second))
 	case h.pausedByJump && abs(drift-h.jumpBase) < jumpUndone:
 		h.pausedByJump = false
-		if err := st.ConfirmTime(actorOf(d.self)); err != nil {
-			d.log.Error("resume deletion after the clock jump was undone", "err", err)
+		if err := st.ConfirmTime(actorOf(s.self)); err != nil {
+			s.log.Error("resume deletion after the clock jump was undone", "err", err)
 		} else {
-			d.log.Info("the clock jump was undone: deletion resumes")
+			s.log.Info("the clock jump was undone: deletion resumes")
 		}
 	}
 	if paused, _, _, err := st.DeletionPaused(); err != nil || paused {
 		return
 	}
 
-	policy := retentionPolicy(d.cfg)
+	policy := retentionPolicy(s.cfg)
 	for {
 		deleted, _, err := st.ApplyRetention(now, policy, retentionPassLimit)
 		if err != nil {
 			if !errors.Is(err, store.ErrDeletionPaused) {
-				d.log.Error("retention pass", "err", err)
+				s.log.Error("retention pass", "err", err)
 			}
 			return
 		}
 		if len(deleted) > 0 {
-			d.log.Info("retention deleted expired footage", "segments", len(deleted))
+			s.log.Info("retention deleted expired footage", "segments", len(deleted))
 		}
 		if len(deleted) < retentionPassLimit {
 			break
@@ -118,37 +118,37 @@ func (h *housekeeper) pass() {
 // relievePressure deletes the oldest unheld footage while free space is
 // below min_free.
 func (h *housekeeper) relievePressure(now time.Time) {
-	d := h.d
-	free, total, err := fsutil.FreeSpace(d.cfg.DataDir)
+	s := h.s
+	free, total, err := fsutil.FreeSpace(s.cfg.DataDir)
 	if err != nil || total == 0 {
 		return
 	}
-	want := (d.cfg.MinFree.Fraction()) * float64(total)
+	want := (s.cfg.MinFree.Fraction()) * float64(total)
 	if float64(free) >= want {
 		return
 	}
-	need := int64((d.cfg.MinFree.Fraction()+pressureHysteresis)*float64(total)) - int64(free)
-	deleted, err := d.st.ApplyPressure(need, now, retentionPassLimit)
+	need := int64((s.cfg.MinFree.Fraction()+pressureHysteresis)*float64(total)) - int64(free)
+	deleted, err := s.st.ApplyPressure(need, now, retentionPassLimit)
 	if err != nil && !errors.Is(err, store.ErrDeletionPaused) {
-		d.log.Error("disk pressure deletion", "err", err)
+		s.log.Error("disk pressure deletion", "err", err)
 	}
 	if len(deleted) > 0 {
-		d.log.Warn("ALERT: disk pressure: deleted the oldest footage early", "segments", len(deleted), "free_bytes", free, "needed_bytes", need)
+		s.log.Warn("ALERT: disk pressure: deleted the oldest footage early", "segments", len(deleted), "free_bytes", free, "needed_bytes", need)
 	} else if err == nil {
-		d.log.Error("ALERT: disk full and nothing can be deleted (only held footage left): recording will fail", "free_bytes", free)
+		s.log.Error("ALERT: disk full and nothing can be deleted (only held footage left): recording will fail", "free_bytes", free)
 	}
 }
 
 func (h *housekeeper) pause(format string, args ...any) {
 	reason := fmt.Sprintf(format, args...)
-	if paused, _, _, err := h.d.st.DeletionPaused(); err == nil && paused {
+	if paused, _, _, err := h.s.st.DeletionPaused(); err == nil && paused {
 		return
 	}
-	if err := h.d.st.PauseDeletion(reason); err != nil {
-		h.d.log.Error("pause deletion", "err", err)
+	if err := h.s.st.PauseDeletion(reason); err != nil {
+		h.s.log.Error("pause deletion", "err", err)
 		return
 	}
-	h.d.log.Error("ALERT: deletion paused: "+reason+"; a supervisor confirms the clock with: cctv time confirm", "reason", reason)
+	h.s.log.Error("ALERT: deletion paused: "+reason+"; a supervisor confirms the clock with: cctv time confirm", "reason", reason)
 }
 
 func abs(d time.Duration) time.Duration {

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"time"
+
+	"github.com/council/cctv/store"
+)
+
+// The commands the daemon answers, with the request each takes (as args) and
+// the answer it gives (as data). These types are the wire contract between
+// daemon and CLI, and their JSON is also the stable --json output of the CLI
+// (documented in the README): change them only by adding fields.
+const (
+	CmdStatus      = "status"       // no args → Status
+	CmdList        = "list"         // ListRequest → List
+	CmdAuditList   = "audit.list"   // store.AuditFilter → []store.AuditEntry
+	CmdAuditVerify = "audit.verify" // no args → AuditVerify
+	CmdHoldList    = "hold.list"    // bool (include released) → []Hold
+	CmdHoldAdd     = "hold.add"     // HoldAddRequest → Hold
+	CmdHoldRelease = "hold.release" // HoldReleaseRequest → Hold
+	CmdRetention   = "retention"    // no args → RetentionPlan
+	CmdTimeConfirm = "time.confirm" // no args → no data
+	CmdExport      = "export"       // ExportRequest → ExportResult, then the package as a tar stream
+	CmdStill       = "still"        // StillRequest → StillResult, then the JPEG bytes
+)
+
+// Status is `cctv status --json`.
+type Status struct {
+	Box       string          `json:"box"`
+	Key       string          `json:"key_fingerprint,omitempty"` // the signing key, as registered with the police
+	Site      string          `json:"site"`
+	Now       time.Time       `json:"now"`
+	Cameras   []CameraStatus  `json:"cameras"`
+	Disk      Disk            `json:"disk"`
+	Retention RetentionStatus `json:"retention"`
+	Holds     []Hold          `json:"holds"` // in force
+	Alerts    []string        `json:"alerts"`
+}
+
+// RetentionStatus is retention achieved against the target.
+type RetentionStatus struct {
+	TargetDays   float64 `json:"target_days"`
+	AchievedDays float64 `json:"achieved_days"` // age of the oldest footage kept
+	// CapacityDays is how many days of footage the disk holds at the current
+	// recording rate (0 when not yet known).
+	CapacityDays   float64 `json:"capacity_days"`
+	DeletionPaused bool    `json:"deletion_paused"`
+	PausedWhy      string  `json:"paused_why,omitempty"`
+}
+
+// CameraStatus is one camera in Status.
+type CameraStatus struct {
+	Camera      string    `json:"camera"`
+	State       string    `json:"state"`
+	Reason      string    `json:"reason,omitempty"`
+	Since       time.Time `json:"since,omitzero"`
+	Codec       string    `json:"codec,omitempty"`
+	Oldest      time.Time `json:"oldest,omitzero"`
+	Newest      time.Time `json:"newest,omitzero"`
+	Segments    int       `json:"segments"`
+	BitrateKbps int64     `json:"bitrate_kbps"` // of the newest segment
+	FPS         float64   `json:"fps"`          // of the newest segment
+	GapsToday   int       `json:"gaps_today"`
+	LastFrame   time.Time `json:"last_frame,omitzero"`
+	// LastFrameAgeS is how long ago the last frame arrived, in seconds.
+	LastFrameAgeS float64 `json:"last_frame_age_s"`
+}
+
+// Disk is the data disk in Status.
+type Disk struct {
+	DataDir    string `json:"data_dir"`
+	FreeBytes  uint64 `json:"free_bytes"`
+	TotalBytes uint64 `json:"total_bytes"`
+}
+
+// ListRequest asks for the recordings and gaps of one camera ("" for every
+// camera) in a window.
+type ListRequest struct {
+	Camera  string    `json:"camera,omitempty"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Deleted bool      `json:"deleted,omitempty"`
+}
+
+// List is `cctv list --json`.
+type List struct {
+	From    time.Time    `json:"from"`
+	To      time.Time    `json:"to"`
+	Cameras []CameraList `json:"cameras"`
+}
+
+// CameraList is one camera in List.
+type CameraList struct {
+	Camera   string    `json:"camera"`
+	Segments []Segment `json:"segments"`
+	Gaps     []Gap     `json:"gaps"`
+	// Deleted lists disposal records, with --deleted: what was destroyed, when and why.
+	Deleted []Disposal `json:"deleted,omitempty"`
+}
+
+// Disposal records one deleted segment: metadata only.
+type Disposal struct {
+	File    string    `json:"file"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	SHA256  string    `json:"sha256"`
+	Deleted time.Time `json:"deleted"`
+	Why     string    `json:"why"` // retention | disk-pressure | file-missing
+}
+
+// Segment is one recorded file in List.
+type Segment struct {
+	File          string    `json:"file"`
+	Start         time.Time `json:"start"`
+	End           time.Time `json:"end"`
+	Bytes         int64     `json:"bytes"`
+	Frames        int64     `json:"frames"`
+	SHA256        string    `json:"sha256"`
+	Seal          string    `json:"seal"`
+	TimeSource    string    `json:"time_source"`
+	ClockOffsetMS int64     `json:"clock_offset_ms"`
+	Codec         string    `json:"codec"`
+	Flags         []string  `json:"flags"`
+}
+
+// Gap is a stretch without footage in List.
+type Gap struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// HoldAddRequest places a legal hold.
+type HoldAddRequest struct {
+	Camera string    `json:"camera"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Case   string    `json:"case"`
+	Reason string    `json:"reason"`
+	Review time.Time `json:"review,omitzero"`
+}
+
+// HoldReleaseRequest releases a legal hold.
+type HoldReleaseRequest struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// Hold is the stable JSON form of a legal hold.
+type Hold struct {
+	ID               string    `json:"id"`
+	Camera           string    `json:"camera"`
+	From             time.Time `json:"from"`
+	To               time.Time `json:"to"`
+	Case             string    `json:"case"`
+	Reason           string    `json:"reason"`
+	Review           time.Time `json:"review"`
+	Overdue          bool      `json:"overdue"`
+	PlacedBy         string    `json:"placed_by"`
+	PlacedAt         time.Time `json:"placed_at"`
+	Released         bool      `json:"released"`
+	ReleasedBy       string    `json:"released_by,omitempty"`
+	ReleasedAt       time.Time `json:"released_at,omitzero"`
+	ReleaseReason    string    `json:"release_reason,omitempty"`
+	SingleSupervisor bool      `json:"single_supervisor,omitempty"`
+}
+
+// RetentionPlan is `cctv retention --dry-run --json`.
+type RetentionPlan struct {
+	Now      time.Time          `json:"now"`
+	Paused   bool               `json:"paused"`
+	Why      string             `json:"paused_why,omitempty"`
+	Delete   []RetentionSegment `json:"delete"`
+	KeptHeld []RetentionSegment `json:"kept_held"`
+}
+
+// RetentionSegment is one segment in RetentionPlan, with the reason.
+type RetentionSegment struct {
+	Camera string    `json:"camera"`
+	File   string    `json:"file"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Bytes  int64     `json:"bytes"`
+	Reason string    `json:"reason"`
+}
+
+// AuditVerify is `cctv audit verify --json`.
+type AuditVerify struct {
+	OK          bool                 `json:"ok"`
+	Entries     uint64               `json:"entries"`
+	Checkpoints int                  `json:"checkpoints"`
+	FirstBad    *uint64              `json:"first_bad_seq,omitempty"`
+	Problems    []store.AuditProblem `json:"problems"`
+}
+
+// ExportRequest asks for an evidence package.
+type ExportRequest struct {
+	Cameras   []string    `json:"cameras"`
+	From      time.Time   `json:"from"`
+	To        time.Time   `json:"to"`
+	Case      string      `json:"case"`
+	Reason    string      `json:"reason"`
+	Recipient string      `json:"recipient"`
+	Stills    []time.Time `json:"stills,omitempty"`
+}
+
+// ExportResult is the daemon's answer to an export; the package follows it
+// on the connection as a tar stream.
+type ExportResult struct {
+	Package string `json:"package"` // directory name
+	Files   int    `json:"files"`
+	Bytes   int64  `json:"bytes"`
+	Gaps    int    `json:"gaps"` // gaps inside the window, across cameras
+	// Fingerprint is the box key's, which the received package must carry.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// StillRequest asks for one screen print.
+type StillRequest struct {
+	Camera string    `json:"camera"`
+	At     time.Time `json:"at"`
+}
+
+// StillResult answers a still; the JPEG bytes follow on the connection.
+type StillResult struct {
+	Camera    string    `json:"camera"`
+	At        time.Time `json:"at"`
+	FrameTime time.Time `json:"frame_time"` // the frame on screen at At
+	Bytes     int       `json:"bytes"`
+}

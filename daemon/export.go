@@ -1,0 +1,170 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/council/cctv/api"
+	"github.com/council/cctv/export"
+	"github.com/council/cctv/internal/version"
+	"github.com/council/cctv/store"
+)
+
+// stagedPackage is an export's answer: the built package, streamed as tar
+// after the answer line and removed once streamed (or abandoned).
+type stagedPackage struct {
+	api.ExportResult
+	dir string
+}
+
+// StreamTo sends the package.
+func (p *stagedPackage) StreamTo(ctx context.Context, w io.Writer) error {
+	return export.WriteTar(ctx, p.dir, w)
+}
+
+// Close removes the staged package.
+func (p *stagedPackage) Close() error { return os.RemoveAll(p.dir) }
+
+// export builds the package in the store's staging area (the daemon cannot
+// write where staff put packages) and hands it over as a stream. The
+// disclosure is audited before anything is built, and the audit entry of
+// its own making goes into the package.
+func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest) (any, error) {
+	r, err := s.exportRequest(a, c.User)
+	if err != nil {
+		return nil, err
+	}
+	staging := filepath.Join(s.cfg.DataDir, "exports")
+	if err := os.MkdirAll(staging, 0o750); err != nil {
+		return nil, err
+	}
+	r.OutDir = staging
+	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "export", Params: map[string]string{
+		"case": a.Case, "reason": a.Reason, "recipient": a.Recipient, "cameras": strings.Join(a.Cameras, ","),
+		"from": a.From.UTC().Format(time.RFC3339), "to": a.To.UTC().Format(time.RFC3339),
+	}, Result: "started"})
+	if err != nil {
+		return nil, failed("the audit log cannot be written, so nothing is exported: " + err.Error())
+	}
+	if rec, err := s.st.AuditRecord(e.Seq); err == nil {
+		r.AuditEntries = append(r.AuditEntries, rec)
+	}
+	pkg, err := export.Build(ctx, r)
+	var nf *export.NoFootageError
+	switch {
+	case errors.As(err, &nf):
+		return nil, failed(nf.Error(), "see what is recorded: cctv list --from … --to …")
+	case err != nil:
+		return nil, failed("export: " + err.Error())
+	}
+	res := &stagedPackage{ExportResult: api.ExportResult{Package: filepath.Base(pkg), Fingerprint: s.key.Fingerprint()}, dir: pkg}
+	_ = filepath.WalkDir(pkg, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && !de.IsDir() {
+			if info, err := de.Info(); err == nil {
+				res.Files++
+				res.Bytes += info.Size()
+			}
+		}
+		return nil
+	})
+	return res, nil
+}
+
+// exportRequest assembles the library's request from the store.
+func (s *service) exportRequest(a api.ExportRequest, operator string) (export.Request, error) {
+	if strings.TrimSpace(a.Recipient) == "" {
+		return export.Request{}, badInput("an export needs the recipient (person and organisation) for the disclosure log",
+			`add --recipient "PC 1234 A. Smith, West Mercia Police"`)
+	}
+	if strings.TrimSpace(a.Case) == "" || strings.TrimSpace(a.Reason) == "" {
+		return export.Request{}, badInput("an export needs --case and --reason")
+	}
+	if !a.To.After(a.From) {
+		return export.Request{}, badInput("--to must be after --from")
+	}
+	cfg := s.cfg
+	r := export.Request{
+		Site: cfg.Site, BoxID: cfg.BoxID, Location: cfg.Location, From: a.From, To: a.To,
+		Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Operator: operator,
+		Stills: a.Stills, Key: s.key, SoftwareVersion: version.Version,
+	}
+	for _, id := range a.Cameras {
+		if _, err := s.cameras(id); err != nil {
+			return r, err
+		}
+		segs, err := s.st.Segments(id, a.From, a.To)
+		if err != nil {
+			return r, err
+		}
+		gaps, err := s.st.Gaps(id, a.From, a.To)
+		if err != nil {
+			return r, err
+		}
+		name := id
+		for _, c := range cfg.Cameras {
+			if string(c.ID) == id && c.Name != "" {
+				name = c.Name
+			}
+		}
+		r.Cameras = append(r.Cameras, export.Camera{ID: id, Name: name, Segments: segs, Gaps: gaps})
+	}
+	return r, nil
+}
+
+// stillImage is a still's answer: the JPEG follows the answer line.
+type stillImage struct {
+	api.StillResult
+	jpeg []byte
+}
+
+// StreamTo sends the JPEG.
+func (r *stillImage) StreamTo(_ context.Context, w io.Writer) error {
+	_, err := io.Copy(w, bytes.NewReader(r.jpeg))
+	return err
+}
+
+// Close releases nothing: the JPEG is in memory.
+func (r *stillImage) Close() error { return nil }
+
+// still finds the segment on screen at a.At and renders it, audited as a
+// disclosure ("still"). The master is checked against its seal first.
+func (s *service) still(ctx context.Context, c api.Caller, a api.StillRequest) (any, error) {
+	if _, err := s.cameras(a.Camera); err != nil {
+		return nil, err
+	}
+	segs, err := s.st.Segments(a.Camera, a.At, a.At.Add(time.Nanosecond))
+	if err != nil {
+		return nil, err
+	}
+	var seg *store.Segment
+	for i := range segs {
+		if !segs[i].Start.After(a.At) && segs[i].End.After(a.At) {
+			seg = &segs[i]
+		}
+	}
+	if seg == nil {
+		return nil, failed(fmt.Sprintf("camera %s has no recording at %s", a.Camera, s.localTime(a.At)),
+			"see what is recorded: cctv list --camera "+a.Camera+" --from … --to …")
+	}
+	if _, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "still", Params: map[string]string{
+		"camera": a.Camera, "at": a.At.UTC().Format(time.RFC3339Nano), "segment": seg.File}}); err != nil {
+		return nil, failed("the audit log cannot be written, so no still is made: " + err.Error())
+	}
+	img, when, err := export.StillJPEG(ctx, export.StillRequest{Site: s.cfg.Site, BoxID: s.cfg.BoxID, Location: s.cfg.Location,
+		Camera: a.Camera, Segment: *seg, At: a.At})
+	if errors.Is(err, export.ErrSealMismatch) {
+		return nil, failed(err.Error(), "the recording no longer matches its seal: run cctv check --deep and report it to a supervisor")
+	}
+	if err != nil {
+		return nil, failed(err.Error())
+	}
+	return &stillImage{StillResult: api.StillResult{Camera: a.Camera, At: a.At.UTC(), FrameTime: when.UTC(), Bytes: len(img)}, jpeg: img}, nil
+}

@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/council/cctv/api"
+	"github.com/council/cctv/store"
+)
+
+// list reads the recordings and gaps of one or every camera in a window.
+func (s *service) list(a api.ListRequest) (api.List, error) {
+	out := api.List{From: a.From, To: a.To, Cameras: []api.CameraList{}}
+	if !a.To.After(a.From) {
+		return out, badInput("--to must be after --from")
+	}
+	cams, err := s.cameras(a.Camera)
+	if err != nil {
+		return out, err
+	}
+	for _, cam := range cams {
+		segs, err := s.st.Segments(cam, a.From, a.To)
+		if err != nil {
+			return out, fmt.Errorf("read segments: %w", err)
+		}
+		gaps, err := s.st.Gaps(cam, a.From, a.To)
+		if err != nil {
+			return out, fmt.Errorf("read gaps: %w", err)
+		}
+		cl := cameraList(cam, segs, gaps)
+		if a.Deleted {
+			ds, err := s.st.Disposals(cam, a.From, a.To)
+			if err != nil {
+				return out, fmt.Errorf("read disposal records: %w", err)
+			}
+			cl.Deleted = []api.Disposal{}
+			for _, d := range ds {
+				cl.Deleted = append(cl.Deleted, api.Disposal{File: filepath.Join(s.cfg.DataDir, filepath.FromSlash(d.File)), Start: d.Start.UTC(), End: d.End.UTC(), SHA256: d.SHA256, Deleted: d.When.UTC(), Why: d.Why})
+			}
+		}
+		out.Cameras = append(out.Cameras, cl)
+	}
+	return out, nil
+}
+
+func cameraList(cam string, segs []store.Segment, gaps []store.Gap) api.CameraList {
+	out := api.CameraList{Camera: cam, Segments: []api.Segment{}, Gaps: []api.Gap{}}
+	for _, s := range segs {
+		flags := s.Flags
+		if flags == nil {
+			flags = []string{}
+		}
+		out.Segments = append(out.Segments, api.Segment{
+			File: s.Path, Start: s.Start.UTC(), End: s.End.UTC(), Bytes: s.Bytes, Frames: s.Frames,
+			SHA256: s.SHA256, Seal: s.State, TimeSource: s.TimeSource, ClockOffsetMS: s.ClockOffsetMS,
+			Codec: s.Codec, Flags: flags,
+		})
+	}
+	for _, g := range gaps {
+		out.Gaps = append(out.Gaps, api.Gap{From: g.From.UTC(), To: g.To.UTC(), Reason: g.Reason})
+	}
+	return out
+}

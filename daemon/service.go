@@ -1,0 +1,242 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/council/cctv/api"
+	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/boxkey"
+	"github.com/council/cctv/internal/clock"
+	"github.com/council/cctv/recorder"
+	"github.com/council/cctv/store"
+)
+
+// commandRoles is the least role of each command, whether it comes through
+// the socket or, with the daemon down, goes straight to the store.
+var commandRoles = map[string]api.Role{
+	api.CmdStatus:      api.RoleViewer,
+	api.CmdList:        api.RoleViewer,
+	api.CmdAuditList:   api.RoleSupervisor,
+	api.CmdAuditVerify: api.RoleSupervisor,
+	api.CmdHoldList:    api.RoleViewer,
+	api.CmdHoldAdd:     api.RoleSupervisor,
+	api.CmdHoldRelease: api.RoleSupervisor,
+	api.CmdRetention:   api.RoleViewer,
+	api.CmdTimeConfirm: api.RoleSupervisor,
+	api.CmdExport:      api.RoleOperator,
+	api.CmdStill:       api.RoleOperator,
+}
+
+// AlertTiming says when passing conditions become alerts. Zero fields take
+// the defaults noted.
+type AlertTiming struct {
+	// CameraDownAfter is how long a camera is down or in error before status
+	// raises an alert (short drops are gaps, not alerts); default 1 min.
+	CameraDownAfter time.Duration
+	// ClockJumpFor is how long a clock jump stays an alert; default 1 h.
+	ClockJumpFor time.Duration
+}
+
+func (a *AlertTiming) defaults() {
+	if a.CameraDownAfter <= 0 {
+		a.CameraDownAfter = time.Minute
+	}
+	if a.ClockJumpFor <= 0 {
+		a.ClockJumpFor = time.Hour
+	}
+}
+
+// service answers requests and records what the daemon does. It is the
+// daemon's while it runs, or built for one request by Direct.
+type service struct {
+	cfg    *config.Config
+	st     *store.Store
+	key    *boxkey.Key
+	rec    *recorder.Recorder // nil with the daemon down
+	log    *slog.Logger
+	self   api.Caller  // the daemon's own user, for its events
+	clock  clock.Clock // the box's wall clock (shifted in tests)
+	alerts AlertTiming
+	direct bool // answering with the daemon down: audit entries say path=direct
+
+	started    time.Time // when the daemon started
+	recovered  int       // recovery actions at start
+	auditAlert string    // set when the audit log failed verification at start
+	kick       func()    // asks the housekeeper for a pass now; nil with the daemon down
+}
+
+// dispatcher builds the one path every request takes.
+func (s *service) dispatcher() (*api.Dispatcher, error) {
+	return api.NewDispatcher(api.DispatcherOptions{
+		Groups:   groupsOf(s.cfg),
+		Commands: s.commands(),
+		Audit:    s.auditRequest,
+		Logger:   s.log,
+	})
+}
+
+func groupsOf(cfg *config.Config) api.Groups {
+	return api.Groups{Viewer: cfg.Access.Viewer, Operator: cfg.Access.Operator, Supervisor: cfg.Access.Supervisor}
+}
+
+// auditRequest records one request in the audit log (and the journal).
+func (s *service) auditRequest(c api.Caller, command string, args json.RawMessage, result string) error {
+	params := auditParams(args)
+	if s.direct {
+		params["path"] = "direct"
+	}
+	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "request." + command, Params: params, Result: result})
+	if errors.Is(err, store.ErrAuditCorrupt) && command == api.CmdAuditVerify {
+		// Verifying is how a supervisor investigates a tampered log: it must
+		// still answer, though its own request cannot be appended.
+		s.log.Error("ALERT: audit log tampered with; audit verify answered unaudited", "user", c.User, "uid", c.UID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if !strings.HasPrefix(result, "ok") {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "audit", "seq", e.Seq, "user", e.User, "uid", e.UID, "action", e.Action, "result", e.Result)
+	return nil
+}
+
+// auditParams flattens a request's arguments for the audit log.
+func auditParams(raw json.RawMessage) map[string]string {
+	out := map[string]string{}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		if len(raw) > 0 && string(raw) != "null" {
+			out["args"] = string(raw)
+		}
+		return out
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out[k] = fmt.Sprint(m[k])
+	}
+	return out
+}
+
+// event records something the daemon itself did.
+func (s *service) event(action string, params map[string]string, result string) {
+	e, err := s.st.Audit(store.AuditEntry{User: s.self.User, UID: s.self.UID, Action: action, Params: params, Result: result})
+	if err != nil {
+		s.log.Error("ALERT: cannot write the audit log", "action", action, "err", err)
+		return
+	}
+	s.log.Info("audit", "seq", e.Seq, "action", e.Action, "result", e.Result)
+}
+
+// recorderEvent takes the recorder's events: a full disk asks for deletion
+// at once; anything else (a clock jump) is audited.
+func (s *service) recorderEvent(action string, params map[string]string) {
+	if action == "disk.full" {
+		if s.kick != nil {
+			s.kick()
+		}
+		return
+	}
+	s.event(action, params, "ok")
+}
+
+// handler is a command's body: decode args into A, answer.
+func handler[A any](what string, fn func(ctx context.Context, c api.Caller, a A) (any, error)) func(context.Context, api.Caller, json.RawMessage) (any, error) {
+	return func(ctx context.Context, c api.Caller, raw json.RawMessage) (any, error) {
+		var a A
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return nil, badInput("bad " + what + " request: " + err.Error())
+			}
+		}
+		return fn(ctx, c, a)
+	}
+}
+
+// none is the argument type of commands that take none.
+type none struct{}
+
+func (s *service) commands() []api.Command {
+	cmd := func(name string, h func(context.Context, api.Caller, json.RawMessage) (any, error)) api.Command {
+		return api.Command{Name: name, Role: commandRoles[name], Handle: h}
+	}
+	return []api.Command{
+		cmd(api.CmdStatus, handler("status", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+			return s.status()
+		})),
+		cmd(api.CmdList, handler("list", func(ctx context.Context, c api.Caller, a api.ListRequest) (any, error) {
+			return s.list(a)
+		})),
+		cmd(api.CmdAuditList, handler("audit list", func(ctx context.Context, c api.Caller, f store.AuditFilter) (any, error) {
+			return s.st.AuditEntries(f)
+		})),
+		cmd(api.CmdAuditVerify, handler("audit verify", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+			return s.verifyAudit()
+		})),
+		cmd(api.CmdRetention, handler("retention", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+			return s.planRetention(time.Now())
+		})),
+		cmd(api.CmdTimeConfirm, handler("time confirm", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+			return nil, s.st.ConfirmTime(actorOf(c))
+		})),
+		cmd(api.CmdHoldAdd, handler("hold", func(ctx context.Context, c api.Caller, a api.HoldAddRequest) (any, error) {
+			h, err := s.st.AddHold(store.Hold{Camera: a.Camera, From: a.From, To: a.To, Case: a.Case, Reason: a.Reason, Review: a.Review}, actorOf(c))
+			return holdOut(h, time.Now()), s.holdError(err)
+		})),
+		cmd(api.CmdHoldList, handler("hold list", func(ctx context.Context, c api.Caller, all bool) (any, error) {
+			return s.holds(all)
+		})),
+		cmd(api.CmdHoldRelease, handler("release", func(ctx context.Context, c api.Caller, a api.HoldReleaseRequest) (any, error) {
+			h, err := s.st.ReleaseHold(a.ID, a.Reason, actorOf(c), s.cfg.SingleSupervisorRelease)
+			return holdOut(h, time.Now()), s.holdError(err)
+		})),
+		cmd(api.CmdExport, handler("export", s.export)),
+		cmd(api.CmdStill, handler("still", s.still)),
+	}
+}
+
+func actorOf(c api.Caller) store.Actor { return store.Actor{User: c.User, UID: c.UID} }
+
+// localTime formats t in the site timezone with its abbreviation.
+func (s *service) localTime(t time.Time) string {
+	return t.In(s.cfg.Location).Format("2006-01-02 15:04:05 MST")
+}
+
+// cameras returns the one camera asked for, or every camera known to the
+// configuration or the store.
+func (s *service) cameras(id string) ([]string, error) {
+	known := map[string]bool{}
+	var all []string
+	for _, cam := range s.cfg.Cameras {
+		if !known[string(cam.ID)] {
+			known[string(cam.ID)] = true
+			all = append(all, string(cam.ID))
+		}
+	}
+	stored, err := s.st.Cameras()
+	if err != nil {
+		return nil, failed("read cameras: " + err.Error())
+	}
+	for _, id := range stored {
+		if !known[id] {
+			known[id] = true
+			all = append(all, id)
+		}
+	}
+	if id == "" {
+		return all, nil
+	}
+	if !known[id] {
+		return nil, badInput(fmt.Sprintf("no camera %q", id), "cameras: "+strings.Join(all, ", "))
+	}
+	return []string{id}, nil
+}

@@ -1,0 +1,168 @@
+package daemon
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/council/cctv/api"
+	"github.com/council/cctv/internal/fsutil"
+	"github.com/council/cctv/recorder"
+	"github.com/council/cctv/store"
+)
+
+// status assembles the status of the box from the store and, in the daemon,
+// the recorder's live view of each camera, with every alert in force.
+func (s *service) status() (api.Status, error) {
+	cfg := s.cfg
+	now := time.Now().UTC()
+	out := api.Status{Box: cfg.BoxID, Site: cfg.Site, Now: now, Cameras: []api.CameraStatus{}, Alerts: []string{}}
+	if s.key != nil {
+		out.Key = s.key.Fingerprint()
+	}
+	var live []recorder.Health
+	if s.rec != nil {
+		live = s.rec.Health()
+	}
+	if len(cfg.Cameras) == 0 {
+		out.Alerts = append(out.Alerts, "no cameras are configured: add a [[camera]] to the configuration and restart the recorder (systemctl restart cctv)")
+	}
+	states, err := s.st.CameraStates()
+	if err != nil {
+		return out, fmt.Errorf("read camera states: %w", err)
+	}
+	cams, err := s.cameras("")
+	if err != nil {
+		return out, err
+	}
+	y, m, d := now.In(cfg.Location).Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, cfg.Location)
+	for _, cam := range cams {
+		cs := api.CameraStatus{Camera: cam, State: "unknown"}
+		if i := slices.IndexFunc(states, func(st store.CameraState) bool { return st.Camera == cam }); i >= 0 {
+			st := states[i]
+			cs.State, cs.Reason, cs.Since, cs.Codec = st.State, st.Reason, st.Since, st.Codec
+		}
+		if i := slices.IndexFunc(live, func(h recorder.Health) bool { return h.Camera == cam }); i >= 0 {
+			h := live[i]
+			cs.State, cs.Reason, cs.Since, cs.Codec = h.State, h.Reason, h.Since, h.Codec
+			cs.LastFrame = h.LastFrame
+			if !h.LastJump.IsZero() && now.Sub(h.LastJump) < s.alerts.ClockJumpFor {
+				out.Alerts = append(out.Alerts, fmt.Sprintf("the box clock jumped at %s (seen by camera %s); check the box's time source", s.localTime(h.LastJump), cam))
+			}
+			if !h.LastFrame.IsZero() {
+				cs.LastFrameAgeS = float64(int(now.Sub(h.LastFrame).Seconds()*10)) / 10
+			}
+		}
+		oldest, newest, n, err := s.st.Span(cam)
+		if err != nil {
+			return out, fmt.Errorf("read footage span: %w", err)
+		}
+		cs.Oldest, cs.Newest, cs.Segments = oldest, newest, n
+		if n > 0 {
+			segs, err := s.st.Segments(cam, newest.Add(-time.Nanosecond), newest)
+			if err == nil && len(segs) > 0 {
+				seg := segs[len(segs)-1]
+				if dur := seg.End.Sub(seg.Start).Seconds(); dur > 0 {
+					cs.BitrateKbps = int64(float64(seg.Bytes) * 8 / dur / 1000)
+					cs.FPS = float64(int(float64(seg.Frames)/dur*10+0.5)) / 10
+				}
+				if off := seg.ClockOffsetMS; seg.TimeSource == "rtcp" && (off > 2000 || off < -2000) {
+					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: its clock is %.1f s off the box's; check the camera's time settings (NTP)", cam, float64(off)/1000))
+				}
+				if slices.Contains(seg.Flags, "time-untrusted") {
+					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: footage marked time-untrusted: the box clock was before the build date", cam))
+				}
+			}
+		}
+		gaps, err := s.st.Gaps(cam, midnight, now)
+		if err != nil {
+			return out, fmt.Errorf("read gaps: %w", err)
+		}
+		cs.GapsToday = len(gaps)
+		if (cs.State == "down" || cs.State == "error") && now.Sub(cs.Since) > s.alerts.CameraDownAfter {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, s.localTime(cs.Since), cs.Reason))
+		}
+		out.Cameras = append(out.Cameras, cs)
+	}
+	out.Disk.DataDir = cfg.DataDir
+	if free, total, err := fsutil.FreeSpace(cfg.DataDir); err == nil {
+		out.Disk.FreeBytes, out.Disk.TotalBytes = free, total
+		if total > 0 && float64(free)/float64(total) < cfg.MinFree.Fraction() {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("disk pressure: %.1f%% free on %s, below min_free %s", 100*float64(free)/float64(total), cfg.DataDir, cfg.MinFree))
+		}
+	}
+	if err := s.retentionStatus(&out, now); err != nil {
+		return out, err
+	}
+	if s.recovered > 0 && time.Now().Sub(s.started) < time.Hour {
+		out.Alerts = append(out.Alerts, fmt.Sprintf("the recorder recovered %d item(s) at its last start (a crash or power cut?): see cctv audit list --action recovery.", s.recovered))
+	}
+	if s.auditAlert != "" {
+		out.Alerts = append(out.Alerts, s.auditAlert)
+	} else if s.st.AuditBroken() {
+		out.Alerts = append(out.Alerts, "audit log does not match its signed head: run cctv audit verify")
+	}
+	return out, nil
+}
+
+// retentionStatus fills in retention achieved against the target, the disk's
+// capacity at the current rate, holds, and their alerts.
+func (s *service) retentionStatus(out *api.Status, now time.Time) error {
+	const day = 24 * time.Hour
+	cfg := s.cfg
+	r := &out.Retention
+	r.TargetDays = cfg.Retention.Duration.Hours() / 24
+	var oldest time.Time
+	var rate float64 // bytes per second, all cameras, from each newest segment
+	pressure := false
+	for _, c := range out.Cameras {
+		if c.Segments == 0 {
+			continue
+		}
+		if oldest.IsZero() || c.Oldest.Before(oldest) {
+			oldest = c.Oldest
+		}
+		rate += float64(c.BitrateKbps) * 1000 / 8
+		ds, err := s.st.Disposals(c.Camera, now.Add(-day), now)
+		if err != nil {
+			return fmt.Errorf("read disposals: %w", err)
+		}
+		for _, d := range ds {
+			pressure = pressure || d.Why == "disk-pressure"
+		}
+	}
+	if !oldest.IsZero() {
+		r.AchievedDays = float64(int(now.Sub(oldest).Hours()/24*10)) / 10
+	}
+	if rate > 0 && out.Disk.TotalBytes > 0 {
+		usable := float64(out.Disk.TotalBytes) * (1 - cfg.MinFree.Fraction())
+		capacity := usable / rate / 86400
+		r.CapacityDays = float64(int(capacity*10)) / 10
+		if capacity < r.TargetDays {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("at the current recording rate the disk holds about %.1f days of footage, less than the %.0f-day retention", r.CapacityDays, r.TargetDays))
+		}
+	}
+	if pressure {
+		out.Alerts = append(out.Alerts, fmt.Sprintf("retention shortfall: disk pressure deleted footage early; %.1f of %.0f days kept", r.AchievedDays, r.TargetDays))
+	}
+	paused, why, since, err := s.st.DeletionPaused()
+	if err != nil {
+		return fmt.Errorf("read deletion state: %w", err)
+	}
+	r.DeletionPaused, r.PausedWhy = paused, why
+	if paused {
+		out.Alerts = append(out.Alerts, fmt.Sprintf("deletion paused since %s: %s; a supervisor confirms the clock with: cctv time confirm", s.localTime(since), why))
+	}
+	holds, err := s.holds(false)
+	if err != nil {
+		return fmt.Errorf("read holds: %w", err)
+	}
+	out.Holds = holds
+	for _, h := range holds {
+		if h.Overdue {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("hold %s (case %s) is past its review date %s: review it (it stays in force until released)", h.ID, h.Case, h.Review.In(cfg.Location).Format("2006-01-02")))
+		}
+	}
+	return nil
+}
