@@ -36,10 +36,13 @@
 // The socket file is mode 0660 and belongs to the viewer group, so the kernel
 // already turns away users outside that group; the role check is done anyway.
 //
-// # Audit
+// # One path for every request
 //
-// Every request that reaches the server, allowed, refused or malformed, is
-// passed to ServerOptions.Audit before the answer is sent, and if that fails
+// A Dispatcher answers every request, whether it reached the daemon's
+// socket or, with the daemon down, the CLI hands it straight to the store:
+// it parses the request, checks the caller's role, words any refusal and
+// runs the command. Every request, allowed, refused or malformed, is passed
+// to DispatcherOptions.Audit before the answer is sent, and if that fails
 // the caller gets an error instead of the answer. Audit records the request;
 // a command that changes state must still record its own audit entry together
 // with the change (the store does this in one transaction), because by the
