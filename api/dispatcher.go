@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,7 +27,20 @@ type Command struct {
 	// message. ctx ends at the request timeout, when the client hangs up,
 	// or when the server shuts down.
 	Handle func(ctx context.Context, c Caller, args json.RawMessage) (any, error)
+	// Validate, if set, checks args strictly (known fields, right types)
+	// before the request is audited or run: args it refuses are never
+	// audited in full, only as a short "bad request" entry.
+	Validate func(args json.RawMessage) error
 }
+
+// Limits on what a request may carry, so that a request can never make the
+// audit log (and the index that holds it) grow by more than a few KiB.
+const (
+	// MaxArgs is the largest args object, in bytes of JSON.
+	MaxArgs = 4 << 10
+	// MaxText is the largest string anywhere in args, in bytes.
+	MaxText = 1 << 10
+)
 
 // DispatcherOptions configure a Dispatcher.
 type DispatcherOptions struct {
@@ -42,6 +59,15 @@ type DispatcherOptions struct {
 	Logger *slog.Logger
 	// RequestTimeout bounds one command; default 5 min (exports are long).
 	RequestTimeout time.Duration
+	// Admit, if set, is asked before an allowed command runs; a non-nil
+	// *Error refuses it (the index is over its budget, say).
+	Admit func(c Caller, command string) *Error
+	// RefusalBurst is how many refused or failed requests of one uid are
+	// audited one by one in each RefusalWindow; beyond it they are counted
+	// and audited as one summary entry per window (see FlushSuppressed).
+	// Defaults 20 and 1 min.
+	RefusalBurst  int
+	RefusalWindow time.Duration
 }
 
 // Dispatcher is the one place where a request meets the rules: it parses
@@ -54,6 +80,7 @@ type Dispatcher struct {
 	log   *slog.Logger
 	cmds  map[string]Command
 	names []string // sorted command names, for "unknown command" hints
+	limit refusalLimiter
 }
 
 // NewDispatcher checks opts and returns a dispatcher.
@@ -67,7 +94,14 @@ func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = defaultRequestTimeout
 	}
+	if opts.RefusalBurst <= 0 {
+		opts.RefusalBurst = 20
+	}
+	if opts.RefusalWindow <= 0 {
+		opts.RefusalWindow = time.Minute
+	}
 	d := &Dispatcher{opts: opts, log: opts.Logger, cmds: make(map[string]Command, len(opts.Commands))}
+	d.limit.init(opts.RefusalBurst, opts.RefusalWindow)
 	for _, c := range opts.Commands {
 		switch {
 		case c.Name == "":
@@ -122,9 +156,26 @@ func (d *Dispatcher) Do(ctx context.Context, c Caller, line []byte) (resp Respon
 			Hints: []string{"the daemon knows: " + strings.Join(d.names, ", ")},
 		})
 	}
+	if n, sum, big := oversized(req.Args); big {
+		what := fmt.Sprintf("request arguments too large: %d bytes (at most %d, and %d per text)", n, MaxArgs, MaxText)
+		args, _ := json.Marshal(map[string]any{"bytes": n, "sha256": sum})
+		return d.finish(c, cmd.Name, args, "refused: "+what, nil, &Error{Code: CodeBadInput, Msg: what,
+			Hints: []string{"shorten the text you gave (case, reason, recipient, notes)"}})
+	}
 	if c.Role < cmd.Role {
 		e, result := d.refusal(c, cmd)
 		return d.finish(c, cmd.Name, req.Args, result, nil, e)
+	}
+	if cmd.Validate != nil {
+		if err := cmd.Validate(req.Args); err != nil {
+			msg := "bad request: " + printable(err.Error(), 200)
+			return d.finish(c, cmd.Name, nil, msg, nil, &Error{Code: CodeBadInput, Msg: msg})
+		}
+	}
+	if d.opts.Admit != nil {
+		if e := d.opts.Admit(c, cmd.Name); e != nil {
+			return d.finish(c, cmd.Name, req.Args, "refused: "+e.Msg, nil, e)
+		}
 	}
 	data, streamer, e := d.run(ctx, c, cmd, req.Args)
 	result := "ok"
@@ -148,6 +199,12 @@ func (d *Dispatcher) Do(ctx context.Context, c Caller, line []byte) (resp Respon
 // complete in time): it is audited as a bad request and refused with what.
 func (d *Dispatcher) Reject(c Caller, what string) Response {
 	return d.finish(c, "", nil, "bad request: "+what, nil, &Error{Code: CodeBadInput, Msg: what})
+}
+
+// Refuse answers a request the server turned away before running it (too
+// many at once): it is audited as a refusal, rate-limited like any.
+func (d *Dispatcher) Refuse(c Caller, e *Error) Response {
+	return d.finish(c, "", nil, "refused: "+e.Msg, nil, e)
 }
 
 // refusal explains that c may not run cmd, and what to do.
@@ -248,6 +305,13 @@ func (d *Dispatcher) run(ctx context.Context, c Caller, cmd Command, args json.R
 // finish audits the request and builds the response: e (an error) or data.
 // If the audit cannot be written the caller gets that error instead.
 func (d *Dispatcher) finish(c Caller, command string, args json.RawMessage, result string, data json.RawMessage, e *Error) Response {
+	if result != "ok" && !d.limit.allow(c, time.Now()) {
+		// Over this uid's burst: counted for the summary entry instead.
+		if e != nil {
+			return Response{Error: e}
+		}
+		return Response{OK: true, Data: data}
+	}
 	if err := d.audit(c, command, args, result); err != nil {
 		d.log.Error("audit log cannot be written; request refused", "command", command, "uid", c.UID, "result", result, "err", err)
 		return Response{Error: &Error{
@@ -274,4 +338,108 @@ func (d *Dispatcher) audit(c Caller, command string, args json.RawMessage, resul
 		}
 	}()
 	return d.opts.Audit(c, command, args, result)
+}
+
+// oversized reports whether args break MaxArgs or MaxText, with their size
+// and SHA-256 for the audit entry that refuses them.
+func oversized(args json.RawMessage) (int, string, bool) {
+	big := len(args) > MaxArgs
+	if !big && len(args) > MaxText {
+		big = longText(args)
+	}
+	if !big {
+		return len(args), "", false
+	}
+	sum := sha256.Sum256(args)
+	return len(args), hex.EncodeToString(sum[:]), true
+}
+
+// longText reports whether any string in the JSON value raw is longer than
+// MaxText bytes (once decoded).
+func longText(raw json.RawMessage) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok && len(s) > MaxText {
+			return true
+		}
+	}
+}
+
+// FlushSuppressed writes one summary audit entry for each uid whose
+// refused or failed requests went over the burst in a window that has
+// ended ("uid 1003 (bob): 2400 refused requests in 1m0s"). The daemon calls
+// it periodically, and with all set at shutdown to write every pending one.
+func (d *Dispatcher) FlushSuppressed(all bool) {
+	for _, s := range d.limit.due(time.Now(), all) {
+		args, _ := json.Marshal(map[string]any{"suppressed": s.count, "window_s": int(s.window.Seconds())})
+		result := fmt.Sprintf("summary: uid %d (%s): %d refused requests in %s not audited one by one", s.caller.UID, s.caller.User, s.count, s.window.Round(time.Second))
+		if err := d.audit(s.caller, "ratelimit", args, result); err != nil {
+			d.log.Error("audit the summary of refused requests", "uid", s.caller.UID, "err", err)
+		}
+	}
+}
+
+// refusalLimiter counts refused and failed requests per uid in windows.
+type refusalLimiter struct {
+	burst  int
+	window time.Duration
+	mu     sync.Mutex
+	uids   map[int]*refusalWindow
+}
+
+type refusalWindow struct {
+	caller     Caller
+	start      time.Time
+	n          int // refusals in this window
+	suppressed int // beyond the burst, not audited yet
+}
+
+// suppressedSummary is one uid's suppressed refusals of a window.
+type suppressedSummary struct {
+	caller Caller
+	count  int
+	window time.Duration
+}
+
+func (l *refusalLimiter) init(burst int, window time.Duration) {
+	l.burst, l.window, l.uids = burst, window, map[int]*refusalWindow{}
+}
+
+// allow counts one refusal of c at now and reports whether it may be audited.
+func (l *refusalLimiter) allow(c Caller, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.uids[c.UID]
+	if w == nil || now.Sub(w.start) >= l.window && w.suppressed == 0 {
+		w = &refusalWindow{caller: c, start: now}
+		l.uids[c.UID] = w
+	}
+	w.n++
+	if w.n <= l.burst {
+		return true
+	}
+	w.suppressed++
+	return false
+}
+
+// due takes the summaries of windows that have ended (or all, at shutdown).
+func (l *refusalLimiter) due(now time.Time, all bool) []suppressedSummary {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []suppressedSummary
+	for uid, w := range l.uids {
+		ended := now.Sub(w.start) >= l.window
+		if w.suppressed > 0 && (ended || all) {
+			out = append(out, suppressedSummary{caller: w.caller, count: w.suppressed, window: now.Sub(w.start)})
+			w.suppressed = 0
+		}
+		if ended {
+			delete(l.uids, uid)
+		}
+	}
+	return out
 }

@@ -43,9 +43,27 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// Listening, if set, is called once the socket accepts connections.
 	Listening func()
-	// MaxConcurrent bounds the requests handled at once; default 32. Further
-	// connections wait in the listen backlog.
-	MaxConcurrent int
+	// MaxConcurrent bounds the requests running at once; default 32, of which
+	// ReservedForSupervisors (default 4) only supervisors may use, so that a
+	// supervisor's status, audit or hold always gets through.
+	MaxConcurrent          int
+	ReservedForSupervisors int
+	// PerUser bounds the requests one user below supervisor runs at once
+	// (default 4); PerUserConnections the connections such a user may hold
+	// open, running, waiting or idle (default 16). Beyond that a connection
+	// is refused at once.
+	PerUser            int
+	PerUserConnections int
+	// SlotWait is how long a request waits for a place to run before it is
+	// refused as busy; default 10 s.
+	SlotWait time.Duration
+	// MaxConnections bounds the connections open at once; default 256.
+	// Further connections wait in the listen backlog.
+	MaxConnections int
+	// StreamStall is how long a stream that follows an answer (an export)
+	// may make no progress, its reader taking nothing, before it is cut and
+	// the stream closed; default 30 s.
+	StreamStall time.Duration
 	// ShutdownTimeout is how long Serve waits for running commands once ctx
 	// ends before cancelling them; default 5 s.
 	ShutdownTimeout time.Duration
@@ -56,6 +74,7 @@ type Server struct {
 	opts    ServerOptions
 	log     *slog.Logger
 	disp    *Dispatcher
+	slots   *slots
 	serving atomic.Bool
 
 	// Seams for tests (see testOnlyIdentify); the real ones by default.
@@ -91,6 +110,24 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = defaultMaxConcurrent
 	}
+	if opts.ReservedForSupervisors <= 0 {
+		opts.ReservedForSupervisors = min(4, opts.MaxConcurrent/2)
+	}
+	if opts.PerUser <= 0 {
+		opts.PerUser = 4
+	}
+	if opts.PerUserConnections <= 0 {
+		opts.PerUserConnections = 16
+	}
+	if opts.SlotWait <= 0 {
+		opts.SlotWait = 10 * time.Second
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = 256
+	}
+	if opts.StreamStall <= 0 {
+		opts.StreamStall = 30 * time.Second
+	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
@@ -98,6 +135,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		opts:        opts,
 		log:         opts.Logger,
 		disp:        opts.Dispatcher,
+		slots:       newSlots(opts),
 		peerCred:    peerCred,
 		lookup:      LookupCaller,
 		readTimeout: requestReadTimeout,
@@ -158,7 +196,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancelAll(nil)
 
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.opts.MaxConcurrent)
+	sem := make(chan struct{}, s.opts.MaxConnections)
 	var serveErr error
 	delay := time.Duration(0)
 accept:
@@ -308,6 +346,12 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	}()
 
 	c := s.identify(conn)
+	releaseConn, busy := s.slots.connect(c)
+	if busy != nil {
+		s.answer(ctx, conn, c, s.disp.Refuse(c, busy))
+		return
+	}
+	defer releaseConn()
 	_ = conn.SetReadDeadline(time.Now().Add(s.readTimeout)) // a failure shows up in the read
 	line, err := readLine(conn)
 	var resp Response
@@ -334,9 +378,22 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 			_, _ = io.Copy(io.Discard, conn) // ends on EOF or when conn is closed
 			cancel(errHungUp)
 		})
+		releaseRun, busy := s.slots.run(rctx, c)
+		if busy != nil {
+			resp = s.disp.Refuse(c, busy)
+			break
+		}
+		defer releaseRun() // after the stream, which is work too
 		resp = s.disp.Do(rctx, c, line)
 		streamCtx = rctx
 	}
+	s.answer(streamCtx, conn, c, resp)
+}
+
+// answer writes resp on conn, then the stream that follows it, if any,
+// cutting the stream when its reader takes nothing for StreamStall; the
+// stream is closed in any case.
+func (s *Server) answer(ctx context.Context, conn *net.UnixConn, c Caller, resp Response) {
 	if resp.stream != nil {
 		defer func() { _ = resp.stream.Close() }() // after streaming, or instead
 	}
@@ -351,11 +408,28 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	if resp.stream != nil {
-		_ = conn.SetWriteDeadline(time.Time{}) // a large package takes as long as it takes
-		if err := resp.stream.StreamTo(streamCtx, conn); err != nil {
-			s.log.Warn("stream answer", "uid", c.UID, "err", err)
+		w := &stallWriter{conn: conn, stall: s.opts.StreamStall}
+		if err := resp.stream.StreamTo(ctx, w); err != nil {
+			s.log.Warn("stream answer cut", "uid", c.UID, "user", c.User, "err", err)
 		}
 	}
+}
+
+// stallWriter writes to a connection with a deadline that moves on with
+// every write: a reader that keeps taking keeps the stream alive, one that
+// stops for stall ends it.
+type stallWriter struct {
+	conn  *net.UnixConn
+	stall time.Duration
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.stall)) // a failure shows up in the write
+	n, err := w.conn.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("the reader took nothing for %s: %w", w.stall, err)
+	}
+	return n, nil
 }
 
 // unknownCaller stands for a peer that could not be identified.

@@ -71,6 +71,10 @@ type Disk struct {
 	DataDir    string `json:"data_dir"`
 	FreeBytes  uint64 `json:"free_bytes"`
 	TotalBytes uint64 `json:"total_bytes"`
+	// IndexBytes is the size of the index (with the audit log in it), and
+	// IndexBudgetBytes what it may take (index_budget of the disk).
+	IndexBytes       uint64 `json:"index_bytes"`
+	IndexBudgetBytes uint64 `json:"index_budget_bytes"`
 }
 
 // ListRequest asks for the recordings and gaps of one camera ("" for every

@@ -21,10 +21,15 @@ type Config struct {
 	Socket   string // default "/run/cctv/cctv.sock"
 	Timezone string // IANA name, default "Europe/London"; used for input and reports
 	// Location is Timezone loaded with time.LoadLocation.
-	Location     *time.Location
-	Retention    Duration // rolling deletion age, default 30d
-	Segment      Duration // target segment length, default 60s, 5s..1h
-	MinFree      Percent  // free space below which disk-pressure deletion starts, default 5%
+	Location  *time.Location
+	Retention Duration // rolling deletion age, default 30d
+	Segment   Duration // target segment length, default 60s, 5s..1h
+	MinFree   Percent  // free space below which disk-pressure deletion starts, default 5%
+	// IndexBudget is the share of the data disk that the index (and the
+	// audit log in it) may take, default 2%. It is reserved from the start,
+	// so the index growing within it never makes disk pressure delete
+	// footage; near it staff requests are refused, never recording.
+	IndexBudget  Percent
 	SyncInterval Duration // how often the open segment is fsynced, default 1s, 100ms..60s
 	StallTimeout Duration // no frames for this long means the camera is stalled, default 10s
 	// DeletionInterval is how often retention and disk pressure run, default 1m (1s..1m).
@@ -92,6 +97,7 @@ func defaults() *Config {
 		Retention:        Duration{30 * day},
 		Segment:          Duration{60 * time.Second},
 		MinFree:          5,
+		IndexBudget:      2,
 		SyncInterval:     Duration{time.Second},
 		StallTimeout:     Duration{10 * time.Second},
 		DeletionInterval: Duration{time.Minute},

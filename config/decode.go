@@ -16,7 +16,7 @@ import (
 var (
 	topKeys = []string{
 		"site", "box_id", "data_dir", "socket", "timezone", "retention", "segment",
-		"min_free", "sync_interval", "stall_timeout", "deletion_interval", "key_file", "allowed_networks",
+		"min_free", "index_budget", "sync_interval", "stall_timeout", "deletion_interval", "key_file", "allowed_networks",
 		"single_supervisor_release", "access", "camera",
 	}
 	accessKeys = []string{"viewer", "operator", "supervisor"}
@@ -89,6 +89,8 @@ func decode(name string, data []byte, ps *problems) (c *Config, ok bool) {
 			d.duration(v, path, &c.DeletionInterval)
 		case "min_free":
 			d.percent(v, path, &c.MinFree)
+		case "index_budget":
+			d.percent(v, path, &c.IndexBudget)
 		case "single_supervisor_release":
 			d.boolean(v, path, &c.SingleSupervisorRelease)
 		case "allowed_networks":

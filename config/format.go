@@ -72,6 +72,7 @@ type configView struct {
 	Retention               Duration
 	Segment                 Duration
 	MinFree                 Percent
+	IndexBudget             Percent
 	SyncInterval            Duration
 	StallTimeout            Duration
 	DeletionInterval        Duration
@@ -90,7 +91,7 @@ func (c Config) view() configView {
 	return configView{
 		Site: c.Site, BoxID: c.BoxID, DataDir: c.DataDir, Socket: c.Socket,
 		Timezone: c.Timezone, Retention: c.Retention, Segment: c.Segment,
-		MinFree: c.MinFree, SyncInterval: c.SyncInterval, StallTimeout: c.StallTimeout,
+		MinFree: c.MinFree, IndexBudget: c.IndexBudget, SyncInterval: c.SyncInterval, StallTimeout: c.StallTimeout,
 		DeletionInterval: c.DeletionInterval,
 		KeyFile:          c.KeyFile, AllowedNetworks: nets,
 		SingleSupervisorRelease: c.SingleSupervisorRelease, Access: c.Access,

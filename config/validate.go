@@ -58,6 +58,9 @@ func (c *Config) Validate() error {
 	if !(c.MinFree > 0 && c.MinFree < 100) {
 		ps.add(line("min_free"), "min_free", `use a value such as "5%"`, "%s is out of range: must be more than 0%% and less than 100%%", c.MinFree)
 	}
+	if !(c.IndexBudget > 0 && c.IndexBudget <= 50) {
+		ps.add(line("index_budget"), "index_budget", `use a value such as "2%"`, "%s is out of range: must be more than 0%% and at most 50%%", c.IndexBudget)
+	}
 	for _, g := range []struct{ key, val string }{
 		{"viewer", c.Access.Viewer}, {"operator", c.Access.Operator}, {"supervisor", c.Access.Supervisor},
 	} {

@@ -42,7 +42,10 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 	if err != nil {
 		return nil, err
 	}
-	staging := filepath.Join(s.cfg.DataDir, "exports")
+	if err := s.roomForExport(r); err != nil {
+		return nil, err
+	}
+	staging := s.stagingDir()
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		return nil, err
 	}
@@ -76,6 +79,35 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 		return nil
 	})
 	return res, nil
+}
+
+// exportRoomFactor estimates a package's size from its masters': the
+// masters themselves, a working copy of about their size (a transcode may
+// be larger), stills and the rest.
+const exportRoomFactor = 2.5
+
+// roomForExport refuses an export whose staging copy would take free space
+// below min_free: an export must never make disk pressure delete footage.
+func (s *service) roomForExport(r export.Request) error {
+	var masters int64
+	for _, c := range r.Cameras {
+		for _, seg := range c.Segments {
+			masters += seg.Bytes
+		}
+	}
+	need := int64(float64(masters)*exportRoomFactor) + 1<<20
+	u, err := s.diskUse()
+	if err != nil {
+		return nil // no worse than before: the build itself fails on a full disk
+	}
+	avail := u.footageRoom() - int64(s.cfg.MinFree.Fraction()*float64(u.total))
+	if need <= avail {
+		return nil
+	}
+	return failed(fmt.Sprintf("not enough room on the data disk to build this package: it needs about %s, and only %s can be used without going below min_free %s (which would delete footage)",
+		mb(uint64(need)), mb(uint64(max(avail, 0))), s.cfg.MinFree),
+		"export a shorter window or fewer cameras, one at a time",
+		"or wait until other exports have been collected")
 }
 
 // exportRequest assembles the library's request from the store.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/version"
 	"github.com/council/cctv/store"
 )
@@ -119,15 +118,16 @@ func (h *housekeeper) pass() {
 // below min_free.
 func (h *housekeeper) relievePressure(now time.Time) {
 	s := h.s
-	free, total, err := fsutil.FreeSpace(s.cfg.DataDir)
-	if err != nil || total == 0 {
+	u, err := s.diskUse()
+	if err != nil || u.total == 0 {
 		return
 	}
-	want := (s.cfg.MinFree.Fraction()) * float64(total)
-	if float64(free) >= want {
+	room, want := u.footageRoom(), int64(s.cfg.MinFree.Fraction()*float64(u.total))
+	if room >= want {
 		return
 	}
-	need := int64((s.cfg.MinFree.Fraction()+pressureHysteresis)*float64(total)) - int64(free)
+	free := u.free
+	need := int64((s.cfg.MinFree.Fraction()+pressureHysteresis)*float64(u.total)) - room
 	deleted, err := s.st.ApplyPressure(need, now, retentionPassLimit)
 	if err != nil && !errors.Is(err, store.ErrDeletionPaused) {
 		s.log.Error("disk pressure deletion", "err", err)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,7 @@ func (s *service) dispatcher() (*api.Dispatcher, error) {
 		Groups:   groupsOf(s.cfg),
 		Commands: s.commands(),
 		Audit:    s.auditRequest,
+		Admit:    s.admit,
 		Logger:   s.log,
 	})
 }
@@ -149,16 +151,38 @@ func (s *service) recorderEvent(action string, params map[string]string) {
 	s.event(action, params, "ok")
 }
 
-// handler is a command's body: decode args into A, answer.
-func handler[A any](what string, fn func(ctx context.Context, c api.Caller, a A) (any, error)) func(context.Context, api.Caller, json.RawMessage) (any, error) {
-	return func(ctx context.Context, c api.Caller, raw json.RawMessage) (any, error) {
+// command makes the api.Command name whose arguments decode strictly (known
+// fields only) into A, validated before the request is audited.
+func command[A any](name string, fn func(ctx context.Context, c api.Caller, a A) (any, error)) api.Command {
+	decode := func(raw json.RawMessage) (A, error) {
 		var a A
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &a); err != nil {
-				return nil, badInput("bad " + what + " request: " + err.Error())
-			}
+		if len(raw) == 0 || string(raw) == "null" {
+			return a, nil
 		}
-		return fn(ctx, c, a)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&a); err != nil {
+			return a, fmt.Errorf("bad %s arguments: %w", name, err)
+		}
+		if dec.More() {
+			return a, fmt.Errorf("bad %s arguments: data after the arguments", name)
+		}
+		return a, nil
+	}
+	return api.Command{
+		Name: name,
+		Role: commandRoles[name],
+		Validate: func(raw json.RawMessage) error {
+			_, err := decode(raw)
+			return err
+		},
+		Handle: func(ctx context.Context, c api.Caller, raw json.RawMessage) (any, error) {
+			a, err := decode(raw)
+			if err != nil {
+				return nil, badInput(err.Error())
+			}
+			return fn(ctx, c, a)
+		},
 	}
 }
 
@@ -166,41 +190,38 @@ func handler[A any](what string, fn func(ctx context.Context, c api.Caller, a A)
 type none struct{}
 
 func (s *service) commands() []api.Command {
-	cmd := func(name string, h func(context.Context, api.Caller, json.RawMessage) (any, error)) api.Command {
-		return api.Command{Name: name, Role: commandRoles[name], Handle: h}
-	}
 	return []api.Command{
-		cmd(api.CmdStatus, handler("status", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+		command(api.CmdStatus, func(ctx context.Context, c api.Caller, _ none) (any, error) {
 			return s.status()
-		})),
-		cmd(api.CmdList, handler("list", func(ctx context.Context, c api.Caller, a api.ListRequest) (any, error) {
+		}),
+		command(api.CmdList, func(ctx context.Context, c api.Caller, a api.ListRequest) (any, error) {
 			return s.list(a)
-		})),
-		cmd(api.CmdAuditList, handler("audit list", func(ctx context.Context, c api.Caller, f store.AuditFilter) (any, error) {
+		}),
+		command(api.CmdAuditList, func(ctx context.Context, c api.Caller, f store.AuditFilter) (any, error) {
 			return s.st.AuditEntries(f)
-		})),
-		cmd(api.CmdAuditVerify, handler("audit verify", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+		}),
+		command(api.CmdAuditVerify, func(ctx context.Context, c api.Caller, _ none) (any, error) {
 			return s.verifyAudit()
-		})),
-		cmd(api.CmdRetention, handler("retention", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+		}),
+		command(api.CmdRetention, func(ctx context.Context, c api.Caller, _ none) (any, error) {
 			return s.planRetention(time.Now())
-		})),
-		cmd(api.CmdTimeConfirm, handler("time confirm", func(ctx context.Context, c api.Caller, _ none) (any, error) {
+		}),
+		command(api.CmdTimeConfirm, func(ctx context.Context, c api.Caller, _ none) (any, error) {
 			return nil, s.st.ConfirmTime(actorOf(c))
-		})),
-		cmd(api.CmdHoldAdd, handler("hold", func(ctx context.Context, c api.Caller, a api.HoldAddRequest) (any, error) {
+		}),
+		command(api.CmdHoldAdd, func(ctx context.Context, c api.Caller, a api.HoldAddRequest) (any, error) {
 			h, err := s.st.AddHold(store.Hold{Camera: a.Camera, From: a.From, To: a.To, Case: a.Case, Reason: a.Reason, Review: a.Review}, actorOf(c))
 			return holdOut(h, time.Now()), s.holdError(err)
-		})),
-		cmd(api.CmdHoldList, handler("hold list", func(ctx context.Context, c api.Caller, all bool) (any, error) {
+		}),
+		command(api.CmdHoldList, func(ctx context.Context, c api.Caller, all bool) (any, error) {
 			return s.holds(all)
-		})),
-		cmd(api.CmdHoldRelease, handler("release", func(ctx context.Context, c api.Caller, a api.HoldReleaseRequest) (any, error) {
+		}),
+		command(api.CmdHoldRelease, func(ctx context.Context, c api.Caller, a api.HoldReleaseRequest) (any, error) {
 			h, err := s.st.ReleaseHold(a.ID, a.Reason, actorOf(c), s.cfg.SingleSupervisorRelease)
 			return holdOut(h, time.Now()), s.holdError(err)
-		})),
-		cmd(api.CmdExport, handler("export", s.export)),
-		cmd(api.CmdStill, handler("still", s.still)),
+		}),
+		command(api.CmdExport, s.export),
+		command(api.CmdStill, s.still),
 	}
 }
 

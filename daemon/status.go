@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/council/cctv/api"
-	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/recorder"
 	"github.com/council/cctv/store"
 )
@@ -86,10 +85,15 @@ func (s *service) status() (api.Status, error) {
 		out.Cameras = append(out.Cameras, cs)
 	}
 	out.Disk.DataDir = cfg.DataDir
-	if free, total, err := fsutil.FreeSpace(cfg.DataDir); err == nil {
-		out.Disk.FreeBytes, out.Disk.TotalBytes = free, total
-		if total > 0 && float64(free)/float64(total) < cfg.MinFree.Fraction() {
-			out.Alerts = append(out.Alerts, fmt.Sprintf("disk pressure: %.1f%% free on %s, below min_free %s", 100*float64(free)/float64(total), cfg.DataDir, cfg.MinFree))
+	if u, err := s.diskUse(); err == nil {
+		out.Disk.FreeBytes, out.Disk.TotalBytes = u.free, u.total
+		out.Disk.IndexBytes, out.Disk.IndexBudgetBytes = u.index, u.budget
+		if u.total > 0 && float64(u.free)/float64(u.total) < cfg.MinFree.Fraction() {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("disk pressure: %.1f%% free on %s, below min_free %s", 100*float64(u.free)/float64(u.total), cfg.DataDir, cfg.MinFree))
+		}
+		if u.budget > 0 && u.index >= u.budget*9/10 {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("the recording index is %s, %.0f%% of its budget (index_budget %s of the data disk); at the budget staff requests are refused (recording goes on)",
+				mb(u.index), 100*float64(u.index)/float64(u.budget), cfg.IndexBudget))
 		}
 	}
 	if err := s.retentionStatus(&out, now); err != nil {
@@ -115,23 +119,31 @@ func (s *service) retentionStatus(out *api.Status, now time.Time) error {
 	r.TargetDays = cfg.Retention.Duration.Hours() / 24
 	var oldest time.Time
 	var rate float64 // bytes per second, all cameras, from each newest segment
-	pressure := false
 	for _, c := range out.Cameras {
-		if c.Segments == 0 {
+		if c.Segments > 0 {
+			if oldest.IsZero() || c.Oldest.Before(oldest) {
+				oldest = c.Oldest
+			}
+			rate += float64(c.BitrateKbps) * 1000 / 8
 			continue
 		}
-		if oldest.IsZero() || c.Oldest.Before(oldest) {
-			oldest = c.Oldest
-		}
-		rate += float64(c.BitrateKbps) * 1000 / 8
+		// Every segment deleted (disk pressure, say): the camera still
+		// records at the rate of what was deleted last.
 		ds, err := s.st.Disposals(c.Camera, now.Add(-day), now)
 		if err != nil {
 			return fmt.Errorf("read disposals: %w", err)
 		}
-		for _, d := range ds {
-			pressure = pressure || d.Why == "disk-pressure"
+		if n := len(ds); n > 0 && ds[n-1].Seal != nil {
+			if dur := ds[n-1].End.Sub(ds[n-1].Start).Seconds(); dur > 0 {
+				rate += float64(ds[n-1].Seal.Seal.Bytes) / dur
+			}
 		}
 	}
+	lastPressure, err := s.st.LastPressure()
+	if err != nil {
+		return fmt.Errorf("read disk-pressure state: %w", err)
+	}
+	pressure := !lastPressure.IsZero() && now.Sub(lastPressure) < day
 	if !oldest.IsZero() {
 		r.AchievedDays = float64(int(now.Sub(oldest).Hours()/24*10)) / 10
 	}
@@ -144,7 +156,7 @@ func (s *service) retentionStatus(out *api.Status, now time.Time) error {
 		}
 	}
 	if pressure {
-		out.Alerts = append(out.Alerts, fmt.Sprintf("retention shortfall: disk pressure deleted footage early; %.1f of %.0f days kept", r.AchievedDays, r.TargetDays))
+		out.Alerts = append(out.Alerts, fmt.Sprintf("retention shortfall: disk pressure deleted footage early (last at %s); %.1f of %.0f days kept", s.localTime(lastPressure), r.AchievedDays, r.TargetDays))
 	}
 	paused, why, since, err := s.st.DeletionPaused()
 	if err != nil {

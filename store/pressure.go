@@ -105,8 +105,33 @@ func (s *Store) ApplyPressure(needBytes int64, now time.Time, limit int) ([]Disp
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
-	return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false,
-		s.batchAudit("pressure.batch", []string{"need", strconv.FormatInt(needBytes, 10)}))
+	audit := s.batchAudit("pressure.batch", []string{"need", strconv.FormatInt(needBytes, 10)})
+	return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false, func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error) {
+		if len(ds) > 0 {
+			at := s.clock.Now().UTC().Round(0).Format(time.RFC3339Nano)
+			if err := tx.Bucket(bktMeta).Put(keyLastPressure, []byte(at)); err != nil {
+				return nil, err
+			}
+		}
+		return audit(tx, ds)
+	})
+}
+
+// LastPressure returns when disk pressure last deleted footage early, or the
+// zero time if it never has. Status keeps the retention-shortfall alert up
+// for a day after it.
+func (s *Store) LastPressure() (time.Time, error) {
+	var at time.Time
+	err := s.view("last disk pressure", func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bktMeta).Get(keyLastPressure)
+		if raw == nil {
+			return nil
+		}
+		var err error
+		at, err = time.Parse(time.RFC3339Nano, string(raw))
+		return err
+	})
+	return at, err
 }
 
 // fmtAge writes an age as whole days, or hours under two days.

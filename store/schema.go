@@ -43,6 +43,8 @@ var (
 	keyBox       = []byte("box")
 	keyAuditHead = []byte("audit_head")      // signed checkpoint note of the whole audit log, rewritten by every append
 	keyPause     = []byte("deletion_paused") // JSON pauseState while deletion is paused (time safety)
+	// keyLastPressure is when disk pressure last deleted footage (RFC 3339).
+	keyLastPressure = []byte("last_pressure")
 )
 
 // Entry states in bktSegments.
