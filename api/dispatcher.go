@@ -370,11 +370,12 @@ func longText(raw json.RawMessage) bool {
 }
 
 // FlushSuppressed writes one summary audit entry for each uid whose
-// refused or failed requests went over the burst in a window that has
-// ended ("uid 1003 (bob): 2400 refused requests in 1m0s"). The daemon calls
-// it periodically, and with all set at shutdown to write every pending one.
-func (d *Dispatcher) FlushSuppressed(all bool) {
-	for _, s := range d.limit.due(time.Now(), all) {
+// refused or failed requests went over the burst and were held back since
+// the last flush ("uid 1003 (bob): 2400 refused requests in 10s"). The
+// daemon calls it every few seconds and at shutdown, so a flood costs the
+// audit log one entry per uid per call at most.
+func (d *Dispatcher) FlushSuppressed() {
+	for _, s := range d.limit.due(time.Now()) {
 		args, _ := json.Marshal(map[string]any{"suppressed": s.count, "window_s": int(s.window.Seconds())})
 		result := fmt.Sprintf("summary: uid %d (%s): %d refused requests in %s not audited one by one", s.caller.UID, s.caller.User, s.count, s.window.Round(time.Second))
 		if err := d.audit(s.caller, "ratelimit", args, result); err != nil {
@@ -394,8 +395,9 @@ type refusalLimiter struct {
 type refusalWindow struct {
 	caller     Caller
 	start      time.Time
-	n          int // refusals in this window
-	suppressed int // beyond the burst, not audited yet
+	n          int       // refusals in this window
+	suppressed int       // beyond the burst, not audited yet
+	since      time.Time // of the first suppressed one not yet summarised
 }
 
 // suppressedSummary is one uid's suppressed refusals of a window.
@@ -414,30 +416,37 @@ func (l *refusalLimiter) allow(c Caller, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.uids[c.UID]
-	if w == nil || now.Sub(w.start) >= l.window && w.suppressed == 0 {
-		w = &refusalWindow{caller: c, start: now}
+	if w == nil || now.Sub(w.start) >= l.window {
+		next := &refusalWindow{caller: c, start: now}
+		if w != nil { // what is held back still goes into the next summary
+			next.suppressed, next.since = w.suppressed, w.since
+		}
+		w = next
 		l.uids[c.UID] = w
 	}
 	w.n++
 	if w.n <= l.burst {
 		return true
 	}
+	if w.suppressed == 0 {
+		w.since = now
+	}
 	w.suppressed++
 	return false
 }
 
-// due takes the summaries of windows that have ended (or all, at shutdown).
-func (l *refusalLimiter) due(now time.Time, all bool) []suppressedSummary {
+// due takes the summaries of what was held back since the last call, and
+// forgets windows that have ended.
+func (l *refusalLimiter) due(now time.Time) []suppressedSummary {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []suppressedSummary
 	for uid, w := range l.uids {
-		ended := now.Sub(w.start) >= l.window
-		if w.suppressed > 0 && (ended || all) {
-			out = append(out, suppressedSummary{caller: w.caller, count: w.suppressed, window: now.Sub(w.start)})
+		if w.suppressed > 0 {
+			out = append(out, suppressedSummary{caller: w.caller, count: w.suppressed, window: max(now.Sub(w.since), time.Second)})
 			w.suppressed = 0
 		}
-		if ended {
+		if now.Sub(w.start) >= l.window {
 			delete(l.uids, uid)
 		}
 	}

@@ -80,14 +80,14 @@ func TestDispatcher_RefusalFlood_BurstThenSummary(t *testing.T) {
 	if n := len(audit.all()); n != 5+1+1 {
 		t.Errorf("%d entries after 1000 refusals of one uid, one of another and one allowed request, want 7", n)
 	}
-	d.FlushSuppressed(true)
+	d.FlushSuppressed()
 	recs := audit.all()
 	last := recs[len(recs)-1]
 	if len(recs) != 8 || last.UID != 1003 || last.Command != "ratelimit" ||
 		!strings.Contains(last.Result, "uid 1003 (bob): 995 refused requests") {
 		t.Errorf("summary entry %+v (of %d entries)", last, len(recs))
 	}
-	d.FlushSuppressed(true)
+	d.FlushSuppressed()
 	if n := len(audit.all()); n != 8 {
 		t.Errorf("a second flush wrote %d more entries", n-8)
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	// StopTimeout bounds the whole shutdown once ctx ends; default 8 s, so
 	// that SIGTERM ends the process inside systemd's 10 s.
 	StopTimeout time.Duration
+	// StreamStall is how long an export stream may make no progress before
+	// it is cut; default 30 s (api.ServerOptions).
+	StreamStall time.Duration
 	// Ready, if set, is called once recording has started (demo, tests).
 	Ready func(*recorder.Recorder)
 	// Recorder, if set, adjusts the recorder's options (tests).
@@ -216,11 +219,17 @@ func (s *service) serveUntil(ctx context.Context, rec *recorder.Recorder, o Opti
 	})
 
 	// The socket outlives the recorder: staff can ask until recording stopped.
+	disp, err := s.dispatcher()
+	if err != nil {
+		cancel()
+		work.Wait()
+		return err
+	}
 	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServe()
 	serveDone := make(chan error, 1)
 	listening := make(chan struct{})
-	go func() { serveDone <- s.serve(serveCtx, func() { close(listening) }) }()
+	go func() { serveDone <- s.serve(serveCtx, disp, o.StreamStall, func() { close(listening) }) }()
 	// READY means staff commands work: wait for the socket (or its failure,
 	// which the loop below reports).
 	select {
@@ -238,6 +247,8 @@ func (s *service) serveUntil(ctx context.Context, rec *recorder.Recorder, o Opti
 	}
 	checkpoints := time.NewTicker(checkpointEvery)
 	defer checkpoints.Stop()
+	summaries := time.NewTicker(summaryEvery)
+	defer summaries.Stop()
 	lastCheckpoint, _ := st.AuditSize()
 	watchdog := watchdogTicker()
 	defer watchdog.Stop()
@@ -263,6 +274,8 @@ loop:
 			s.event("socket.down", map[string]string{"err": fmt.Sprint(err)}, "alert")
 			serveWatch = nil
 			serveDone = nil
+		case <-summaries.C:
+			disp.FlushSuppressed()
 		case <-checkpoints.C:
 			if n, err := st.AuditSize(); err == nil && n != lastCheckpoint {
 				if _, err := st.AuditCheckpoint(); err != nil {
@@ -307,6 +320,7 @@ loop:
 		}
 	}
 	if !errors.Is(runErr, ErrStopTimeout) {
+		disp.FlushSuppressed()
 		s.event("daemon.stop", nil, "ok")
 	}
 	return runErr
@@ -315,15 +329,15 @@ loop:
 // socketStopBudget is the part of StopTimeout kept for the socket.
 const socketStopBudget = 1500 * time.Millisecond
 
+// summaryEvery is how often refusals held back by the rate limit are
+// written as summary entries.
+const summaryEvery = 10 * time.Second
+
 // serve runs the socket server until ctx ends, calling listening once it
 // accepts connections.
-func (s *service) serve(ctx context.Context, listening func()) error {
+func (s *service) serve(ctx context.Context, disp *api.Dispatcher, stall time.Duration, listening func()) error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Socket), 0o755); err != nil {
 		return fmt.Errorf("create socket directory: %w", err)
-	}
-	disp, err := s.dispatcher()
-	if err != nil {
-		return err
 	}
 	srv, err := api.NewServer(api.ServerOptions{
 		Path:            s.cfg.Socket,
@@ -331,6 +345,7 @@ func (s *service) serve(ctx context.Context, listening func()) error {
 		Groups:          groupsOf(s.cfg),
 		Dispatcher:      disp,
 		Listening:       listening,
+		StreamStall:     stall,
 		Logger:          s.log,
 		ShutdownTimeout: socketStopBudget / 3,
 	})

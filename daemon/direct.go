@@ -68,6 +68,7 @@ func Direct(ctx context.Context, cfg *config.Config, command string, args, out a
 		return fmt.Errorf("encode request %s: %w", command, err)
 	}
 	resp := disp.Do(ctx, caller, line)
+	disp.FlushSuppressed()
 	stream := resp.Stream()
 	if stream != nil {
 		defer stream.Close()

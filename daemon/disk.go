@@ -64,7 +64,7 @@ func (u diskUse) overBudget() bool { return u.budget > 0 && u.index >= u.budget 
 // the index is over its budget: enough to see what is wrong and to keep
 // footage safe.
 var supervisorWhenOverBudget = map[string]bool{
-	api.CmdStatus: true, api.CmdAuditList: true, api.CmdAuditVerify: true,
+	api.CmdStatus: true, api.CmdList: true, api.CmdRetention: true, api.CmdAuditList: true, api.CmdAuditVerify: true,
 	api.CmdHoldList: true, api.CmdHoldAdd: true, api.CmdHoldRelease: true, api.CmdTimeConfirm: true,
 }
 
@@ -81,7 +81,7 @@ func (s *service) admit(c api.Caller, command string) *api.Error {
 	}
 	return failed(fmt.Sprintf("the recording index is over its budget (%s of %s, index_budget %s of the data disk): staff requests are refused so that it cannot grow further; recording goes on",
 		mb(u.index), mb(u.budget), s.cfg.IndexBudget),
-		"a supervisor can still run status, audit and hold",
+		"a supervisor can still run status, list, audit and hold",
 		"ask the supplier: the audit log and the index need room (raise index_budget, or a larger data disk)")
 }
 

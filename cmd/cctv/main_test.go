@@ -18,6 +18,9 @@ import (
 const envRunMain = "CCTV_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(envHog); mode != "" {
+		os.Exit(hog(mode, os.Args[1:]))
+	}
 	if os.Getenv(envRunMain) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, append([]string{"cctv"}, os.Args[1:]...), os.Stdout, os.Stderr)
