@@ -65,12 +65,19 @@ func resign(t *testing.T, pkg string, m *export.Manifest, key *boxkey.Key) {
 		mustWrite(t, filepath.Join(pkg, "manifest.json.sig"), sig)
 	}
 	rehash(t, pkg)
+	if key != nil {
+		sig, err := key.Sign(export.Namespace, mustRead(t, filepath.Join(pkg, "SHA256SUMS")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, filepath.Join(pkg, "SHA256SUMS.sig"), sig)
+	}
 }
 
 // rehash regenerates SHA256SUMS with sha256sum itself.
 func rehash(t *testing.T, pkg string) {
 	t.Helper()
-	out := run(t, pkg, "sh", "-c", "find . -type f ! -name SHA256SUMS | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum")
+	out := run(t, pkg, "sh", "-c", "find . -type f ! -name SHA256SUMS ! -name SHA256SUMS.sig | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum")
 	mustWrite(t, filepath.Join(pkg, "SHA256SUMS"), []byte(out))
 }
 

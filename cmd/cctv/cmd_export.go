@@ -99,7 +99,7 @@ func exportRequest(st *store.Store, cfg *config.Config, key *boxkey.Key, a expor
 	}
 	r := export.Request{
 		Site: cfg.Site, BoxID: cfg.BoxID, Location: cfg.Location, From: a.From, To: a.To,
-		Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Operator: operator,
+		Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Producer: export.ProducerOf(operator),
 		Stills: a.Stills, Key: key, OutDir: outDir, SoftwareVersion: version.Version,
 	}
 	for _, id := range a.Cameras {
@@ -139,8 +139,8 @@ func buildExport(ctx context.Context, st *store.Store, cfg *config.Config, key *
 	if err != nil {
 		return "", failed(err, "the audit log cannot be written, so nothing is exported: "+err.Error())
 	}
-	if rec, err := st.AuditRecord(e.Seq); err == nil {
-		r.AuditEntries = append(r.AuditEntries, rec)
+	if r.Audit, err = export.AuditProofOf(st, e.Seq); err != nil {
+		return "", failed(err, "the audit proof cannot be made, so nothing is exported: "+err.Error())
 	}
 	pkg, err := export.Build(ctx, r)
 	var nf *export.NoFootageError
