@@ -114,6 +114,7 @@ func (s Signer) Allows(key *PublicKey, principal, namespace string) bool {
 			return false
 		}
 	}
+	matched := false // as ssh-keygen: some pattern matches, and no negated one
 	for _, p := range s.Principals {
 		if neg, ok := strings.CutPrefix(p, "!"); ok {
 			if m, _ := path.Match(neg, principal); m {
@@ -122,10 +123,10 @@ func (s Signer) Allows(key *PublicKey, principal, namespace string) bool {
 			continue
 		}
 		if m, _ := path.Match(p, principal); m {
-			return true
+			matched = true
 		}
 	}
-	return false
+	return matched
 }
 
 // ParseAllowedSigners reads an allowed-signers file: one signer per line,
