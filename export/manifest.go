@@ -27,7 +27,15 @@ type (
 	VerifyOptions  = evidence.Options
 	Problem        = evidence.Problem
 	Report         = evidence.Report
+	Fields         = evidence.Fields
+	FieldError     = evidence.FieldError
 )
+
+// ValidateFields checks the free-text fields of an export (case, reason,
+// recipient, exhibit) and returns every problem, each a *FieldError: the
+// CLI and the daemon call it before anything else and answer exit 2. Build
+// checks them again. See evidence.ValidateFields.
+func ValidateFields(f Fields) error { return evidence.ValidateFields(f) }
 
 // Format identifiers and file names: see export/evidence.
 const (

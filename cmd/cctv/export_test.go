@@ -62,7 +62,7 @@ func TestDaemon_Export_EndToEnd(t *testing.T) {
 	if len(stills) != 2 {
 		t.Errorf("stills: %v, want one per camera", stills)
 	}
-	b.mustRun("verify", pkg)
+	b.mustRun("verify", pkg, "--fingerprint", boxFingerprint(t, b))
 
 	// The disclosure log names the recipient; the package carries its entry.
 	found := false
@@ -155,7 +155,7 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(zips) != 1 || len(entries) != 1 {
 		t.Fatalf("--zip left %v", entries)
 	}
-	b.mustRun("verify", zips[0])
+	b.mustRun("verify", zips[0], "--fingerprint", boxFingerprint(t, b))
 	run("unzip", "-q", zips[0], "-d", filepath.Join(keys, "unzipped"))
 	unzipped, _ := filepath.Glob(filepath.Join(keys, "unzipped", "Z-1_*"))
 	if len(unzipped) != 1 {
@@ -180,9 +180,9 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	}
 	run("age", "-d", "-i", "age.key", "-o", "by-age.zip", enc[0])
 	run("age", "-d", "-i", "id_ed25519", "-o", "by-ssh.zip", enc[0])
-	b.mustRun("verify", filepath.Join(keys, "by-ssh.zip"))
-	b.mustRun("verify", "--identity", filepath.Join(keys, "age.key"), enc[0])
-	if code, _, stderr := b.run("verify", enc[0]); code != 1 || !strings.Contains(stderr, "encrypted") {
+	b.mustRun("verify", filepath.Join(keys, "by-ssh.zip"), "--fingerprint", boxFingerprint(t, b))
+	b.mustRun("verify", "--identity", filepath.Join(keys, "age.key"), enc[0], "--fingerprint", boxFingerprint(t, b))
+	if code, _, stderr := b.run("verify", enc[0]); code != 2 || !strings.Contains(stderr, "encrypted") {
 		t.Errorf("verify of an encrypted package without a key: exit %d: %s", code, stderr)
 	}
 
@@ -194,7 +194,7 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	if len(enc) != 1 {
 		t.Fatal("no passphrase-encrypted package")
 	}
-	b.mustRun("verify", "--passphrase", enc[0])
+	b.mustRun("verify", "--passphrase", enc[0], "--fingerprint", boxFingerprint(t, b))
 	if _, err := exec.LookPath("script"); err == nil {
 		// age reads a passphrase only from a terminal: give it one.
 		cmd := exec.Command("script", "-qec", "age -d -o by-pass.zip "+enc[0], "/dev/null")
@@ -203,7 +203,7 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 		if o, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("age -d with the passphrase: %v: %s", err, o)
 		} else {
-			b.mustRun("verify", filepath.Join(keys, "by-pass.zip"))
+			b.mustRun("verify", filepath.Join(keys, "by-pass.zip"), "--fingerprint", boxFingerprint(t, b))
 		}
 	}
 }
@@ -241,4 +241,17 @@ func TestDaemon_Still_CaptionedJPEG(t *testing.T) {
 	if !found {
 		t.Error("still not audited")
 	}
+}
+
+// boxFingerprint is the box key's fingerprint as `cctv keys show` prints it:
+// what the police register, and what verify must be given to exit 0.
+func boxFingerprint(t *testing.T, b *box) string {
+	t.Helper()
+	for _, l := range strings.Split(b.mustRun("keys", "show"), "\n") {
+		if fp, ok := strings.CutPrefix(l, "fingerprint: "); ok {
+			return fp
+		}
+	}
+	t.Fatal("cctv keys show printed no fingerprint")
+	return ""
 }
