@@ -3,13 +3,13 @@ GO        ?= go
 BIN       ?= bin/cctv
 DEB_PKGS  := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
              libavfilter-dev libswresample-dev libavdevice-dev ffmpeg openssh-client age \
-             gcc git systemd unzip
+             gcc git systemd unzip zip chromium poppler-utils
 BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 10s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test vet fuzz demo bench soak clean install check-install check-readme
+.PHONY: all deps build verifier test vet fuzz demo bench soak clean install check-install check-readme
 
 all: build
 
@@ -48,6 +48,19 @@ fuzz:
 			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# verifier builds the standalone package verifier for the police: pure Go
+# (CGO_ENABLED=0, no FFmpeg), static, for Linux, Windows and macOS, with
+# SHA256SUMS of the binaries beside them.
+VERIFIER_TARGETS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
+verifier:
+	@mkdir -p bin/verifier
+	@set -e; for t in $(VERIFIER_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		out=bin/verifier/cctv-verify-$$os-$$arch$$ext; echo "build $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out ./cmd/cctv-verify; \
+	done
+	cd bin/verifier && sha256sum cctv-verify-* > SHA256SUMS
 
 demo: build
 	$(BIN) demo

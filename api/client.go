@@ -43,8 +43,9 @@ func Call(ctx context.Context, socketPath, command string, args any, out any) er
 // CallStream is Call for a command whose answer is followed by a byte
 // stream (see Streamer): after decoding the answer into out, it hands the
 // rest of the connection to body. body is not called when the daemon
-// refused or failed the request.
-func CallStream(ctx context.Context, socketPath, command string, args any, out any, body func(io.Reader) error) error {
+// refused or failed the request. A non-nil receipt from body is sent back
+// (see Receipted) and the daemon's answer to it returned.
+func CallStream(ctx context.Context, socketPath, command string, args any, out any, body func(io.Reader) (receipt any, err error)) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
@@ -112,13 +113,44 @@ func CallStream(ctx context.Context, socketPath, command string, args any, out a
 			return fmt.Errorf("decode answer to %s: %w", command, err)
 		}
 	}
-	if body != nil {
-		if err := body(br); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", command, context.Cause(ctx))
-			}
-			return fmt.Errorf("receive %s from the cctv daemon: %w", command, err)
+	if body == nil {
+		return nil
+	}
+	receipt, err := body(br)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", command, context.Cause(ctx))
 		}
+		return fmt.Errorf("receive %s from the cctv daemon: %w", command, err)
+	}
+	if receipt == nil {
+		return nil
+	}
+	return sendReceipt(conn, br, command, receipt)
+}
+
+// sendReceipt sends the receipt of a stream and reads the daemon's answer.
+func sendReceipt(w io.Writer, br *bufio.Reader, command string, receipt any) error {
+	line, err := json.Marshal(receipt)
+	if err != nil {
+		return fmt.Errorf("encode the receipt of %s: %w", command, err)
+	}
+	if _, err := w.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("send the receipt of %s: %w", command, err)
+	}
+	answer, err := br.ReadBytes('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && len(answer) > 0) {
+		return fmt.Errorf("%s: the cctv daemon did not answer the receipt: %w", command, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(answer, &resp); err != nil {
+		return fmt.Errorf("%s: malformed answer to the receipt: %w", command, err)
+	}
+	if !resp.OK {
+		if resp.Error == nil {
+			return &Error{Code: CodeFailed, Msg: fmt.Sprintf("the cctv daemon refused the receipt of %s without saying why", command)}
+		}
+		return resp.Error
 	}
 	return nil
 }

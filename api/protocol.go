@@ -76,6 +76,15 @@ type Streamer interface {
 	Close() error
 }
 
+// Receipted is implemented by a stream whose reader says what it received
+// (an export: the package, verified and in place): after the stream, the
+// client sends one JSON line, the receipt, and the server answers it with
+// one Response line. Receipt is called at most once, before Close; a stream
+// whose reader never sends a receipt is closed without one.
+type Receipted interface {
+	Receipt(ctx context.Context, receipt json.RawMessage) error
+}
+
 // Stream returns the byte stream that follows the response, or nil. Whoever
 // takes it must Close it.
 func (r Response) Stream() Streamer { return r.stream }

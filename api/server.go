@@ -64,6 +64,9 @@ type ServerOptions struct {
 	// may make no progress, its reader taking nothing, before it is cut and
 	// the stream closed; default 30 s.
 	StreamStall time.Duration
+	// ReceiptWait is how long the server waits for the receipt of a stream
+	// that wants one (the client verifies the package first); default 10 min.
+	ReceiptWait time.Duration
 	// ShutdownTimeout is how long Serve waits for running commands once ctx
 	// ends before cancelling them; default 5 s.
 	ShutdownTimeout time.Duration
@@ -127,6 +130,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 	if opts.StreamStall <= 0 {
 		opts.StreamStall = 30 * time.Second
+	}
+	if opts.ReceiptWait <= 0 {
+		opts.ReceiptWait = 10 * time.Minute
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
@@ -348,7 +354,7 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	c := s.identify(conn)
 	releaseConn, busy := s.slots.connect(c)
 	if busy != nil {
-		s.answer(ctx, conn, c, s.disp.Refuse(c, busy))
+		s.answer(ctx, conn, c, s.disp.Refuse(c, busy), nil)
 		return
 	}
 	defer releaseConn()
@@ -356,6 +362,7 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	line, err := readLine(conn)
 	var resp Response
 	streamCtx := ctx // a hang-up ends a stream too, once the request was read
+	receipts := make(chan []byte, 1)
 	switch {
 	case len(line) == 0 && err != nil && !errors.Is(err, errTooLarge):
 		// Connected and said nothing (a liveness probe, or a client that
@@ -374,8 +381,12 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		defer cancel(nil)
 		// The client keeps its side open until it has the answer, so end of
 		// input means it gave up: cancel its command.
+		// A line after the request is the receipt for a stream.
 		watcher.Go(func() {
-			_, _ = io.Copy(io.Discard, conn) // ends on EOF or when conn is closed
+			if line, err := readLine(conn); err == nil && len(line) > 0 {
+				receipts <- line
+				_, _ = io.Copy(io.Discard, conn) // ends on EOF or when conn is closed
+			}
 			cancel(errHungUp)
 		})
 		releaseRun, busy := s.slots.run(rctx, c)
@@ -387,13 +398,14 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		resp = s.disp.Do(rctx, c, line)
 		streamCtx = rctx
 	}
-	s.answer(streamCtx, conn, c, resp)
+	s.answer(streamCtx, conn, c, resp, receipts)
 }
 
 // answer writes resp on conn, then the stream that follows it, if any,
-// cutting the stream when its reader takes nothing for StreamStall; the
+// cutting the stream when its reader takes nothing for StreamStall, then
+// takes the reader's receipt from receipts if the stream wants one; the
 // stream is closed in any case.
-func (s *Server) answer(ctx context.Context, conn *net.UnixConn, c Caller, resp Response) {
+func (s *Server) answer(ctx context.Context, conn *net.UnixConn, c Caller, resp Response, receipts <-chan []byte) {
 	if resp.stream != nil {
 		defer func() { _ = resp.stream.Close() }() // after streaming, or instead
 	}
@@ -407,12 +419,45 @@ func (s *Server) answer(ctx context.Context, conn *net.UnixConn, c Caller, resp 
 		s.log.Debug("write response", "uid", c.UID, "err", err)
 		return
 	}
-	if resp.stream != nil {
-		w := &stallWriter{conn: conn, stall: s.opts.StreamStall}
-		if err := resp.stream.StreamTo(ctx, w); err != nil {
-			s.log.Warn("stream answer cut", "uid", c.UID, "user", c.User, "err", err)
-		}
+	if resp.stream == nil {
+		return
 	}
+	w := &stallWriter{conn: conn, stall: s.opts.StreamStall}
+	if err := resp.stream.StreamTo(ctx, w); err != nil {
+		s.log.Warn("stream answer cut", "uid", c.UID, "user", c.User, "err", err)
+		return
+	}
+	r, ok := resp.stream.(Receipted)
+	if !ok {
+		return
+	}
+	var receipt []byte
+	select {
+	case receipt = <-receipts:
+	case <-ctx.Done():
+		return // hung up without a receipt
+	case <-time.After(s.opts.ReceiptWait):
+		s.log.Warn("no receipt for a stream", "uid", c.UID, "user", c.User, "waited", s.opts.ReceiptWait)
+		return
+	}
+	final := Response{OK: true}
+	if err := r.Receipt(ctx, receipt); err != nil {
+		final = Response{Error: toError(err)}
+	}
+	b, _ = json.Marshal(final) // only strings: cannot fail
+	_ = conn.SetWriteDeadline(time.Now().Add(responseWriteTimeout))
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		s.log.Debug("write receipt answer", "uid", c.UID, "err", err)
+	}
+}
+
+// toError is err for the client: an *Error as it is, else code 1.
+func toError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) && e != nil {
+		return e
+	}
+	return &Error{Code: CodeFailed, Msg: err.Error()}
 }
 
 // stallWriter writes to a connection with a deadline that moves on with

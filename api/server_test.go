@@ -771,10 +771,10 @@ func TestCallStream_BodyFollowsAnswer(t *testing.T) {
 	ts := startServer(t, serverSetup{Commands: cmds}, nil)
 	var head streamResult
 	var got int64
-	err := CallStream(callCtx(t), ts.Path, "stream", nil, &head, func(r io.Reader) error {
+	err := CallStream(callCtx(t), ts.Path, "stream", nil, &head, func(r io.Reader) (any, error) {
 		n, err := io.Copy(io.Discard, r)
 		got = n
-		return err
+		return nil, err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -784,5 +784,42 @@ func TestCallStream_BodyFollowsAnswer(t *testing.T) {
 	}
 	if recs := ts.Audit.all(); len(recs) != 1 || recs[0].Result != "ok" {
 		t.Errorf("audit: %+v", recs)
+	}
+}
+
+// receiptStream wants a receipt after its stream, and refuses "bad" ones.
+type receiptStream struct {
+	streamResult
+	got chan string
+}
+
+func (r receiptStream) Receipt(_ context.Context, receipt json.RawMessage) error {
+	r.got <- string(receipt)
+	if strings.Contains(string(receipt), "bad") {
+		return &Error{Code: CodeFailed, Msg: "receipt does not match"}
+	}
+	return nil
+}
+
+func TestCallStream_Receipt(t *testing.T) {
+	got := make(chan string, 4)
+	cmds := append(testCommands(), Command{Name: "stream", Role: RoleViewer, Handle: func(ctx context.Context, c Caller, args json.RawMessage) (any, error) {
+		return receiptStream{streamResult: streamResult{Size: 1 << 20}, got: got}, nil
+	}})
+	ts := startServer(t, serverSetup{Commands: cmds}, nil)
+	for _, tc := range []struct {
+		receipt string
+		wantErr string
+	}{{"good", ""}, {"bad", "receipt does not match"}} {
+		err := CallStream(callCtx(t), ts.Path, "stream", nil, nil, func(r io.Reader) (any, error) {
+			_, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+			return map[string]string{"said": tc.receipt}, err
+		})
+		if (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("receipt %q: CallStream = %v, want %q", tc.receipt, err, tc.wantErr)
+		}
+		if r := <-got; r != `{"said":"`+tc.receipt+`"}` {
+			t.Errorf("the stream got receipt %s", r)
+		}
 	}
 }

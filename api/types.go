@@ -205,7 +205,17 @@ type ExportRequest struct {
 	Case      string      `json:"case"`
 	Reason    string      `json:"reason"`
 	Recipient string      `json:"recipient"`
+	Exhibit   string      `json:"exhibit,omitempty"` // exhibit reference, e.g. "AB/1"
 	Stills    []time.Time `json:"stills,omitempty"`
+}
+
+// ExportReceipt is what the CLI sends back after an export's stream, once
+// the package it received verified and is in place: the daemon then writes
+// the disclosure entry.
+type ExportReceipt struct {
+	Package    string `json:"package"`     // the package's directory name
+	Artefact   string `json:"artefact"`    // what was put under --out (directory, .zip or .zip.age)
+	SumsSHA256 string `json:"sums_sha256"` // SHA-256 of the package's SHA256SUMS as received
 }
 
 // ExportResult is the daemon's answer to an export; the package follows it

@@ -31,7 +31,7 @@ func CanRunDirect(command string) bool { return directCommands[command] }
 // audits the request (with path=direct). A caller who cannot write the audit
 // log (it needs the index and the signing key) is refused rather than served
 // unaudited. out and body are as for api.CallStream.
-func Direct(ctx context.Context, cfg *config.Config, command string, args, out any, body func(io.Reader) error) error {
+func Direct(ctx context.Context, cfg *config.Config, command string, args, out any, body func(io.Reader) (receipt any, err error)) error {
 	if !CanRunDirect(command) {
 		return failed(fmt.Sprintf("%q needs the running daemon", command), "start it: systemctl start cctv")
 	}
@@ -85,10 +85,29 @@ func Direct(ctx context.Context, cfg *config.Config, command string, args, out a
 		return nil
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(stream.StreamTo(ctx, pw)) }()
-	err = body(pr)
+	sent := make(chan error, 1)
+	go func() {
+		err := stream.StreamTo(ctx, pw)
+		pw.CloseWithError(err)
+		sent <- err
+	}()
+	receipt, err := body(pr)
 	pr.CloseWithError(io.ErrClosedPipe) // unblocks the writer if body stopped early
-	return err
+	if serr := <-sent; err == nil && serr != nil {
+		err = serr
+	}
+	if err != nil {
+		return err
+	}
+	r, ok := stream.(api.Receipted)
+	if receipt == nil || !ok {
+		return nil
+	}
+	raw, err := json.Marshal(receipt)
+	if err != nil {
+		return fmt.Errorf("encode the receipt of %s: %w", command, err)
+	}
+	return r.Receipt(ctx, raw)
 }
 
 // ErrNoStore is returned by AuditKeyInit when there is no store yet.

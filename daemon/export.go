@@ -3,41 +3,113 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/export"
+	"github.com/council/cctv/export/evidence"
 	"github.com/council/cctv/internal/version"
 	"github.com/council/cctv/store"
 )
 
 // stagedPackage is an export's answer: the built package, streamed as tar
-// after the answer line and removed once streamed (or abandoned).
+// after the answer line and removed once streamed (or abandoned). Its
+// receipt, the client's word that the verified package is in place, makes
+// the disclosure entry; a package never receipted is audited as a failed
+// attempt.
 type stagedPackage struct {
 	api.ExportResult
-	dir string
+	s          *service
+	caller     api.Caller
+	req        api.ExportRequest
+	dir        string
+	sumsSHA256 string // of the package's SHA256SUMS, as built
+
+	mu        sync.Mutex
+	delivered bool
+	streamErr error
 }
 
 // StreamTo sends the package.
 func (p *stagedPackage) StreamTo(ctx context.Context, w io.Writer) error {
-	return export.WriteTar(ctx, p.dir, w)
+	err := export.WriteTar(ctx, p.dir, w)
+	p.mu.Lock()
+	p.streamErr = err
+	p.mu.Unlock()
+	return err
 }
 
-// Close removes the staged package.
-func (p *stagedPackage) Close() error { return os.RemoveAll(p.dir) }
+// Receipt records the disclosure once the client says the package it
+// received verified and is in place, and it is the package that was sent.
+func (p *stagedPackage) Receipt(_ context.Context, raw json.RawMessage) error {
+	var r api.ExportReceipt
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return badInput("bad export receipt: " + err.Error())
+	}
+	if r.Package != p.Package || r.SumsSHA256 != p.sumsSHA256 {
+		return failed("the package received is not the one sent (its SHA256SUMS differs): it is not recorded as delivered",
+			"delete what was received and export again")
+	}
+	a := p.req
+	params := map[string]string{
+		"case": a.Case, "reason": a.Reason, "recipient": a.Recipient, "exhibit": a.Exhibit,
+		"cameras": strings.Join(a.Cameras, ","), "from": a.From.UTC().Format(time.RFC3339), "to": a.To.UTC().Format(time.RFC3339),
+		"package": p.Package, "artefact": filepath.Base(r.Artefact), "files": strconv.Itoa(p.Files),
+		"bytes": strconv.FormatInt(p.Bytes, 10), "sha256sums": p.sumsSHA256,
+	}
+	if _, err := p.s.st.Audit(store.AuditEntry{User: p.caller.User, UID: p.caller.UID, Action: "export", Params: params, Result: "delivered"}); err != nil {
+		return failed("the package is in place, but its disclosure could not be written to the audit log: " + err.Error())
+	}
+	p.mu.Lock()
+	p.delivered = true
+	p.mu.Unlock()
+	return nil
+}
+
+// Close removes the staged package and, if it was never delivered, audits
+// the failed attempt.
+func (p *stagedPackage) Close() error {
+	p.mu.Lock()
+	delivered, streamErr := p.delivered, p.streamErr
+	p.mu.Unlock()
+	if !delivered {
+		why := "the receiver did not confirm a verified package"
+		if streamErr != nil {
+			why = "the transfer failed: " + streamErr.Error()
+		}
+		if _, err := p.s.st.Audit(store.AuditEntry{User: p.caller.User, UID: p.caller.UID, Action: "export.failed",
+			Params: map[string]string{"case": p.req.Case, "package": p.Package}, Result: "not delivered: " + why}); err != nil {
+			p.s.log.Error("audit a failed export", "err", err)
+		}
+	}
+	return os.RemoveAll(p.dir)
+}
 
 // export builds the package in the store's staging area (the daemon cannot
 // write where staff put packages) and hands it over as a stream. The
-// disclosure is audited before anything is built, and the audit entry of
-// its own making goes into the package.
+// attempt is audited before anything is built ("export.started", carried
+// by the package with its inclusion proof); the disclosure itself
+// ("export") once the client confirms the verified package is in place.
 func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest) (any, error) {
+	if err := export.ValidateFields(export.Fields{Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Exhibit: a.Exhibit}); err != nil {
+		var fe *evidence.FieldError
+		if errors.As(err, &fe) {
+			return nil, badInput(fmt.Sprintf("--%s: %s", fe.Field, fe.Problem), "type it again without control characters or line breaks")
+		}
+		return nil, badInput(err.Error())
+	}
 	r, err := s.exportRequest(a, c.User)
 	if err != nil {
 		return nil, err
@@ -50,15 +122,18 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 		return nil, err
 	}
 	r.OutDir = staging
-	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "export", Params: map[string]string{
-		"case": a.Case, "reason": a.Reason, "recipient": a.Recipient, "cameras": strings.Join(a.Cameras, ","),
-		"from": a.From.UTC().Format(time.RFC3339), "to": a.To.UTC().Format(time.RFC3339),
+	if at, by, err := s.st.TimeConfirmed(); err == nil && !at.IsZero() {
+		r.ClockConfirmed = &export.Confirmation{At: at, By: by}
+	}
+	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "export.started", Params: map[string]string{
+		"case": a.Case, "reason": a.Reason, "recipient": a.Recipient, "exhibit": a.Exhibit, "cameras": strings.Join(a.Cameras, ","),
+		"from": a.From.UTC().Format(time.RFC3339), "to": a.To.UTC().Format(time.RFC3339), "package": export.PackageName(r),
 	}, Result: "started"})
 	if err != nil {
 		return nil, failed("the audit log cannot be written, so nothing is exported: " + err.Error())
 	}
-	if rec, err := s.st.AuditRecord(e.Seq); err == nil {
-		r.AuditEntries = append(r.AuditEntries, rec)
+	if r.Audit, err = export.AuditProofOf(s.st, e.Seq); err != nil {
+		return nil, failed("the audit proof cannot be made, so nothing is exported: " + err.Error())
 	}
 	pkg, err := export.Build(ctx, r)
 	var nf *export.NoFootageError
@@ -68,7 +143,15 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 	case err != nil:
 		return nil, failed("export: " + err.Error())
 	}
-	res := &stagedPackage{ExportResult: api.ExportResult{Package: filepath.Base(pkg), Fingerprint: s.key.Fingerprint()}, dir: pkg}
+	res := &stagedPackage{ExportResult: api.ExportResult{Package: filepath.Base(pkg), Fingerprint: s.key.Fingerprint()},
+		s: s, caller: c, req: a, dir: pkg}
+	sums, err := os.ReadFile(filepath.Join(pkg, evidence.SumsName))
+	if err != nil {
+		_ = os.RemoveAll(pkg)
+		return nil, failed("export: read the package's SHA256SUMS: " + err.Error())
+	}
+	h := sha256.Sum256(sums)
+	res.sumsSHA256 = hex.EncodeToString(h[:])
 	_ = filepath.WalkDir(pkg, func(p string, de fs.DirEntry, err error) error {
 		if err == nil && !de.IsDir() {
 			if info, err := de.Info(); err == nil {
@@ -78,6 +161,9 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 		}
 		return nil
 	})
+	for _, cam := range r.Cameras {
+		res.Gaps += len(cam.Gaps)
+	}
 	return res, nil
 }
 
@@ -125,7 +211,7 @@ func (s *service) exportRequest(a api.ExportRequest, operator string) (export.Re
 	cfg := s.cfg
 	r := export.Request{
 		Site: cfg.Site, BoxID: cfg.BoxID, Location: cfg.Location, From: a.From, To: a.To,
-		Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Operator: operator,
+		Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Exhibit: a.Exhibit, Producer: export.ProducerOf(operator),
 		Stills: a.Stills, Key: s.key, SoftwareVersion: version.Version,
 	}
 	for _, id := range a.Cameras {

@@ -3,7 +3,6 @@ package export
 import (
 	"archive/zip"
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -128,110 +127,4 @@ func encryptTo(src, outDir string, recipients []age.Recipient) (_ string, err er
 		return "", err
 	}
 	return tmp.Name(), tmp.Sync()
-}
-
-// Unpack makes a package directory out of what Verify is given: a
-// directory is used as it is; a .zip is extracted, and a .age file is
-// decrypted with the identities first, into a temporary directory that the
-// returned cleanup removes.
-func Unpack(p string, identities []age.Identity) (dir string, cleanup func(), err error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return "", nil, err
-	}
-	if st.IsDir() {
-		return p, func() {}, nil
-	}
-	tmp, err := os.MkdirTemp("", "cctv-verify-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup = func() { os.RemoveAll(tmp) }
-	zipPath := p
-	if strings.HasSuffix(p, ".age") {
-		if len(identities) == 0 {
-			cleanup()
-			return "", nil, errors.New("the package is encrypted: give the identity file (--identity) or the passphrase (--passphrase)")
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		defer in.Close()
-		r, err := age.Decrypt(in, identities...)
-		if err != nil {
-			cleanup()
-			return "", nil, fmt.Errorf("decrypt %s: %w", p, err)
-		}
-		zipPath = filepath.Join(tmp, "package.zip")
-		out, err := os.Create(zipPath)
-		if err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		_, err = io.Copy(out, r)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			cleanup()
-			return "", nil, fmt.Errorf("decrypt %s: %w", p, err)
-		}
-	}
-	zr, err := zip.OpenReader(zipPath)
-	if err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("open %s as a zip: %w", p, err)
-	}
-	defer zr.Close()
-	root := ""
-	for _, f := range zr.File {
-		name := path.Clean(f.Name)
-		if name != f.Name || path.IsAbs(name) || strings.HasPrefix(name, "../") || name == ".." || f.Mode()&fs.ModeType != 0 {
-			cleanup()
-			return "", nil, fmt.Errorf("zip entry %q: not a plain file inside the package", f.Name)
-		}
-		top, _, _ := strings.Cut(name, "/")
-		if root == "" {
-			root = top
-		} else if top != root {
-			cleanup()
-			return "", nil, fmt.Errorf("zip holds more than one top-level directory (%q and %q)", root, top)
-		}
-		dst := filepath.Join(tmp, "x", filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		if err := extract(f, dst); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-	}
-	if root == "" {
-		cleanup()
-		return "", nil, errors.New("the zip is empty")
-	}
-	return filepath.Join(tmp, "x", root), cleanup, nil
-}
-
-func extract(f *zip.File, dst string) error {
-	r, err := f.Open()
-	if err != nil {
-		return fmt.Errorf("zip entry %s: %w", f.Name, err)
-	}
-	defer r.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, r)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("zip entry %s: %w", f.Name, err)
-	}
-	return nil
 }

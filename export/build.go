@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/council/cctv/export/evidence"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/media"
@@ -72,19 +73,30 @@ type Camera struct {
 
 // Request describes an export.
 type Request struct {
-	Site, BoxID                       string
-	Location                          *time.Location // site time zone; default UTC
-	Cameras                           []Camera
-	From, To                          time.Time
-	Case, Reason, Recipient, Operator string
-	Stills                            []time.Time // instants within [From, To]
+	Site, BoxID             string
+	Location                *time.Location // site time zone; default UTC
+	Cameras                 []Camera
+	From, To                time.Time
+	Case, Reason, Recipient string // checked by evidence.ValidateFields
+	// Exhibit is the exhibit reference (e.g. "AB/1"). Default: none.
+	Exhibit string
+	// Producer is the person making the export (see ProducerOf); Login
+	// is required.
+	Producer Producer
+	// ClockConfirmed is the last confirmation of the box clock by a
+	// supervisor, if any; the report's time statement quotes it.
+	ClockConfirmed *Confirmation
+	Stills         []time.Time // instants within [From, To]
 	// Key signs the manifest. Only its public half enters the package.
 	Key *boxkey.Key
 	// OutDir is where the package directory is created.
 	OutDir          string
 	SoftwareVersion string
-	// AuditEntries, if any, are written one per line to audit/entries.jsonl.
-	AuditEntries [][]byte
+	// Audit is the proof, taken from the box's audit log after the
+	// export's own entries were appended, that those entries are in the
+	// log (see AuditProofOf). Required: a package without it fails
+	// verification.
+	Audit *AuditProof
 	// Progress, if set, is called now and then with bytes done and total.
 	Progress func(done, total int64)
 	// Now is the creation time. Default time.Now.
@@ -139,11 +151,14 @@ func (r *Request) validate() error {
 	}
 	req(r.Site, "site")
 	req(r.BoxID, "box id")
-	req(r.Case, "case reference")
-	req(r.Reason, "reason")
-	req(r.Recipient, "recipient")
-	req(r.Operator, "operator")
+	if err := evidence.ValidateFields(evidence.Fields{Case: r.Case, Reason: r.Reason, Recipient: r.Recipient, Exhibit: r.Exhibit}); err != nil {
+		errs = append(errs, err)
+	}
+	req(r.Producer.Login, "producer login")
 	req(r.OutDir, "output directory")
+	if r.Audit == nil {
+		errs = append(errs, errors.New("the audit proof of the export's entries is required"))
+	}
 	if r.Key == nil {
 		errs = append(errs, errors.New("signing key is required"))
 	}
@@ -278,9 +293,10 @@ func (b *builder) build(ctx context.Context) error {
 	}
 	b.m = Manifest{
 		Format: ManifestFormat, Site: r.Site, Box: r.BoxID, KeyFingerprint: r.Key.Fingerprint(),
-		Case: r.Case, Reason: r.Reason, Recipient: r.Recipient, Operator: r.Operator,
+		Case: r.Case, Reason: r.Reason, Recipient: r.Recipient, Exhibit: r.Exhibit, Producer: r.Producer,
 		Created: r.Now().UTC().Round(0), TimeZone: r.Location.String(), SoftwareVersion: r.SoftwareVersion,
-		From: r.From, To: r.To, Stills: []Still{},
+		ClockConfirmed: r.ClockConfirmed,
+		From:           r.From, To: r.To, Stills: []Still{},
 	}
 	libs := libraries()
 	footage := false
@@ -300,12 +316,15 @@ func (b *builder) build(ctx context.Context) error {
 	if err := b.stills(ctx); err != nil {
 		return err
 	}
-	if len(r.AuditEntries) > 0 {
-		var buf []byte
-		for _, e := range r.AuditEntries {
-			buf = append(append(buf, e...), '\n')
-		}
-		if err := b.writeFile(AuditName, RoleAudit, "", buf); err != nil {
+	entries, checkpoint, proofs, err := r.Audit.Files()
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{evidence.AuditEntriesName, entries}, {evidence.AuditCheckpoint, checkpoint}, {evidence.AuditProofsName, proofs}} {
+		if err := b.writeFile(f.name, RoleAudit, "", f.data); err != nil {
 			return err
 		}
 	}
@@ -313,12 +332,12 @@ func (b *builder) build(ctx context.Context) error {
 		[]byte(r.Key.AllowedSigners(r.BoxID, Namespace)+"\n")); err != nil {
 		return err
 	}
-	if err := b.writeFile(ReadmeName, RoleReadme, "", readme(&b.m)); err != nil {
+	if err := b.writeFile(ReadmeName, RoleReadme, "", readme(&b.m, r.Location)); err != nil {
 		return err
 	}
 	b.sortFiles()
 	b.m.Files = b.files
-	report, err := reportHTML(&b.m, r.Location)
+	report, err := reportHTML(&b.m, r.Location, r.Audit)
 	if err != nil {
 		return err
 	}
@@ -341,14 +360,22 @@ func (b *builder) build(ctx context.Context) error {
 	if err := writeNew(b.abs(SignatureName), sig); err != nil {
 		return err
 	}
-	var sums strings.Builder
-	all := append([]File(nil), b.files...)
-	all = append(all, File{Path: ManifestName, SHA256: sha(mb)}, File{Path: SignatureName, SHA256: sha(sig)})
-	slices.SortFunc(all, func(x, y File) int { return strings.Compare(x.Path, y.Path) })
-	for _, f := range all {
-		fmt.Fprintf(&sums, "%s  %s\n", f.SHA256, f.Path)
+	// SHA256SUMS lists every file but itself and its signature, and is
+	// signed too: so sha256sum and ssh-keygen alone check the whole package.
+	var sums []evidence.Sum
+	for _, f := range b.files {
+		sums = append(sums, evidence.Sum{SHA256: f.SHA256, Path: f.Path})
 	}
-	return writeNew(b.abs(SumsName), []byte(sums.String()))
+	sums = append(sums, evidence.Sum{SHA256: sha(mb), Path: ManifestName}, evidence.Sum{SHA256: sha(sig), Path: SignatureName})
+	sb := evidence.FormatSums(sums)
+	if err := writeNew(b.abs(SumsName), sb); err != nil {
+		return err
+	}
+	ssig, err := r.Key.Sign(Namespace, sb)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", SumsName, err)
+	}
+	return writeNew(b.abs(SumsSignatureName), ssig)
 }
 
 func (b *builder) sortFiles() {
@@ -704,7 +731,7 @@ func (b *builder) stills(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			img := withCaption(pic, captionLines(r, c.ID, at))
+			img := withCaption(pic, captionLines(r.Location, r.BoxID, c.ID, when))
 			var buf strings.Builder
 			if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
 				return fmt.Errorf("encode still: %w", err)
@@ -720,11 +747,17 @@ func (b *builder) stills(ctx context.Context) error {
 	return nil
 }
 
-func captionLines(r Request, camera string, at time.Time) []string {
+// captionLines is the caption of a still: the wall time of the frame shown
+// (not the instant asked for), in site time with its zone abbreviation
+// (GMT/BST) and in UTC, to the millisecond, then camera and box.
+func captionLines(loc *time.Location, box, camera string, frame time.Time) []string {
+	if loc == nil {
+		loc = time.UTC
+	}
 	return []string{
-		at.In(r.Location).Format("2006-01-02 15:04:05.000 MST"),
-		at.UTC().Format("2006-01-02 15:04:05.000") + " UTC",
-		"CAMERA " + camera + "  BOX " + r.BoxID,
+		frame.In(loc).Format("2006-01-02 15:04:05.000 MST"),
+		frame.UTC().Format("2006-01-02 15:04:05.000") + " UTC",
+		"CAMERA " + camera + "  BOX " + box,
 	}
 }
 

@@ -115,9 +115,17 @@ func (f *fixture) request(from, to time.Time, cameras ...string) export.Request 
 		Site: "Kidderminster Civic Centre", BoxID: boxID, Location: london,
 		From: from, To: to,
 		Case: "WMP-22112026/0042", Reason: "Police request: theft from counter",
-		Recipient: "PC 1234 A. Smith, West Mercia Police", Operator: "jbloggs (uid 1001)",
-		Key: f.key, OutDir: f.out, SoftwareVersion: "test",
-		AuditEntries: [][]byte{[]byte(`{"action":"export"}`)},
+		Recipient: "PC 1234 A. Smith, West Mercia Police", Exhibit: "AB/1",
+		Producer: export.Producer{Name: "Joe Bloggs", Login: "jbloggs"},
+		Key:      f.key, OutDir: f.out, SoftwareVersion: "test",
+	}
+	e, err := f.st.Audit(store.AuditEntry{User: "jbloggs", UID: 1001, Action: "export", Params: map[string]string{
+		"case": r.Case, "from": from.UTC().Format(time.RFC3339), "to": to.UTC().Format(time.RFC3339)}, Result: "started"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if r.Audit, err = export.AuditProofOf(f.st, e.Seq); err != nil {
+		f.t.Fatal(err)
 	}
 	for _, c := range cameras {
 		segs, err := f.st.Segments(c, from, to)

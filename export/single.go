@@ -20,9 +20,10 @@ type StillRequest struct {
 	At          time.Time
 }
 
-// StillJPEG renders the frame on screen at r.At with the caption band (site
-// time with its zone, UTC, camera, box) below the picture, as a JPEG. It
-// returns the frame's own time too.
+// StillJPEG renders the frame on screen at r.At with the caption band below
+// the picture, as a JPEG: the frame's own wall time (site time with its
+// zone, and UTC, to the millisecond), camera and box. It returns the frame's
+// time too, which is at or before r.At.
 func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
 	if err := checkSealed(r.Segment); err != nil {
 		return nil, time.Time{}, fmt.Errorf("still of %s: %w", r.Camera, err)
@@ -35,7 +36,7 @@ func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	img := withCaption(pic, captionLines(Request{Site: r.Site, BoxID: r.BoxID, Location: loc}, r.Camera, r.At))
+	img := withCaption(pic, captionLines(loc, r.BoxID, r.Camera, when))
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
 		return nil, time.Time{}, fmt.Errorf("encode still: %w", err)

@@ -3,6 +3,8 @@ package export
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -84,8 +86,17 @@ func (o ReceiveOptions) Artefact() string {
 	return p
 }
 
+// Received is what Receive put in place.
+type Received struct {
+	Path   string // the artefact: o.Artefact()
+	Report Report // the verification of the package
+	// SumsSHA256 is the SHA-256 of the package's SHA256SUMS, which names
+	// the whole package: the receipt the daemon records the disclosure by.
+	SumsSHA256 string
+}
+
 // Receive turns a package tar stream (WriteTar) into the artefact asked
-// for at o.Artefact(), and returns its path and the verification report.
+// for at o.Artefact(), and returns what it put there.
 //
 // Only the artefact ever reaches OutDir, and only under its final name once
 // it is complete, fsynced and verified: a directory is unpacked under a
@@ -95,14 +106,15 @@ func (o ReceiveOptions) Artefact() string {
 // recipient will open it, encrypted if asked, and renamed. An existing
 // artefact is never replaced (fs.ErrExist). On any error, a stream cut
 // short, or a package that does not verify (ErrNotVerified, with the
-// report), nothing is left in OutDir.
-func Receive(ctx context.Context, r io.Reader, o ReceiveOptions) (string, Report, error) {
+// report), nothing is left in OutDir. A package whose signer could not be
+// checked (no Verify.Fingerprint or AllowedSigners) does not verify either.
+func Receive(ctx context.Context, r io.Reader, o ReceiveOptions) (Received, error) {
 	if o.Name == "" || o.Name != filepath.Base(o.Name) || strings.HasPrefix(o.Name, ".") {
-		return "", Report{}, fmt.Errorf("receive package: bad package name %q", o.Name)
+		return Received{}, fmt.Errorf("receive package: bad package name %q", o.Name)
 	}
 	final := o.Artefact()
 	if _, err := os.Lstat(final); err == nil {
-		return "", Report{}, fmt.Errorf("receive package: %s: %w", final, fs.ErrExist)
+		return Received{}, fmt.Errorf("receive package: %s: %w", final, fs.ErrExist)
 	}
 	archive := o.Zip || len(o.Recipients) > 0
 	stageIn := o.OutDir
@@ -111,42 +123,45 @@ func Receive(ctx context.Context, r io.Reader, o ReceiveOptions) (string, Report
 	}
 	stage, err := os.MkdirTemp(stageIn, ".partial-"+o.Name+"-")
 	if err != nil {
-		return "", Report{}, fmt.Errorf("receive package: %w", err)
+		return Received{}, fmt.Errorf("receive package: %w", err)
 	}
 	defer os.RemoveAll(stage) // empty after a successful publish
 	dir := filepath.Join(stage, o.Name)
 	if err := untar(ctx, r, dir); err != nil {
-		return "", Report{}, fmt.Errorf("receive package: %w", err)
+		return Received{}, fmt.Errorf("receive package: %w", err)
 	}
-	rep, err := verifyReceived(dir, o.Verify)
+	got := Received{Path: final}
+	if got.Report, err = verifyReceived(ctx, dir, o.Verify); err != nil {
+		return got, err
+	}
+	sums, err := os.ReadFile(filepath.Join(dir, SumsName))
 	if err != nil {
-		return "", rep, err
+		return got, fmt.Errorf("receive package: %w", err)
 	}
-	if !archive {
-		if err := fsutil.PublishDir(dir, final); err != nil {
-			return "", rep, fmt.Errorf("receive package: %w", err)
-		}
-		rep.Package = final
-		return final, rep, nil
+	h := sha256.Sum256(sums)
+	got.SumsSHA256 = hex.EncodeToString(h[:])
+	if archive {
+		err = publishArchive(ctx, dir, o)
+	} else {
+		err = fsutil.PublishDir(dir, final)
 	}
-	return final, rep, publishArchive(dir, o)
+	if err != nil {
+		return got, fmt.Errorf("receive package: %w", err)
+	}
+	got.Report.Package = final
+	return got, nil
 }
 
 // publishArchive zips the verified package dir into OutDir, checks the zip
 // as a recipient will unpack it, encrypts it if asked and commits the
 // artefact under its final name.
-func publishArchive(dir string, o ReceiveOptions) error {
+func publishArchive(ctx context.Context, dir string, o ReceiveOptions) error {
 	zipped, err := zipTo(dir, o.OutDir)
 	if err != nil {
 		return fmt.Errorf("zip package: %w", err)
 	}
 	defer os.Remove(zipped) // a temporary name until committed
-	unpacked, cleanup, err := Unpack(zipped, nil)
-	if err != nil {
-		return fmt.Errorf("check the zip: %w", err)
-	}
-	rep, err := verifyReceived(unpacked, o.Verify)
-	cleanup()
+	rep, err := verifyReceived(ctx, zipped, o.Verify)
 	if err != nil {
 		return fmt.Errorf("check the zip: %w (%d problem(s))", err, len(rep.Problems))
 	}
@@ -166,15 +181,19 @@ func publishArchive(dir string, o ReceiveOptions) error {
 	return fsutil.CommitNew(f, o.Artefact())
 }
 
-// verifyReceived verifies a received package directory, turning a failed
-// verification into ErrNotVerified.
-func verifyReceived(dir string, opts VerifyOptions) (Report, error) {
-	rep, err := Verify(dir, opts)
+// verifyReceived verifies a received package (a directory or a zip),
+// turning a failed verification, or a signer that was not checked against
+// opts, into ErrNotVerified.
+func verifyReceived(ctx context.Context, p string, opts VerifyOptions) (Report, error) {
+	rep, err := VerifyContext(ctx, p, opts)
 	if err != nil {
 		return rep, fmt.Errorf("verify the received package: %w", err)
 	}
 	if !rep.OK() {
 		return rep, fmt.Errorf("%w: %d problem(s)", ErrNotVerified, len(rep.Problems))
+	}
+	if !rep.SignerChecked {
+		return rep, fmt.Errorf("%w: its signer was not checked against the box's key", ErrNotVerified)
 	}
 	return rep, nil
 }

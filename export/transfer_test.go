@@ -16,7 +16,7 @@ import (
 // stream sends a built package through WriteTar into Receive, as the daemon
 // and the CLI do over the socket; alter, if set, changes the staged package
 // while it is being sent.
-func stream(t *testing.T, pkg string, o export.ReceiveOptions, alter func()) (string, export.Report, error) {
+func stream(t *testing.T, pkg string, o export.ReceiveOptions, alter func()) (export.Received, error) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	go func() {
@@ -61,14 +61,17 @@ func TestReceive_VerifiesBeforeRename(t *testing.T) {
 		t.Run(tc.name+"/good", func(t *testing.T) {
 			o := tc.opts
 			o.OutDir, o.Verify.Fingerprint = t.TempDir(), f.key.Fingerprint()
-			got, rep, err := stream(t, pkg, o, nil)
-			if err != nil || !rep.OK() {
-				t.Fatalf("Receive = %v, %v", err, rep.Problems)
+			got, err := stream(t, pkg, o, nil)
+			if err != nil || !got.Report.OK() || !got.Report.SignerChecked {
+				t.Fatalf("Receive = %v, %v", err, got.Report.Problems)
 			}
-			if got != o.Artefact() || len(entries(t, o.OutDir)) != 1 {
-				t.Errorf("received %s; out holds %v, want only %s", got, entries(t, o.OutDir), filepath.Base(o.Artefact()))
+			if got.Path != o.Artefact() || len(entries(t, o.OutDir)) != 1 {
+				t.Errorf("received %s; out holds %v, want only %s", got.Path, entries(t, o.OutDir), filepath.Base(o.Artefact()))
 			}
-			if _, _, err := stream(t, pkg, o, nil); !errors.Is(err, fs.ErrExist) {
+			if sums := fileHash(t, filepath.Join(pkg, export.SumsName)); got.SumsSHA256 != sums {
+				t.Errorf("receipt names SHA256SUMS %s, the package's is %s", got.SumsSHA256, sums)
+			}
+			if _, err := stream(t, pkg, o, nil); !errors.Is(err, fs.ErrExist) {
 				t.Errorf("second Receive over the first = %v, want fs.ErrExist", err)
 			}
 		})
@@ -89,13 +92,13 @@ func TestReceive_VerifiesBeforeRename(t *testing.T) {
 			}
 			o := tc.opts
 			o.OutDir, o.Verify.Fingerprint = t.TempDir(), f.key.Fingerprint()
-			_, rep, err := stream(t, bad, o, func() {
+			got, err := stream(t, bad, o, func() {
 				b, _ := os.ReadFile(masters[0])
 				b[len(b)/2] ^= 0xff
 				_ = os.WriteFile(masters[0], b, 0o644)
 			})
-			if !errors.Is(err, export.ErrNotVerified) || rep.OK() {
-				t.Fatalf("Receive of an altered package = %v (problems %v), want ErrNotVerified", err, rep.Problems)
+			if !errors.Is(err, export.ErrNotVerified) || got.Report.OK() {
+				t.Fatalf("Receive of an altered package = %v (problems %v), want ErrNotVerified", err, got.Report.Problems)
 			}
 			if left := entries(t, o.OutDir); len(left) != 0 {
 				t.Errorf("after a failed verification --out holds %v, want nothing", left)

@@ -80,7 +80,27 @@ func (s *Store) ConfirmTime(by Actor) error {
 				return err
 			}
 		}
+		if err := putJSON(tx.Bucket(bktMeta), keyTimeConfirmed, timeConfirmed{At: s.clock.Now().UTC().Round(0), By: by.User}); err != nil {
+			return err
+		}
 		_, err = s.appendAudit(tx, actorEntry(e, by))
 		return err
 	})
+}
+
+// timeConfirmed is the last confirmation of the box clock.
+type timeConfirmed struct {
+	At time.Time `json:"at"`
+	By string    `json:"by"`
+}
+
+// TimeConfirmed returns when the box clock was last confirmed by a
+// supervisor (cctv time confirm) and by whom; the zero time if never.
+func (s *Store) TimeConfirmed() (at time.Time, by string, err error) {
+	var tc timeConfirmed
+	err = s.view("time confirmed", func(tx *bolt.Tx) error {
+		_, err := getJSON(tx.Bucket(bktMeta), keyTimeConfirmed, &tc)
+		return err
+	})
+	return tc.At, tc.By, err
 }

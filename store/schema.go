@@ -45,6 +45,8 @@ var (
 	keyPause     = []byte("deletion_paused") // JSON pauseState while deletion is paused (time safety)
 	// keyLastPressure is when disk pressure last deleted footage (RFC 3339).
 	keyLastPressure = []byte("last_pressure")
+	// keyTimeConfirmed is the last `cctv time confirm` (JSON timeConfirmed).
+	keyTimeConfirmed = []byte("time_confirmed")
 )
 
 // Entry states in bktSegments.

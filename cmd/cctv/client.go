@@ -14,7 +14,7 @@ import (
 // reads a stream that follows it, if any). When the daemon is down, a
 // command that may run without it is answered from the store directly, by
 // the same dispatcher: the same role check, refusal and audit entry.
-func ask(ctx context.Context, cfg *config.Config, command string, args, out any, body func(io.Reader) error) error {
+func ask(ctx context.Context, cfg *config.Config, command string, args, out any, body func(io.Reader) (receipt any, err error)) error {
 	err := api.CallStream(ctx, cfg.Socket, command, args, out, body)
 	if !errors.Is(err, api.ErrDaemonDown) {
 		return err

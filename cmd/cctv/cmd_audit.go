@@ -68,7 +68,7 @@ func cmdAudit() *cli.Command {
 						}
 					} else {
 						for _, p := range out.Problems {
-							fmt.Fprintf(c.App.Writer, "seq %d: %s: %s\n", p.Seq, p.Kind, p.Detail)
+							fmt.Fprintf(c.App.Writer, "seq %d: %s: %s\n", p.Seq, p.Kind, esc(p.Detail))
 						}
 					}
 					if !out.OK {
@@ -93,10 +93,10 @@ func printAudit(w io.Writer, entries []store.AuditEntry, loc *time.Location) {
 	for _, e := range entries {
 		params := make([]string, 0, len(e.Params))
 		for k, v := range e.Params {
-			params = append(params, k+"="+v)
+			params = append(params, esc(k)+"="+esc(v))
 		}
 		slices.Sort(params)
 		fmt.Fprintf(w, "%6d  %s  %s (uid %d)  %s  %s  => %s\n",
-			e.Seq, localTime(e.Time, loc), e.User, e.UID, e.Action, strings.Join(params, " "), e.Result)
+			e.Seq, localTime(e.Time, loc), esc(e.User), e.UID, esc(e.Action), strings.Join(params, " "), esc(e.Result))
 	}
 }

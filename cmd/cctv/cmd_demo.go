@@ -160,11 +160,14 @@ transport = "udp"
 		Stills: []time.Time{from.Add(until.Sub(from) / 2)}}
 	var res api.ExportResult
 	var pkg string
-	err = ask(ctx, cfg, api.CmdExport, args, &res, func(r io.Reader) error {
-		var rerr error
-		pkg, _, rerr = export.Receive(ctx, r, export.ReceiveOptions{OutDir: outDir, Name: res.Package,
+	err = ask(ctx, cfg, api.CmdExport, args, &res, func(r io.Reader) (any, error) {
+		got, rerr := export.Receive(ctx, r, export.ReceiveOptions{OutDir: outDir, Name: res.Package,
 			Verify: export.VerifyOptions{Fingerprint: key.Fingerprint()}})
-		return rerr
+		if rerr != nil {
+			return nil, rerr
+		}
+		pkg = got.Path
+		return api.ExportReceipt{Package: res.Package, Artefact: filepath.Base(got.Path), SumsSHA256: got.SumsSHA256}, nil
 	})
 	if err != nil {
 		return failed(err, "the demo export failed: "+err.Error())
@@ -173,8 +176,8 @@ transport = "udp"
 		localTime(from, cfg.Location), until.In(cfg.Location).Format("15:04:05"), pkg)
 	fmt.Fprintf(w, "\nthe police verify it with OpenSSH and coreutils alone:\n")
 	fmt.Fprintf(w, "  cd %s\n", pkg)
-	fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s manifest.json.sig < manifest.json\n", cfg.BoxID)
-	fmt.Fprintf(w, "  sha256sum -c SHA256SUMS\n")
+	fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s SHA256SUMS.sig < SHA256SUMS\n", cfg.BoxID)
+	fmt.Fprintf(w, "  sha256sum --strict -c SHA256SUMS\n")
 	fmt.Fprintf(w, "or all of it, seals included: cctv verify --fingerprint %s %s\n", key.Fingerprint(), pkg)
 
 	fmt.Fprintf(w, "\nthe demo box is in %s. Try:\n", dir)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -29,6 +30,7 @@ func cmdExport() *cli.Command {
 			&cli.StringFlag{Name: "case", Usage: "case reference", Required: true},
 			&cli.StringFlag{Name: "reason", Usage: "why the footage is disclosed", Required: true},
 			&cli.StringFlag{Name: "recipient", Usage: "person and organisation receiving it", Required: true},
+			&cli.StringFlag{Name: "exhibit", Usage: `exhibit reference on the report, e.g. "AB/1"`},
 			&cli.StringSliceFlag{Name: "still", Usage: "a screen print at this time (HH:MM:SS on the day of --from, or a full time); repeatable"},
 			&cli.StringFlag{Name: "out", Usage: "directory to put the package in", Required: true},
 			&cli.BoolFlag{Name: "zip", Usage: "hand over one .zip file instead of a directory"},
@@ -40,7 +42,10 @@ func cmdExport() *cli.Command {
 			if err != nil {
 				return err
 			}
-			a := api.ExportRequest{From: from, To: to, Case: c.String("case"), Reason: c.String("reason"), Recipient: c.String("recipient")}
+			a := api.ExportRequest{From: from, To: to, Case: c.String("case"), Reason: c.String("reason"), Recipient: c.String("recipient"), Exhibit: c.String("exhibit")}
+			if err := export.ValidateFields(export.Fields{Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Exhibit: a.Exhibit}); err != nil {
+				return badInput(err, "bad text in the request: "+err.Error(), "type it again without control characters or line breaks")
+			}
 			for _, id := range strings.Split(c.String("camera"), ",") {
 				if id = strings.TrimSpace(id); id != "" {
 					a.Cameras = append(a.Cameras, id)
@@ -69,40 +74,77 @@ func cmdExport() *cli.Command {
 				return badInput(nil, ro.Artefact()+" already exists: an exhibit is never replaced", "choose another --out, or move the old one away first")
 			}
 			var res api.ExportResult
-			var pkg string
-			var rep export.Report
+			var got export.Received
 			prog := newProgress(c.App.ErrWriter)
-			err = ask(c.Context, cfg, api.CmdExport, a, &res, func(r io.Reader) error {
+			err = ask(c.Context, cfg, api.CmdExport, a, &res, func(r io.Reader) (any, error) {
 				prog.total.Store(res.Bytes)
 				ro.Name, ro.Verify.Fingerprint = res.Package, res.Fingerprint
 				var rerr error
-				pkg, rep, rerr = export.Receive(c.Context, prog.reader(r), ro)
-				return rerr
+				if got, rerr = export.Receive(c.Context, prog.reader(r), ro); rerr != nil {
+					return nil, rerr
+				}
+				return api.ExportReceipt{Package: res.Package, Artefact: filepath.Base(got.Path), SumsSHA256: got.SumsSHA256}, nil
 			})
 			prog.stop()
 			switch {
 			case errors.Is(err, export.ErrNotVerified):
-				for _, p := range rep.Problems {
+				for _, p := range got.Report.Problems {
 					fmt.Fprintf(c.App.ErrWriter, "cctv: problem: %s\n", p)
 				}
 				return failed(err, "the package received does not verify, so nothing was written to "+out, "export again")
 			case errors.Is(err, fs.ErrExist):
 				return badInput(err, ro.Artefact()+" already exists: an exhibit is never replaced", "choose another --out, or move the old one away first")
+			case err != nil && got.Path != "":
+				return failed(err, "the package is at "+got.Path+" and verified, but the disclosure was not recorded: "+err.Error(),
+					"do not hand it over: delete it and export again")
 			case err != nil:
 				return err
 			}
-			w := c.App.Writer
-			fmt.Fprintf(w, "evidence package: %s\n", pkg)
-			if len(recipients) > 0 {
-				fmt.Fprintf(w, "encrypted: the recipient decrypts with: age -d -i KEY -o package.zip %s (or age -d for a passphrase), then unzips\n", filepath.Base(pkg))
-			}
-			fmt.Fprintf(w, "verified: %d files, %d masters, signed by %s (box %s)\n", rep.Files, rep.Masters, rep.Fingerprint, rep.Box)
-			fmt.Fprintf(w, "the recipient verifies it with OpenSSH and coreutils, in the package directory:\n")
-			fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s manifest.json.sig < manifest.json\n", cfg.BoxID)
-			fmt.Fprintf(w, "  sha256sum -c SHA256SUMS\n")
+			printExported(c.App.Writer, got, len(recipients) > 0, cfg)
 			return nil
 		}),
 	}
+}
+
+// printExported tells the operator what was made, what it covers and how
+// the recipient checks it.
+func printExported(w io.Writer, got export.Received, encrypted bool, cfg *config.Config) {
+	rep := got.Report
+	fmt.Fprintf(w, "evidence package: %s\n", got.Path)
+	if encrypted {
+		fmt.Fprintf(w, "encrypted: the recipient decrypts with: age -d -i KEY -o package.zip %s (or age -d for a passphrase), then unzips\n", filepath.Base(got.Path))
+	}
+	fmt.Fprintf(w, "verified: %d files, %d masters, signed by %s (box %s); disclosure recorded in the audit log\n", rep.Files, rep.Masters, rep.Fingerprint, rep.Box)
+	if m := rep.Manifest; m != nil {
+		for _, cam := range m.Cameras {
+			if len(cam.Uncovered) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "NOT COVERED: camera %s has no footage for part of the window asked for:\n", cam.ID)
+			for _, u := range cam.Uncovered {
+				fmt.Fprintf(w, "  %s – %s (%s UTC – %s UTC): %s\n", localTime(u.From, cfg.Location), localTime(u.To, cfg.Location),
+					u.From.UTC().Format("15:04:05"), u.To.UTC().Format("15:04:05"), uncoveredWhy(u, cam.Gaps))
+			}
+		}
+	}
+	fmt.Fprintf(w, "the recipient verifies it with OpenSSH and coreutils, in the package directory (README.txt says so too):\n")
+	fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s SHA256SUMS.sig < SHA256SUMS\n", cfg.BoxID)
+	fmt.Fprintf(w, "  sha256sum --strict -c SHA256SUMS\n")
+}
+
+// uncoveredWhy gives the recorder's reasons for an uncovered span: the
+// reasons of the gap records overlapping it, or that none explains it.
+func uncoveredWhy(u export.Window, gaps []export.Gap) string {
+	var why []string
+	for _, g := range gaps {
+		if g.From.Before(u.To) && g.To.After(u.From) && !slices.Contains(why, g.Reason) {
+			why = append(why, g.Reason)
+		}
+	}
+	if len(why) == 0 {
+		return "no recording and no gap record (before recording began, or deleted: see cctv list --deleted)"
+	}
+	return strings.Join(why, "; ")
 }
 
 // exportRecipients reads --encrypt-to and --passphrase.

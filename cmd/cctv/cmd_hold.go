@@ -116,8 +116,8 @@ func printHolds(w io.Writer, hs []api.Hold, loc *time.Location) {
 			state = "in force, PAST REVIEW DATE"
 		}
 		fmt.Fprintf(w, "%s  camera %s  %s – %s  case %s  review %s  placed by %s  (%s)\n    reason: %s\n",
-			h.ID, h.Camera, localTime(h.From, loc), localTime(h.To, loc), h.Case,
-			h.Review.In(loc).Format("2006-01-02"), h.PlacedBy, state, h.Reason)
+			esc(h.ID), esc(h.Camera), localTime(h.From, loc), localTime(h.To, loc), esc(h.Case),
+			h.Review.In(loc).Format("2006-01-02"), esc(h.PlacedBy), esc(state), esc(h.Reason))
 	}
 }
 

@@ -78,7 +78,7 @@ func printList(w io.Writer, out api.List, loc *time.Location) {
 				float64(s.Bytes)/1e6, s.Seal, s.TimeSource, s.File)
 		}
 		for _, g := range c.Gaps {
-			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), g.Reason)
+			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), esc(g.Reason))
 		}
 		for _, d := range c.Deleted {
 			fmt.Fprintf(w, "  deleted %s – %s  on %s (%s)  sha256 %s\n", localTime(d.Start, loc), d.End.In(loc).Format("15:04:05"),

@@ -37,7 +37,7 @@ func cmdStatus() *cli.Command {
 }
 
 func printStatus(w io.Writer, s api.Status, loc *time.Location) {
-	fmt.Fprintf(w, "%s (%s) at %s\n", s.Site, s.Box, localTime(s.Now, loc))
+	fmt.Fprintf(w, "%s (%s) at %s\n", esc(s.Site), esc(s.Box), localTime(s.Now, loc))
 	if s.Key != "" {
 		fmt.Fprintf(w, "signing key %s\n", s.Key)
 	}
@@ -48,7 +48,7 @@ func printStatus(w io.Writer, s api.Status, loc *time.Location) {
 			fmt.Fprintf(w, " since %s", localTime(c.Since, loc))
 		}
 		if c.Reason != "" {
-			fmt.Fprintf(w, " (%s)", c.Reason)
+			fmt.Fprintf(w, " (%s)", esc(c.Reason))
 		}
 		fmt.Fprintln(w)
 		if c.Segments > 0 {
@@ -73,6 +73,6 @@ func printStatus(w io.Writer, s api.Status, loc *time.Location) {
 	}
 	fmt.Fprintln(w, "\nALERTS:")
 	for _, a := range s.Alerts {
-		fmt.Fprintf(w, "  ! %s\n", a)
+		fmt.Fprintf(w, "  ! %s\n", esc(a))
 	}
 }

@@ -34,9 +34,9 @@ func cmdStill() *cli.Command {
 			}
 			var res api.StillResult
 			var img bytes.Buffer
-			err = ask(c.Context, cfg, api.CmdStill, api.StillRequest{Camera: c.String("camera"), At: at}, &res, func(r io.Reader) error {
+			err = ask(c.Context, cfg, api.CmdStill, api.StillRequest{Camera: c.String("camera"), At: at}, &res, func(r io.Reader) (any, error) {
 				_, err := io.Copy(&img, io.LimitReader(r, int64(res.Bytes)+1))
-				return err
+				return nil, err
 			})
 			if err != nil {
 				return err

@@ -16,7 +16,16 @@ const (
 	exitOK     = 0 // success
 	exitFailed = 1 // the operation failed, or what was checked is not sound
 	exitUsage  = 2 // bad usage or bad input: nothing was changed
+	// exitUnchecked (verify only): the package is intact, but its signer
+	// was not checked against --fingerprint or --allowed-signers.
+	exitUnchecked = 3
 )
+
+// exitStatus is an error that only carries an exit code: the command has
+// already told the person everything (verify prints its own report).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // userError is an error meant for a person: what went wrong, naming the
 // thing, and one concrete next step per hint.
@@ -48,9 +57,12 @@ func report(w io.Writer, err error) int {
 	}
 	var ue *userError
 	var ae *api.Error
+	var es exitStatus
 	var ce *config.Error
 	var te *timeinput.Error
 	switch {
+	case errors.As(err, &es):
+		return int(es)
 	case errors.As(err, &ue):
 		fmt.Fprintf(w, "cctv: error: %s\n", ue.msg)
 		for _, h := range ue.hints {

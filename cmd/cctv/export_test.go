@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/internal/testutil"
+	"github.com/council/cctv/store"
 )
 
 func TestDaemon_Export_EndToEnd(t *testing.T) {
@@ -64,18 +67,28 @@ func TestDaemon_Export_EndToEnd(t *testing.T) {
 	if len(stills) != 2 {
 		t.Errorf("stills: %v, want one per camera", stills)
 	}
-	b.mustRun("verify", pkg)
+	b.mustRun("verify", pkg, "--fingerprint", boxFingerprint(t, b))
 
-	// The disclosure log names the recipient; the package carries its entry.
-	found := false
-	for _, e := range b.auditEntries() {
-		found = found || (e.Action == "export" && e.Params["recipient"] == "PC 1 Test, Test Police" && e.Params["case"] == "WMP-1")
+	// The disclosure log has one entry for the delivered package, naming the
+	// recipient and the package by its SHA256SUMS; the package carries the
+	// entry of its making.
+	sumsFile, err := os.ReadFile(filepath.Join(pkg, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !found {
-		t.Error("no export entry with the recipient in the audit log")
+	h := sha256.Sum256(sumsFile)
+	var disclosures []store.AuditEntry
+	for _, e := range b.auditEntries() {
+		if e.Action == "export" {
+			disclosures = append(disclosures, e)
+		}
+	}
+	if len(disclosures) != 1 || disclosures[0].Params["recipient"] != "PC 1 Test, Test Police" || disclosures[0].Params["case"] != "WMP-1" ||
+		disclosures[0].Params["sha256sums"] != hex.EncodeToString(h[:]) || disclosures[0].Result != "delivered" {
+		t.Errorf("disclosure log: %+v, want one delivered entry with the recipient and the SHA-256 of SHA256SUMS", disclosures)
 	}
 	carried, err := os.ReadFile(filepath.Join(pkg, "audit", "entries.jsonl"))
-	if err != nil || !strings.Contains(string(carried), `"action":"export"`) {
+	if err != nil || !strings.Contains(string(carried), `"action":"export.started"`) {
 		t.Errorf("package does not carry its audit entry: %v %s", err, carried)
 	}
 
@@ -88,6 +101,16 @@ func TestDaemon_Export_EndToEnd(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
 		t.Errorf("an empty export left %v", entries)
+	}
+	// A failed export is not a disclosure.
+	n := 0
+	for _, e := range b.auditEntries() {
+		if e.Action == "export" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d disclosure entries after one delivered and one failed export, want 1", n)
 	}
 }
 
@@ -149,7 +172,7 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(zips) != 1 || len(entries) != 1 {
 		t.Fatalf("--zip left %v", entries)
 	}
-	b.mustRun("verify", zips[0])
+	b.mustRun("verify", zips[0], "--fingerprint", boxFingerprint(t, b))
 	run("unzip", "-q", zips[0], "-d", filepath.Join(keys, "unzipped"))
 	unzipped, _ := filepath.Glob(filepath.Join(keys, "unzipped", "Z-1_*"))
 	if len(unzipped) != 1 {
@@ -174,9 +197,9 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	}
 	run("age", "-d", "-i", "age.key", "-o", "by-age.zip", enc[0])
 	run("age", "-d", "-i", "id_ed25519", "-o", "by-ssh.zip", enc[0])
-	b.mustRun("verify", filepath.Join(keys, "by-ssh.zip"))
-	b.mustRun("verify", "--identity", filepath.Join(keys, "age.key"), enc[0])
-	if code, _, stderr := b.run("verify", enc[0]); code != 1 || !strings.Contains(stderr, "encrypted") {
+	b.mustRun("verify", filepath.Join(keys, "by-ssh.zip"), "--fingerprint", boxFingerprint(t, b))
+	b.mustRun("verify", "--identity", filepath.Join(keys, "age.key"), enc[0], "--fingerprint", boxFingerprint(t, b))
+	if code, _, stderr := b.run("verify", enc[0]); code != 2 || !strings.Contains(stderr, "encrypted") {
 		t.Errorf("verify of an encrypted package without a key: exit %d: %s", code, stderr)
 	}
 
@@ -188,7 +211,7 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	if len(enc) != 1 {
 		t.Fatal("no passphrase-encrypted package")
 	}
-	b.mustRun("verify", "--passphrase", enc[0])
+	b.mustRun("verify", "--passphrase", enc[0], "--fingerprint", boxFingerprint(t, b))
 	if _, err := exec.LookPath("script"); err == nil {
 		// age reads a passphrase only from a terminal: give it one.
 		cmd := exec.Command("script", "-qec", "age -d -o by-pass.zip "+enc[0], "/dev/null")
@@ -197,7 +220,7 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 		if o, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("age -d with the passphrase: %v: %s", err, o)
 		} else {
-			b.mustRun("verify", filepath.Join(keys, "by-pass.zip"))
+			b.mustRun("verify", filepath.Join(keys, "by-pass.zip"), "--fingerprint", boxFingerprint(t, b))
 		}
 	}
 }
@@ -235,4 +258,17 @@ func TestDaemon_Still_CaptionedJPEG(t *testing.T) {
 	if !found {
 		t.Error("still not audited")
 	}
+}
+
+// boxFingerprint is the box key's fingerprint as `cctv keys show` prints it:
+// what the police register, and what verify must be given to exit 0.
+func boxFingerprint(t *testing.T, b *box) string {
+	t.Helper()
+	for _, l := range strings.Split(b.mustRun("keys", "show"), "\n") {
+		if fp, ok := strings.CutPrefix(l, "fingerprint: "); ok {
+			return fp
+		}
+	}
+	t.Fatal("cctv keys show printed no fingerprint")
+	return ""
 }

@@ -126,6 +126,10 @@ func TestHostile_StalledExportsAndIdleViewers_SupervisorGetsThrough(t *testing.T
 			t.Errorf("daemon: %v", err)
 		}
 	}()
+	waitUntil(t, "the daemon to answer", 30*time.Second, func() bool {
+		code, _, stderr := b.run("status", "--json")
+		return code == 0 || !strings.Contains(stderr, "not running")
+	})
 	waitUntil(t, "two segments", 60*time.Second, func() bool {
 		l := b.list(false)
 		return len(l.Cameras) == 1 && len(l.Cameras[0].Segments) >= 2

@@ -34,14 +34,22 @@ func TestVerify_RecordedFootageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(cfg.DataDir, store.Options{BoxID: cfg.BoxID, ReadOnly: true})
+	st, err := store.Open(cfg.DataDir, store.Options{BoxID: cfg.BoxID, Signer: key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	all, err := st.Segments("desk", time.Unix(0, 0), time.Now().Add(time.Hour))
-	st.Close()
 	if err != nil || len(all) < 2 {
 		t.Fatalf("segments: %v, %d", err, len(all))
+	}
+	e, err := st.Audit(store.AuditEntry{Action: "export", Params: map[string]string{"case": "T-3"}, Result: "started"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := export.AuditProofOf(st, e.Seq)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
 	from, to := all[0].Start.Add(time.Second), all[1].End.Add(-time.Second)
 	out := t.TempDir()
@@ -49,14 +57,22 @@ func TestVerify_RecordedFootageRoundTrip(t *testing.T) {
 		Site: cfg.Site, BoxID: cfg.BoxID, Location: cfg.Location,
 		Cameras: []export.Camera{{ID: "desk", Name: "desk", Segments: all[:2]}},
 		From:    from, To: to, Case: "T-3", Reason: "test", Recipient: "PC 1 Test, Test Police",
-		Operator: "root", Key: key, OutDir: out, SoftwareVersion: "test",
+		Producer: export.ProducerOf("root"), Audit: proof, Key: key, OutDir: out, SoftwareVersion: "test",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := b.run("verify", "--fingerprint", key.Fingerprint(), pkg)
-	if code != 0 || !strings.HasPrefix(stdout, "OK: case T-3") {
-		t.Fatalf("verify of a good package: exit %d\n%s%s", code, stdout, stderr)
+	// Both argument orders, as README.txt and report.html print it.
+	for _, args := range [][]string{{"verify", "--fingerprint", key.Fingerprint(), pkg}, {"verify", pkg, "--fingerprint", key.Fingerprint()}} {
+		code, stdout, stderr := b.run(args...)
+		if code != 0 || !strings.HasPrefix(stdout, "OK: case T-3") {
+			t.Fatalf("%v of a good package: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+	// Without a fingerprint the signer is not checked: exit 3, in capitals.
+	code, stdout, stderr := b.run("verify", pkg)
+	if code != 3 || !strings.HasPrefix(stdout, "INTACT, BUT THE SIGNER WAS NOT CHECKED") || !strings.Contains(stderr, "WARNING") {
+		t.Errorf("verify without a fingerprint: exit %d, want 3\n%s%s", code, stdout, stderr)
 	}
 	code, _, stderr = b.run("verify", "--fingerprint", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", pkg)
 	if code != 1 {
