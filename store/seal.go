@@ -28,6 +28,15 @@ type Seal struct {
 	SHA256        string    `json:"sha256"`      // hex
 	TimeSource    string    `json:"time_source"` // "rtcp", "arrival", "pts" (recovered), "filename" (adopted)
 	ClockOffsetMS int64     `json:"clock_offset_ms"`
+	// CameraClock says ClockOffsetMS was measured: the camera's clock (from
+	// its RTCP sender reports) minus the time the segment is filed under.
+	CameraClock bool `json:"camera_clock,omitempty"`
+	// LostPackets counts RTP packets the camera sent that never arrived, and
+	// DroppedFrames the access units left out of the file because of them
+	// (damaged, or depending on a damaged one until the next keyframe) or
+	// because they could not be muxed.
+	LostPackets   int64     `json:"lost_packets,omitempty"`
+	DroppedFrames int64     `json:"dropped_frames,omitempty"`
 	State         string    `json:"state"` // "sealed" | "recovered" | "adopted"
 	Flags         []string  `json:"flags,omitempty"`
 	Prev          string    `json:"prev"` // Hash of the previous seal of this camera; "" for Seq 1
@@ -53,7 +62,11 @@ type SealInfo struct {
 	Frames      int64
 	TimeSource  string        // "rtcp" | "arrival"
 	ClockOffset time.Duration // camera minus box
+	CameraClock bool          // ClockOffset was measured from RTCP sender reports
 	Flags       []string      // e.g. "time-untrusted", "clock-jump"
+
+	LostPackets   int64 // RTP packets lost in this segment
+	DroppedFrames int64 // access units left out (see Seal.DroppedFrames)
 }
 
 // Canonical returns the bytes that are signed and hashed. Times are converted
