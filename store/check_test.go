@@ -179,7 +179,7 @@ func TestCheck_OverlapIsViolation(t *testing.T) {
 	s := e.open(t)
 	storetest.WriteSegment(t, s, "cam", t0, 25)                          // t0 … t0+1s
 	storetest.WriteSegment(t, s, "cam", t0.Add(900*time.Millisecond), 5) // starts 100 ms early
-	storetest.WriteSegment(t, s, "cam", t0.Add(2*time.Second), 5)         // a hole is no violation
+	storetest.WriteSegment(t, s, "cam", t0.Add(2*time.Second), 5)        // a hole is no violation
 	vs := e.check(t, s, false)
 	if len(vs) != 1 || vs[0].Kind != "overlap" || !strings.Contains(vs[0].Detail, "100ms") {
 		t.Fatalf("violations %v, want one overlap by 100ms", vs)
