@@ -261,7 +261,24 @@ func TestRecorder_CameraDownThenBack_RecordsGapAndResumes(t *testing.T) {
 	cam.Stop()
 	waitFor(t, "camera down", 30*time.Second, func() bool { return healthOf(rec, "desk").State == recorder.StateDown })
 	before := len(h.segments("desk"))
-	time.Sleep(time.Second) // the camera stays away for a while: this is the gap being tested
+	since := healthOf(rec, "desk").DownSince
+	time.Sleep(1500 * time.Millisecond) // the camera stays away for a while: this is the gap being tested
+	// While it lasts, the outage is visible (issue 10): "down since" stays at
+	// its start whatever the retries, and the index holds it as an ongoing gap.
+	if hs := healthOf(rec, "desk"); since.IsZero() || !hs.DownSince.Equal(since) {
+		t.Errorf("down since %s, then %s after retries; want the outage's start both times", since, hs.DownSince)
+	}
+	ongoing, err := h.store.Gaps("desk", down.Add(-time.Minute), time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ongoing) != 1 || !ongoing[0].Ongoing || !ongoing[0].From.Equal(since) {
+		t.Errorf("gaps while down = %+v, want the ongoing outage from %s", ongoing, since)
+	}
+	states, err := h.store.CameraStates()
+	if err != nil || len(states) != 1 || !states[0].DownSince.Equal(since) {
+		t.Errorf("stored states %+v (%v), want down since %s", states, err, since)
+	}
 	up := time.Now()
 	cam.Start()
 	waitFor(t, "recording again", 30*time.Second, func() bool {

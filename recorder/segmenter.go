@@ -96,8 +96,9 @@ type segmenter struct {
 	frames     int64
 	lost       int64
 	dropped    int64
-	pendLost   int64 // counted before the next segment opens
+	pendLost   int64 // counted while no segment is open, for the next one
 	pendDrop   int64
+	dropTail   bool // frames were dropped since the last one written
 	offset     time.Duration
 	camClock   bool
 	flags      []string
@@ -118,11 +119,20 @@ func (s *segmenter) anchor(t time.Time, pts int64) {
 	s.anchored, s.anchorWall, s.anchorPTS, s.reanchor = true, t.UTC(), pts, false
 }
 
-// countLoss adds losses that happened before frame f to the segment it
-// goes in.
+// countLoss adds losses to the open segment (they happened before the
+// frame being written, after the last one written), or keeps them for the
+// next segment.
 func (s *segmenter) countLoss(lost, dropped int64) {
-	s.pendLost += lost
-	s.pendDrop += dropped
+	if s.w == nil {
+		s.pendLost += lost
+		s.pendDrop += dropped
+		return
+	}
+	s.lost += lost
+	s.dropped += dropped
+	if dropped > 0 {
+		s.dropTail = true
+	}
 }
 
 // write adds one access unit, opening and cutting segments as needed. It
@@ -133,7 +143,7 @@ func (s *segmenter) countLoss(lost, dropped int64) {
 func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 	s.countLoss(f.lost, f.dropped)
 	if f.pts < f.dts || (s.w != nil && f.dts <= s.lastDTS) {
-		s.pendDrop++
+		s.countLoss(0, 1)
 		return time.Time{}, errBadTiming
 	}
 	if s.w != nil && f.key && (s.cutPending || s.elapsed(f.pts) >= s.target) {
@@ -143,7 +153,7 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 	}
 	if s.w == nil {
 		if !f.key {
-			s.pendDrop++
+			s.countLoss(0, 1)
 			return time.Time{}, nil // wait for a keyframe: every file starts on one
 		}
 		if err := s.open(f); err != nil {
@@ -164,6 +174,7 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 	}
 	s.maxPTS = max(s.maxPTS, f.pts)
 	s.lastDTS = f.dts
+	s.dropTail = false
 	s.frames++
 	if f.hasNTP {
 		s.offset, s.camClock = f.ntp.Sub(s.at(f.pts)), true
@@ -204,7 +215,7 @@ func (s *segmenter) open(f *frame) error {
 	s.offset, s.camClock = 0, false
 	s.flags = append(s.flags[:0], s.nextFlags...)
 	s.nextFlags = s.nextFlags[:0]
-	s.cutPending = false
+	s.cutPending, s.dropTail = false, false
 	if s.untrusts(f.arrival) {
 		s.flags = append(s.flags, flagTimeUntrusted)
 	}
@@ -234,7 +245,10 @@ func (s *segmenter) end() time.Time {
 
 // close finishes the muxer and seals the segment. next, if not zero, is the
 // time of the frame that starts the next segment: the end never passes it,
-// so segments never overlap. It returns the end time of what was sealed.
+// so segments never overlap, and if the frames before it were dropped (loss)
+// the segment reaches it: the loss is a hole inside the segment, counted in
+// its seal, not a hole in the timeline. It returns the end time of what was
+// sealed.
 func (s *segmenter) close(next time.Time) (time.Time, error) {
 	if s.w == nil {
 		return time.Time{}, nil
@@ -242,7 +256,7 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 	w, mux := s.w, s.mux
 	s.w, s.mux = nil, nil
 	end := s.end()
-	if !next.IsZero() && next.Before(end) {
+	if !next.IsZero() && (next.Before(end) || s.dropTail) {
 		end = next
 	}
 	s.floor = end

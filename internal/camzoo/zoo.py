@@ -89,17 +89,40 @@ class Camera:
         media.connect("prepared", self.prepared)
         pay = media.get_element().get_by_name("pay0")
         if self.c.get("loss") or self.c.get("marker_loss_every"):
-            pay.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.lose)
+            pay.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self.lose)
 
-    def lose(self, pad, info):
-        buf = info.get_buffer()
+    def drop(self, buf):
+        """Whether to lose this RTP packet."""
         if self.c.get("loss") and self.rand.random() < self.c["loss"]:
-            return Gst.PadProbeReturn.DROP
+            return True
         every = self.c.get("marker_loss_every")
         if every and buf.has_flags(Gst.BufferFlags.MARKER):
             self.markers += 1
-            if self.markers % every == 0:
-                return Gst.PadProbeReturn.DROP
+            return self.markers % every == 0
+        return False
+
+    def lose(self, pad, info):
+        if info.type & Gst.PadProbeType.BUFFER_LIST:
+            # A payloader sends a fragmented frame as one buffer list: pass
+            # on a list without the lost packets.
+            lst = info.get_buffer_list()
+            kept = Gst.BufferList.new()
+            lost = False
+            for i in range(lst.length()):
+                b = lst.get(i)
+                if self.drop(b):
+                    lost = True
+                else:
+                    kept.insert(-1, b)
+            if not lost:
+                return Gst.PadProbeReturn.OK
+            peer = pad.get_peer()
+            if peer is not None and kept.length() > 0:
+                peer.chain_list(kept)
+            return Gst.PadProbeReturn.DROP
+        if self.drop(info.get_buffer()):
+            return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK
 
     def prepared(self, media):
