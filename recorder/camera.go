@@ -37,7 +37,7 @@ type CameraConfig struct {
 	// is picked up without a restart) and overrides Password. An error from
 	// it puts the camera in the error state with a reason naming the file.
 	PasswordFile string
-	LoadPassword func() (string, error)
+	LoadPassword func() (string, error) `json:"-"`
 }
 
 // PasswordFileError means the camera's password_file could not be read: a

@@ -490,3 +490,22 @@ func TestRecorder_HostOutsideAllowedNetworks_RefusedOthersRecord(t *testing.T) {
 		t.Errorf("%d segments recorded from a camera outside the allowed networks", n)
 	}
 }
+
+func TestRecorder_PasswordFileMissing_ErrorNamesFile(t *testing.T) {
+	h := newHarness(t, synthcam.ServerOptions{})
+	h.addCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})
+	missing := filepath.Join(t.TempDir(), "secrets", "desk")
+	rec, stop := h.start(recorder.Options{Cameras: []recorder.CameraConfig{{
+		ID: "desk", URL: h.cams.URL("desk"), Username: "cctv", PasswordFile: missing,
+		LoadPassword: func() (string, error) {
+			b, err := os.ReadFile(missing)
+			return string(b), err
+		},
+	}}})
+	waitFor(t, "error state", 30*time.Second, func() bool { return healthOf(rec, "desk").State == recorder.StateError })
+	hs := healthOf(rec, "desk")
+	stop()
+	if !strings.Contains(hs.Reason, "password_file "+missing) || !strings.Contains(hs.Reason, "no such file") {
+		t.Errorf("reason %q, want one naming the password_file and why", hs.Reason)
+	}
+}
