@@ -188,14 +188,23 @@ func (s *segmenter) elapsed(pts int64) time.Duration {
 
 func (s *segmenter) open(f *frame) error {
 	arrival := f.arrival.UTC()
+	jump := slices.Contains(s.nextFlags, flagClockJump)
 	switch {
 	case !s.anchored || s.reanchor:
 		s.anchor(arrival, f.pts)
 	case s.at(f.pts).Sub(arrival) > reanchorAhead || arrival.Sub(s.at(f.pts)) > reanchorBehind:
-		s.log.Info("timeline anchored afresh", "drift", arrival.Sub(s.at(f.pts)).Round(time.Millisecond).String())
-		s.anchor(arrival, f.pts)
+		// Anchor afresh at the box clock, but never before the footage
+		// already written: a timeline running ahead can only be held.
+		t := arrival
+		if t.Before(s.floor) {
+			t = s.floor
+		}
+		if d := t.Sub(s.at(f.pts)); d > time.Millisecond || d < -time.Millisecond {
+			s.log.Info("timeline anchored afresh", "by", d.Round(time.Millisecond).String())
+			s.anchor(t, f.pts)
+		}
 	}
-	if t := s.at(f.pts); t.Before(s.floor) && !slices.Contains(s.nextFlags, flagClockJump) {
+	if s.at(f.pts).Before(s.floor) && !jump {
 		s.anchor(s.floor, f.pts) // never before footage already written
 	}
 	start := s.at(f.pts)

@@ -50,6 +50,8 @@ type session struct {
 
 	resync atomic.Bool // the writer dropped a frame: drop until the next keyframe
 
+	lastPacket atomic.Int64 // unix ns of the last RTP packet received
+
 	// Reader-goroutine state: losses not yet attached to a frame.
 	lost, dropped int64
 }
@@ -181,6 +183,7 @@ func (s *session) onPacket(client *gortsplib.Client, medi *description.Media, dp
 			s.fail(fmt.Errorf("panic decoding camera data: %v\n%s", r, debug.Stack()))
 		}
 	}()
+	s.lastPacket.Store(time.Now().UnixNano())
 	if s.resync.Swap(false) {
 		dp.unsync()
 	}
@@ -261,8 +264,14 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			return finish(*s.failed.Load())
 		case <-stallTick.C:
 			c.health.loopAlive.Store(time.Now().UnixNano())
-			if time.Since(lastFrame) > c.opts.StallTimeout {
-				return finish(fmt.Errorf("%w: no frames for %s", errStalled, c.opts.StallTimeout))
+			// A camera that sends nothing has stalled. One that sends
+			// packets but no usable frame for longer than loss could
+			// explain (the next keyframe) has stalled too.
+			if since := time.Since(time.Unix(0, s.lastPacket.Load())); since > c.opts.StallTimeout && time.Since(lastFrame) > c.opts.StallTimeout {
+				return finish(fmt.Errorf("%w: nothing received for %s", errStalled, c.opts.StallTimeout))
+			}
+			if time.Since(lastFrame) > 3*c.opts.StallTimeout {
+				return finish(fmt.Errorf("%w: no usable frame for %s", errStalled, 3*c.opts.StallTimeout))
 			}
 		case <-syncTick.C:
 			if err := seg.sync(); err != nil {
