@@ -51,6 +51,7 @@ type depacketizer struct {
 	vps, sps, pps []byte
 
 	synced bool // a keyframe has been delivered since the start or the last damage
+	began  bool // a keyframe has been delivered: from then on, what is left out is counted
 
 	// Sequence numbers.
 	seqKnown bool
@@ -141,8 +142,14 @@ func (d *depacketizer) unsync() {
 // damage drops the access unit being assembled and everything until the
 // next keyframe, and skips the rest of the packets stamped ts.
 func (d *depacketizer) damage(ts uint32) {
-	if d.synced || d.cur.hasVCL {
-		d.dropped++ // the damaged unit; its dependants are counted as they come
+	if d.began {
+		// The unit the packets went missing from, and the one whose packets
+		// are skipped if that is another; later dependants are counted as
+		// they come.
+		d.dropped++
+		if !d.cur.hasVCL || d.cur.ts != ts {
+			d.dropped++
+		}
 	}
 	d.cur.reset()
 	d.synced = false
@@ -228,10 +235,12 @@ func (d *depacketizer) deliver(dst []byte) ([]byte, int64, int64, bool, error) {
 	key := d.isRandomAccess(nalus)
 	if !d.synced {
 		if !key {
-			d.dropped++
+			if d.began {
+				d.dropped++
+			}
 			return dst, 0, 0, false, errNotReady
 		}
-		d.synced = true
+		d.synced, d.began = true, true
 		d.dts = d.newDTS() // decode order restarts at a keyframe
 	}
 	pts := d.unwrap(d.out.ts) + ptsOffset

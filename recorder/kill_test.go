@@ -112,7 +112,11 @@ func TestRecorder_KillNine_RecoveredSegmentsDecodeCleanly(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Kill once footage is being written, at a random point of a segment.
-		time.Sleep(1500*time.Millisecond + time.Duration(rng.Int64N(int64(2*time.Second)))) // the crash point is the variable under test
+		started := time.Now()
+		waitFor(t, "footage from the restarted recorder", 30*time.Second, func() bool {
+			return writtenSince(filepath.Join(data, "segments", "bframes"), started) && writtenSince(filepath.Join(data, "segments", "hevc"), started)
+		})
+		time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Second)))) // the crash point is the variable under test
 		killedAt := time.Now()
 		if err := child.Process.Kill(); err != nil {
 			t.Fatal(err)
@@ -177,4 +181,19 @@ func TestRecorder_KillNine_RecoveredSegmentsDecodeCleanly(t *testing.T) {
 	if recovered < trials {
 		t.Errorf("only %d recovered segments in %d trials", recovered, trials)
 	}
+}
+
+// writtenSince reports whether a segment file under dir was written after t.
+func writtenSince(dir string, t time.Time) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".ts" {
+			return nil // a directory still being created reads as nothing yet
+		}
+		if fi, err := d.Info(); err == nil && fi.Size() > 0 && fi.ModTime().After(t) {
+			found = true
+		}
+		return nil
+	})
+	return found
 }

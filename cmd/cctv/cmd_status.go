@@ -141,7 +141,7 @@ func buildStatus(st *store.Store, cfg *config.Config, live []recorder.Health) (s
 					cs.BitrateKbps = int64(float64(s.Bytes) * 8 / dur / 1000)
 					cs.FPS = float64(int(float64(s.Frames)/dur*10+0.5)) / 10
 				}
-				if off := s.ClockOffsetMS; s.TimeSource == "rtcp" && (off > 2000 || off < -2000) {
+				if off := s.ClockOffsetMS; (s.CameraClock || s.TimeSource == "rtcp") && (off > 2000 || off < -2000) {
 					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: its clock is %.1f s off the box's; check the camera's time settings (NTP)", cam, float64(off)/1000))
 				}
 				if slices.Contains(s.Flags, "time-untrusted") {
