@@ -1,8 +1,10 @@
 package recorder_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -57,6 +59,7 @@ func runKillChild(spec string) int {
 		return 2
 	}
 	rec, err := recorder.New(recorder.Options{Store: st, Cameras: c.Cameras, Segment: 3 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SyncInterval: c.Sync, StallTimeout: 3 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond})
 	if err != nil {
 		return 2
@@ -108,6 +111,8 @@ func TestRecorder_KillNine_RecoveredSegmentsDecodeCleanly(t *testing.T) {
 	for trial := range trials {
 		child := exec.Command(os.Args[0], "-test.run=^$")
 		child.Env = append(os.Environ(), envKillChild+"="+string(spec))
+		var childLog bytes.Buffer
+		child.Stdout, child.Stderr = &childLog, &childLog
 		if err := child.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +166,7 @@ func TestRecorder_KillNine_RecoveredSegmentsDecodeCleanly(t *testing.T) {
 			// what waited for the next sync are lost. Frames reach the box
 			// a little after capture, hence the 300 ms of slack.
 			if lostAt > sync+gop+300*time.Millisecond {
-				t.Errorf("trial %d: %s: footage ends %s before the kill (last %s, flags %v)", trial, cam.ID, lostAt, last.File, last.Flags)
+				t.Errorf("trial %d: %s: footage ends %s before the kill (last %s, flags %v); recorder log:\n%s", trial, cam.ID, lostAt, last.File, last.Flags, childLog.String())
 			}
 		}
 		vs, err := st.Check(true, key.Verify)
