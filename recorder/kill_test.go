@@ -59,7 +59,7 @@ func runKillChild(spec string) int {
 		return 2
 	}
 	rec, err := recorder.New(recorder.Options{Store: st, Cameras: c.Cameras, Segment: 3 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SyncInterval: c.Sync, StallTimeout: 3 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond})
 	if err != nil {
 		return 2
