@@ -64,6 +64,14 @@ type CameraStatus struct {
 	LastFrame   time.Time `json:"last_frame,omitzero"`
 	// LastFrameAgeS is how long ago the last frame arrived, in seconds.
 	LastFrameAgeS float64 `json:"last_frame_age_s"`
+	// DownSince is when the ongoing outage began (absent while recording):
+	// it stays put through every reconnection attempt.
+	DownSince time.Time `json:"down_since,omitzero"`
+	// Since the recorder started: RTP packets that never arrived, access
+	// units left out because of them, and camera data the muxer refused.
+	LostPackets   int64 `json:"lost_packets"`
+	DroppedFrames int64 `json:"dropped_frames"`
+	InputErrors   int64 `json:"input_errors"`
 }
 
 // Disk is the data disk in Status.
@@ -127,11 +135,13 @@ type Segment struct {
 	Flags         []string  `json:"flags"`
 }
 
-// Gap is a stretch without footage in List.
+// Gap is a stretch without footage in List. An outage still going on is
+// Ongoing, with To the time it was read.
 type Gap struct {
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	Reason string    `json:"reason"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Reason  string    `json:"reason"`
+	Ongoing bool      `json:"ongoing,omitempty"`
 }
 
 // HoldAddRequest places a legal hold.

@@ -114,13 +114,14 @@ func start(st *store.Store, o Options) (*service, *recorder.Recorder, error) {
 		known = append(known, string(cam.ID))
 		rc := recorder.CameraConfig{ID: string(cam.ID), URL: cam.URL, Username: cam.Username, Transport: cam.Transport}
 		if cam.PasswordFile != "" {
-			pw, err := cam.Password()
-			if err != nil {
-				// One camera's unreadable secret must not stop the others; it
-				// will fail to authenticate and show as down with the reason.
-				log.Error("read camera password", "camera", cam.ID, "err", err)
+			// Read before every connection: one camera's unreadable secret
+			// puts it in error naming the file, and a fixed file is picked
+			// up without a restart.
+			rc.PasswordFile = cam.PasswordFile
+			rc.LoadPassword = func() (string, error) {
+				pw, err := cam.Password()
+				return pw.Reveal(), err
 			}
-			rc.Password = pw.Reveal()
 		}
 		cams = append(cams, rc)
 	}

@@ -57,7 +57,7 @@ func cameraList(cam string, segs []store.Segment, gaps []store.Gap) api.CameraLi
 		})
 	}
 	for _, g := range gaps {
-		out.Gaps = append(out.Gaps, api.Gap{From: g.From.UTC(), To: g.To.UTC(), Reason: g.Reason})
+		out.Gaps = append(out.Gaps, api.Gap{From: g.From.UTC(), To: g.To.UTC(), Reason: g.Reason, Ongoing: g.Ongoing})
 	}
 	return out
 }

@@ -40,12 +40,13 @@ func (s *service) status() (api.Status, error) {
 		cs := api.CameraStatus{Camera: cam, State: "unknown"}
 		if i := slices.IndexFunc(states, func(st store.CameraState) bool { return st.Camera == cam }); i >= 0 {
 			st := states[i]
-			cs.State, cs.Reason, cs.Since, cs.Codec = st.State, st.Reason, st.Since, st.Codec
+			cs.State, cs.Reason, cs.Since, cs.Codec, cs.DownSince = st.State, st.Reason, st.Since, st.Codec, st.DownSince
 		}
 		if i := slices.IndexFunc(live, func(h recorder.Health) bool { return h.Camera == cam }); i >= 0 {
 			h := live[i]
-			cs.State, cs.Reason, cs.Since, cs.Codec = h.State, h.Reason, h.Since, h.Codec
+			cs.State, cs.Reason, cs.Since, cs.Codec, cs.DownSince = h.State, h.Reason, h.Since, h.Codec, h.DownSince
 			cs.LastFrame = h.LastFrame
+			cs.LostPackets, cs.DroppedFrames, cs.InputErrors = h.LostPackets, h.Dropped, h.InputErrors
 			if !h.LastJump.IsZero() && now.Sub(h.LastJump) < s.alerts.ClockJumpFor {
 				out.Alerts = append(out.Alerts, fmt.Sprintf("the box clock jumped at %s (seen by camera %s); check the box's time source", s.localTime(h.LastJump), cam))
 			}
@@ -66,7 +67,7 @@ func (s *service) status() (api.Status, error) {
 					cs.BitrateKbps = int64(float64(seg.Bytes) * 8 / dur / 1000)
 					cs.FPS = float64(int(float64(seg.Frames)/dur*10+0.5)) / 10
 				}
-				if off := seg.ClockOffsetMS; seg.TimeSource == "rtcp" && (off > 2000 || off < -2000) {
+				if off := seg.ClockOffsetMS; (seg.CameraClock || seg.TimeSource == "rtcp") && (off > 2000 || off < -2000) {
 					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: its clock is %.1f s off the box's; check the camera's time settings (NTP)", cam, float64(off)/1000))
 				}
 				if slices.Contains(seg.Flags, "time-untrusted") {
@@ -79,8 +80,13 @@ func (s *service) status() (api.Status, error) {
 			return out, fmt.Errorf("read gaps: %w", err)
 		}
 		cs.GapsToday = len(gaps)
-		if (cs.State == "down" || cs.State == "error") && now.Sub(cs.Since) > s.alerts.CameraDownAfter {
-			out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, s.localTime(cs.Since), cs.Reason))
+		// An outage counts from its start, whatever the retry schedule.
+		down := cs.Since
+		if !cs.DownSince.IsZero() {
+			down = cs.DownSince
+		}
+		if (cs.State == "down" || cs.State == "error" || !cs.DownSince.IsZero() && cs.State != "recording") && now.Sub(down) > s.alerts.CameraDownAfter {
+			out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, s.localTime(down), cs.Reason))
 		}
 		out.Cameras = append(out.Cameras, cs)
 	}

@@ -53,6 +53,10 @@ func (e *NoFootageError) Error() string {
 			if i == 0 {
 				sep = ": "
 			}
+			if g.Ongoing {
+				fmt.Fprintf(&b, "%sdown since %s, ongoing (%s)", sep, fmtLocal(g.From, e.Location), g.Reason)
+				continue
+			}
 			fmt.Fprintf(&b, "%sgap %s to %s (%s)", sep, fmtLocal(g.From, e.Location), fmtLocal(g.To, e.Location), g.Reason)
 		}
 	}
@@ -429,7 +433,11 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 	}
 	for _, g := range c.Gaps {
 		if g.From.Before(r.To) && g.To.After(r.From) {
-			entry.Gaps = append(entry.Gaps, Gap{From: later(g.From, r.From), To: earlier(g.To, r.To), Reason: g.Reason})
+			reason := g.Reason
+			if g.Ongoing {
+				reason += " (ongoing when this package was made)"
+			}
+			entry.Gaps = append(entry.Gaps, Gap{From: later(g.From, r.From), To: earlier(g.To, r.To), Reason: reason})
 		}
 	}
 	var (

@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -30,7 +31,27 @@ type CameraConfig struct {
 	Username  string
 	Password  string // never logged
 	Transport string // "tcp" (default) or "udp"
+
+	// PasswordFile names the file the password comes from, for messages;
+	// LoadPassword, if set, reads it before every connection (a fixed file
+	// is picked up without a restart) and overrides Password. An error from
+	// it puts the camera in the error state with a reason naming the file.
+	PasswordFile string
+	LoadPassword func() (string, error) `json:"-"`
 }
+
+// PasswordFileError means the camera's password_file could not be read: a
+// configuration problem on the box, not a camera fault.
+type PasswordFileError struct {
+	Path string
+	Err  error
+}
+
+func (e *PasswordFileError) Error() string {
+	return fmt.Sprintf("cannot read password_file %s: %v", e.Path, e.Err)
+}
+
+func (e *PasswordFileError) Unwrap() error { return e.Err }
 
 // Camera records one camera, independently of every other.
 type Camera struct {
@@ -41,8 +62,15 @@ type Camera struct {
 	health health
 
 	// The open gap: footage is missing from gapFrom until recording resumes.
+	// It is in the store (OpenGap) while it lasts.
 	gapFrom   time.Time
 	gapReason string
+
+	// lastEnd is the end of the footage written so far: a new session's
+	// timeline never starts before it.
+	lastEnd time.Time
+
+	udpBufLogged atomic.Bool
 }
 
 // health is the live state of a camera, read by status and the watchdog
@@ -57,8 +85,11 @@ type health struct {
 	lastFrame    atomic.Int64 // unix ns of the last frame written
 	frames       atomic.Int64
 	bytes        atomic.Int64
-	dropped      atomic.Int64
+	dropped      atomic.Int64 // access units left out (loss, slow disk, bad timestamps)
+	lostPackets  atomic.Int64 // RTP packets that never arrived
+	inputErrors  atomic.Int64 // muxer refusals of camera data (segment closed, recording went on)
 	decodeErrors atomic.Int64
+	downSince    atomic.Int64 // unix ns the ongoing outage started; 0 if none
 	clockJumps   atomic.Int64
 	lastJump     atomic.Int64 // unix ns of the last clock jump seen
 	loopAlive    atomic.Int64 // unix ns the camera loop last proved alive
@@ -92,9 +123,7 @@ func (c *Camera) Run(ctx context.Context) {
 			return
 		}
 		if !res.lastEnd.IsZero() {
-			c.openGap(res.lastEnd, "")
-		} else if c.gapFrom.IsZero() {
-			c.openGap(c.opts.Clock.Now().UTC(), "")
+			c.lastEnd = res.lastEnd
 		}
 		if res.recorded {
 			lastReason = ""
@@ -104,11 +133,13 @@ func (c *Camera) Run(ctx context.Context) {
 		}
 		state, reason := classify(res.err)
 		reason = c.redact(reason)
-		switch c.gapReason {
-		case "":
-			c.gapReason = reason
-		case reasonRecorderStopped:
-			c.gapReason = reasonRecorderStopped + ", then " + reason
+		switch {
+		case !res.lastEnd.IsZero():
+			c.openGap(res.lastEnd, reason)
+		case c.gapFrom.IsZero():
+			c.openGap(c.opts.Clock.Now().UTC(), reason)
+		case c.gapReason == reasonRecorderStopped:
+			c.openGap(c.gapFrom, reasonRecorderStopped+", then "+reason)
 		}
 		c.setState(state, reason, "")
 		wait := bo.Next()
@@ -135,10 +166,11 @@ func (c *Camera) Run(ctx context.Context) {
 func classify(err error) (state, reason string) {
 	var unsupported *UnsupportedCodecError
 	var outside *OutsideNetworkError
+	var pwFile *PasswordFileError
 	switch {
 	case err == nil:
 		return StateDown, "unreachable: session ended"
-	case errors.As(err, &unsupported), errors.As(err, &outside):
+	case errors.As(err, &unsupported), errors.As(err, &outside), errors.As(err, &pwFile):
 		return StateError, "error: " + err.Error()
 	case errors.Is(err, errStalled):
 		return StateDown, "stalled: " + err.Error()
@@ -165,11 +197,19 @@ func isStorageError(err error) bool {
 // recorder itself was not running.
 const reasonRecorderStopped = "recorder-stopped"
 
-// openGap notes that footage stops at from, unless a gap is already open.
+// openGap notes that footage stops at from (unless a gap is already open:
+// then only its reason changes) and stores the ongoing outage at once, so
+// status, list and export show it while it lasts.
 func (c *Camera) openGap(from time.Time, reason string) {
 	if c.gapFrom.IsZero() {
 		c.gapFrom = from
+		c.health.downSince.Store(from.UnixNano())
+	}
+	if reason != "" {
 		c.gapReason = reason
+	}
+	if err := c.opts.Store.OpenGap(c.cfg.ID, c.gapFrom, c.gapReason); err != nil {
+		c.log.Error("record ongoing gap", "from", c.gapFrom, "err", err)
 	}
 }
 
@@ -177,7 +217,7 @@ func (c *Camera) openGap(from time.Time, reason string) {
 // any open gap and marks the camera as recording.
 func (c *Camera) recording(t time.Time) {
 	if !c.gapFrom.IsZero() {
-		c.storeGap(c.gapFrom, t)
+		c.storeGap(t)
 	}
 	c.setState(StateRecording, "", "")
 	c.log.Info("camera recording")
@@ -189,20 +229,17 @@ func (c *Camera) closeGapAtShutdown() {
 	}
 	if c.gapReason == "" {
 		c.gapReason = reasonRecorderStopped
+		c.openGap(c.gapFrom, c.gapReason)
 	}
-	c.storeGap(c.gapFrom, c.opts.Clock.Now().UTC())
+	c.storeGap(c.opts.Clock.Now().UTC())
 }
 
-func (c *Camera) storeGap(from, to time.Time) {
-	reason := c.gapReason
-	if reason == "" {
-		reason = "unreachable"
-	}
+// storeGap ends the open gap at to: the ongoing outage becomes a gap record.
+func (c *Camera) storeGap(to time.Time) {
+	from := c.gapFrom
 	c.gapFrom, c.gapReason = time.Time{}, ""
-	if !to.After(from) {
-		return
-	}
-	if err := c.opts.Store.AddGap(store.Gap{Camera: c.cfg.ID, From: from, To: to, Reason: reason}); err != nil {
+	c.health.downSince.Store(0)
+	if _, _, err := c.opts.Store.CloseGap(c.cfg.ID, to); err != nil {
 		c.log.Error("record gap", "from", from, "to", to, "err", err)
 	}
 }
@@ -220,6 +257,9 @@ func (c *Camera) setState(state, reason, codec string) {
 		h.state, h.reason, h.since = state, reason, c.opts.Clock.Now().UTC()
 	}
 	st := store.CameraState{Camera: c.cfg.ID, State: state, Reason: reason, Since: h.since, Codec: h.codec}
+	if ns := h.downSince.Load(); ns != 0 && state != StateRecording {
+		st.DownSince = time.Unix(0, ns).UTC()
+	}
 	h.mu.Unlock()
 	if !changed {
 		return

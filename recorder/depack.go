@@ -19,47 +19,101 @@ import (
 const ptsOffset = 90000
 
 // depacketizer turns RTP packets of one H.264 or H.265 stream into access
-// units in Annex-B form. It never rewrites or drops a NAL unit the camera
-// sent; the only bytes it adds are start codes and, before a keyframe that
-// arrives without them, the parameter sets last seen (in-band or in the SDP),
-// so that every segment plays on its own.
+// units in Annex-B form, with presentation and decode times on one timeline
+// per session (the RTP clock, unwrapped, from the session's first packet).
+//
+// It never rewrites or drops a NAL unit of an access unit it delivers; the
+// only bytes it adds are start codes and, before a keyframe that arrives
+// without them, the parameter sets last seen (in-band or in the SDP), so
+// that every segment plays on its own. NAL units that are not part of a
+// picture (parameter sets, SEI) are delivered with the picture that follows
+// them, however the camera packs them: in the SDP only, aggregated in a
+// STAP-A/AP, or in packets of their own before every keyframe, with or
+// without the marker bit.
+//
+// Loss: a gap in the RTP sequence numbers, or a packet the RTP decoder
+// rejects, damages the access unit it falls in. That access unit is
+// dropped, and so is every later one until the next keyframe (they may
+// refer to it), and so are the packets that share the timestamp of the
+// first packet after the gap (the lost packets may have been the start of
+// its access unit). Lost packets and dropped access units are counted
+// (takeCounts); the stream itself carries on.
 type depacketizer struct {
-	codec  media.Codec
+	codec      media.Codec
+	newDecoder func() (func(*rtp.Packet) ([][]byte, error), error)
+	newDTS     func() func(au [][]byte, pts int64) (int64, error)
+	clockRate  int64
+
 	decode func(*rtp.Packet) ([][]byte, error)
 	dts    func(au [][]byte, pts int64) (int64, error)
 
 	// Latest parameter sets, copied out of the stream (or the SDP).
 	vps, sps, pps []byte
 
-	synced bool // a random-access unit has been seen
+	synced bool // a keyframe has been delivered since the start or the last damage
+	began  bool // a keyframe has been delivered: from then on, what is left out is counted
+
+	// Sequence numbers.
+	seqKnown bool
+	nextSeq  uint16
+	skipping bool   // dropping packets with timestamp skipTS after a loss
+	skipTS   uint32 // the timestamp of the first packet after the loss
+
+	cur   auBuf    // the access unit being assembled
+	out   auBuf    // the one being delivered
+	nalus [][]byte // out's NAL units
+
+	// Timeline: RTP timestamps unwrapped from the session's first.
+	tsKnown bool
+	tsLast  uint32
+	tsExt   int64
+
+	lost, dropped int64 // since the last takeCounts
 }
 
 // newDepacketizer builds a depacketizer for an H.264 or H.265 format.
 func newDepacketizer(forma format.Format) (*depacketizer, error) {
+	var d *depacketizer
 	switch f := forma.(type) {
 	case *format.H264:
-		dec, err := f.CreateDecoder()
-		if err != nil {
-			return nil, fmt.Errorf("h264 decoder: %w", err)
+		d = &depacketizer{codec: media.H264,
+			newDecoder: func() (func(*rtp.Packet) ([][]byte, error), error) {
+				dec, err := f.CreateDecoder()
+				if err != nil {
+					return nil, fmt.Errorf("h264 decoder: %w", err)
+				}
+				return dec.Decode, nil
+			},
+			newDTS: func() func([][]byte, int64) (int64, error) { return h264.NewDTSExtractor().Extract },
 		}
-		ex := h264.NewDTSExtractor()
-		d := &depacketizer{codec: media.H264, decode: dec.Decode, dts: ex.Extract}
 		sps, pps := f.SafeParams()
 		d.sps, d.pps = clone(sps), clone(pps)
-		return d, nil
 	case *format.H265:
-		dec, err := f.CreateDecoder()
-		if err != nil {
-			return nil, fmt.Errorf("h265 decoder: %w", err)
+		d = &depacketizer{codec: media.H265,
+			newDecoder: func() (func(*rtp.Packet) ([][]byte, error), error) {
+				dec, err := f.CreateDecoder()
+				if err != nil {
+					return nil, fmt.Errorf("h265 decoder: %w", err)
+				}
+				return dec.Decode, nil
+			},
+			newDTS: func() func([][]byte, int64) (int64, error) { return h265.NewDTSExtractor().Extract },
 		}
-		ex := h265.NewDTSExtractor()
-		d := &depacketizer{codec: media.H265, decode: dec.Decode, dts: ex.Extract}
 		vps, sps, pps := f.SafeParams()
 		d.vps, d.sps, d.pps = clone(vps), clone(sps), clone(pps)
-		return d, nil
 	default:
 		return nil, fmt.Errorf("unsupported format %s", forma.Codec())
 	}
+	d.clockRate = int64(forma.ClockRate())
+	if d.clockRate <= 0 {
+		d.clockRate = 90000
+	}
+	var err error
+	if d.decode, err = d.newDecoder(); err != nil {
+		return nil, err
+	}
+	d.dts = d.newDTS()
+	return d, nil
 }
 
 // errNotReady means the packet completed no access unit that can be written
@@ -67,32 +121,134 @@ func newDepacketizer(forma format.Format) (*depacketizer, error) {
 // and never logged.
 var errNotReady = errors.New("no access unit ready")
 
-// push feeds one RTP packet with its presentation time (90 kHz). When the
-// packet completes an access unit it is appended to dst in Annex-B form and
-// returned with its DTS and whether it is a keyframe.
-func (d *depacketizer) push(dst []byte, pkt *rtp.Packet, pts int64) (au []byte, dts int64, key bool, err error) {
-	nalus, err := d.decode(pkt)
+// errDamaged means the RTP decoder rejected a packet; the access unit it
+// belonged to was dropped and the stream resumes at the next keyframe.
+var errDamaged = errors.New("damaged access unit dropped")
+
+// takeCounts returns the packets lost and access units dropped since the
+// last call.
+func (d *depacketizer) takeCounts() (lost, dropped int64) {
+	lost, dropped = d.lost, d.dropped
+	d.lost, d.dropped = 0, 0
+	return lost, dropped
+}
+
+// unsync drops access units until the next keyframe (the writer could not
+// use one, so what depends on it is useless too).
+func (d *depacketizer) unsync() {
+	d.synced = false
+}
+
+// damage drops the access unit being assembled and everything until the
+// next keyframe, and skips the rest of the packets stamped ts.
+func (d *depacketizer) damage(ts uint32) {
+	if d.began {
+		// The unit the packets went missing from, and the one whose packets
+		// are skipped if that is another; later dependants are counted as
+		// they come.
+		d.dropped++
+		if !d.cur.hasVCL || d.cur.ts != ts {
+			d.dropped++
+		}
+	}
+	d.cur.reset()
+	d.synced = false
+	d.skipping, d.skipTS = true, ts
+	if dec, err := d.newDecoder(); err == nil {
+		d.decode = dec // a fresh decoder holds no fragment of the damaged unit
+	}
+}
+
+// push feeds one RTP packet. When the packet completes an access unit it is
+// appended to dst in Annex-B form and returned with its presentation and
+// decode times (90 kHz, ptsOffset added) and whether it is a keyframe.
+func (d *depacketizer) push(dst []byte, pkt *rtp.Packet) (au []byte, pts, dts int64, key bool, err error) {
+	if d.seqKnown {
+		switch diff := int16(pkt.SequenceNumber - d.nextSeq); {
+		case diff < 0:
+			return dst, 0, 0, false, errNotReady // duplicate or too late: already passed
+		case diff > 0:
+			d.lost += int64(diff)
+			d.damage(pkt.Timestamp)
+		}
+	}
+	d.seqKnown, d.nextSeq = true, pkt.SequenceNumber+1
+	if d.skipping {
+		if pkt.Timestamp == d.skipTS {
+			return dst, 0, 0, false, errNotReady
+		}
+		d.skipping = false
+	}
+
+	// Picture boundaries are found here, not in the RTP decoder: it is
+	// told every packet ends a unit, so it returns the packet's NAL units
+	// (or a completed fragmented one) at once.
+	mp := *pkt
+	mp.Marker = true
+	nalus, err := d.decode(&mp)
 	if err != nil {
 		if isMorePackets(err) {
-			return dst, 0, false, errNotReady
+			return dst, 0, 0, false, errNotReady
 		}
-		return dst, 0, false, err
+		d.damage(pkt.Timestamp)
+		return dst, 0, 0, false, errDamaged
 	}
-	if len(nalus) == 0 {
-		return dst, 0, false, errNotReady
+
+	var done bool // a complete unit is in d.out
+	if d.cur.hasVCL && pkt.Timestamp != d.cur.ts {
+		// The previous picture ended without a marker (lost marker packets
+		// are caught above; some cameras never set it): it is complete.
+		done = d.finish()
 	}
-	key = d.isRandomAccess(nalus)
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		if d.isVCL(n) {
+			d.cur.hasVCL, d.cur.ts = true, pkt.Timestamp
+		}
+		d.cur.add(n)
+	}
+	if !done {
+		if !pkt.Marker || !d.cur.hasVCL {
+			// More of the picture to come, or only parameter sets and SEI
+			// so far: they go with the picture that follows.
+			return dst, 0, 0, false, errNotReady
+		}
+		d.finish()
+	}
+	return d.deliver(dst)
+}
+
+// finish makes the unit being assembled the one to deliver and starts an
+// empty one (the two buffers swap, so the steady state allocates nothing).
+func (d *depacketizer) finish() bool {
+	d.cur, d.out = d.out, d.cur
+	d.cur.reset()
+	return true
+}
+
+// deliver writes the unit finish set aside.
+func (d *depacketizer) deliver(dst []byte) ([]byte, int64, int64, bool, error) {
+	d.nalus = d.out.split(d.nalus[:0])
+	nalus := d.nalus
+	key := d.isRandomAccess(nalus)
 	if !d.synced {
 		if !key {
-			return dst, 0, false, errNotReady
+			if d.began {
+				d.dropped++
+			}
+			return dst, 0, 0, false, errNotReady
 		}
-		d.synced = true
+		d.synced, d.began = true, true
+		d.dts = d.newDTS() // decode order restarts at a keyframe
 	}
-	pts += ptsOffset
-	dts, err = d.dts(nalus, pts)
+	pts := d.unwrap(d.out.ts) + ptsOffset
+	dts, err := d.dts(nalus, pts)
 	if err != nil {
 		// A stream the extractor cannot follow still gets recorded: with
 		// DTS = PTS the frames stay in order for a stream without B-frames.
+		// The writer drops what would break the muxer.
 		dts = pts
 	}
 	hasParams := d.noteParams(nalus)
@@ -103,7 +259,44 @@ func (d *depacketizer) push(dst []byte, pkt *rtp.Packet, pts int64) (au []byte, 
 		dst = append(dst, 0, 0, 0, 1)
 		dst = append(dst, n...)
 	}
-	return dst, dts, key, nil
+	return dst, pts, dts, key, nil
+}
+
+// auBuf holds the NAL units of one access unit, copied out of the packets
+// (gortsplib reuses their buffers).
+type auBuf struct {
+	arena  []byte
+	bounds []int // end offset in arena of each NAL unit
+	hasVCL bool  // it holds (part of) a picture
+	ts     uint32
+}
+
+func (b *auBuf) reset() { b.arena, b.bounds, b.hasVCL = b.arena[:0], b.bounds[:0], false }
+
+func (b *auBuf) add(n []byte) {
+	b.arena = append(b.arena, n...)
+	b.bounds = append(b.bounds, len(b.arena))
+}
+
+func (b *auBuf) split(dst [][]byte) [][]byte {
+	start := 0
+	for _, end := range b.bounds {
+		dst = append(dst, b.arena[start:end])
+		start = end
+	}
+	return dst
+}
+
+// unwrap returns the 90 kHz time of an RTP timestamp on the session's
+// timeline, which starts at 0 with the first unit delivered. Timestamps may
+// go back (B-frames arrive in decode order): the step is signed.
+func (d *depacketizer) unwrap(ts uint32) int64 {
+	if !d.tsKnown {
+		d.tsKnown, d.tsLast = true, ts
+	}
+	d.tsExt += int64(int32(ts - d.tsLast))
+	d.tsLast = ts
+	return d.tsExt * 90000 / d.clockRate
 }
 
 func isMorePackets(err error) bool {
@@ -111,6 +304,15 @@ func isMorePackets(err error) bool {
 		errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) ||
 		errors.Is(err, rtph265.ErrMorePacketsNeeded) ||
 		errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
+}
+
+// isVCL reports whether a NAL unit is (a slice of) a picture.
+func (d *depacketizer) isVCL(n []byte) bool {
+	if d.codec == media.H265 {
+		return (n[0]>>1)&0x3f < 32
+	}
+	t := n[0] & 0x1f
+	return t >= 1 && t <= 5
 }
 
 func (d *depacketizer) isRandomAccess(nalus [][]byte) bool {

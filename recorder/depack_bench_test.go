@@ -53,7 +53,8 @@ func BenchmarkDepacketizer_Push(b *testing.B) {
 		// Keep timestamps increasing across loops of the clip.
 		loop := int64(i / len(pkts))
 		p.pkt.Timestamp = uint32(p.pts + loop*int64(len(clip))*3600)
-		au, _, _, err := d.push(buf[:0], p.pkt, p.pts+loop*int64(len(clip))*3600)
+		p.pkt.SequenceNumber = uint16(i)
+		au, _, _, _, err := d.push(buf[:0], p.pkt)
 		if err == nil {
 			buf = au
 		}

@@ -44,7 +44,7 @@ func FuzzDepacketizer(f *testing.F) {
 					Payload: rest[:n],
 				}
 				rest = rest[n:]
-				au, _, _, err := d.push(buf[:0], pkt, int64(seq/2)*3600)
+				au, _, _, _, err := d.push(buf[:0], pkt)
 				if err == nil && (len(au) < 4 || au[0] != 0 || au[1] != 0 || au[2] != 0 || au[3] != 1) {
 					t.Fatalf("access unit not Annex-B framed: % x", au[:min(len(au), 8)])
 				}

@@ -114,11 +114,23 @@ func New(opts Options) (*Recorder, error) {
 // records the gaps still open. It returns when every camera has stopped.
 func (r *Recorder) Run(ctx context.Context) error {
 	for _, c := range r.cameras {
+		// An outage still open in the index (the recorder stopped while
+		// the camera was down) goes on until this run records.
+		out, ok, err := r.opts.Store.Outage(c.cfg.ID)
+		if err != nil {
+			return fmt.Errorf("read outage of camera %s: %w", c.cfg.ID, err)
+		}
 		// Footage is missing from the end of the last recording until this
 		// run records its first frame.
 		_, newest, n, err := r.opts.Store.Span(c.cfg.ID)
 		if err != nil {
 			return fmt.Errorf("read span of camera %s: %w", c.cfg.ID, err)
+		}
+		c.lastEnd = newest
+		if ok {
+			c.gapFrom, c.gapReason = out.From, out.Reason
+			c.health.downSince.Store(out.From.UnixNano())
+			continue
 		}
 		if n == 0 {
 			continue
@@ -131,11 +143,11 @@ func (r *Recorder) Run(ctx context.Context) error {
 		}
 		from := newest
 		for _, g := range gaps {
-			if g.To.After(from) {
+			if !g.Ongoing && g.To.After(from) {
 				from = g.To
 			}
 		}
-		c.gapFrom, c.gapReason = from, reasonRecorderStopped
+		c.openGap(from, reasonRecorderStopped)
 	}
 	var wg sync.WaitGroup
 	for _, c := range r.cameras {
@@ -156,11 +168,16 @@ type Health struct {
 	LastFrame    time.Time `json:"last_frame,omitzero"`
 	Frames       int64     `json:"frames"`
 	Bytes        int64     `json:"bytes"`
-	Dropped      int64     `json:"dropped_frames"`
+	Dropped      int64     `json:"dropped_frames"` // access units left out: loss and what depended on it, slow disk, bad timestamps
+	LostPackets  int64     `json:"lost_packets"`   // RTP packets that never arrived
+	InputErrors  int64     `json:"input_errors"`   // muxer refusals of camera data (segment closed, recording went on)
 	DecodeErrors int64     `json:"decode_errors"`
-	ClockJumps   int64     `json:"clock_jumps"`
-	LastJump     time.Time `json:"last_clock_jump,omitzero"`
-	LoopAlive    time.Time `json:"-"` // last time the camera's loop proved it is not wedged
+	// DownSince is when the ongoing outage began (zero while recording):
+	// it stays put across retries, so a camera-down alert counts from it.
+	DownSince  time.Time `json:"down_since,omitzero"`
+	ClockJumps int64     `json:"clock_jumps"`
+	LastJump   time.Time `json:"last_clock_jump,omitzero"`
+	LoopAlive  time.Time `json:"-"` // last time the camera's loop proved it is not wedged
 }
 
 // Health returns the live state of every camera.
@@ -176,6 +193,10 @@ func (r *Recorder) Health() []Health {
 		}
 		s.Frames, s.Bytes = h.frames.Load(), h.bytes.Load()
 		s.Dropped, s.DecodeErrors, s.ClockJumps = h.dropped.Load(), h.decodeErrors.Load(), h.clockJumps.Load()
+		s.LostPackets, s.InputErrors = h.lostPackets.Load(), h.inputErrors.Load()
+		if ns := h.downSince.Load(); ns != 0 {
+			s.DownSince = time.Unix(0, ns).UTC()
+		}
 		if ns := h.lastJump.Load(); ns != 0 {
 			s.LastJump = time.Unix(0, ns).UTC()
 		}

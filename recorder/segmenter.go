@@ -4,17 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/store"
 )
 
-// Time sources recorded in each seal.
-const (
-	sourceRTCP    = "rtcp"
-	sourceArrival = "arrival"
-)
+// Time source recorded in each seal: the box clock at the arrival of the
+// session's first keyframe, carried forward by the camera's RTP clock (see
+// segmenter). The camera's RTCP clock is only measured (Seal.CameraClock).
+const sourceArrival = "arrival"
 
 // Segment flags recorded in seals.
 const (
@@ -27,17 +27,50 @@ const (
 // allocates nothing per frame.
 type frame struct {
 	data    []byte // Annex-B access unit
-	pts     int64  // 90 kHz, offset to stay positive
+	pts     int64  // 90 kHz on the session's RTP timeline, offset to stay positive
 	dts     int64
 	key     bool
 	arrival time.Time // box wall clock at arrival
 	ntp     time.Time // camera wall clock from RTCP sender reports
 	hasNTP  bool
+	lost    int64 // RTP packets lost since the previous frame
+	dropped int64 // access units dropped since the previous frame
 }
+
+// errBadTiming means a frame's timestamps would break the muxer (decode
+// time not after the previous frame's, or presentation before decode): it
+// is an input error, the frame is dropped and the stream resumes at the
+// next keyframe.
+var errBadTiming = errors.New("frame timestamps out of order")
+
+// inputError is a muxer failure caused by the camera's data, not by the
+// storage: the segment is salvaged and recording carries on.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return "camera data: " + e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+// Re-anchoring thresholds: when a segment opens, its time on the session's
+// RTP timeline is compared with the box clock at arrival. A frame arrives
+// after it was captured, so the timeline may run a little behind; more than
+// reanchorBehind behind (the camera's clock runs slow, or its timestamps
+// jumped) or reanchorAhead ahead, the timeline is anchored afresh at the
+// box clock, never before the end of the footage already written.
+const (
+	reanchorBehind = 5 * time.Second
+	reanchorAhead  = time.Second
+)
 
 // segmenter writes access units of one camera session into consecutive
 // segments, cutting on the first keyframe after the target length. It owns
 // the open segment file; only the session's writer goroutine calls it.
+//
+// Time: every frame is filed on one timeline per session: the box clock at
+// the arrival of the session's first keyframe, carried forward by the
+// camera's RTP timestamps, so consecutive segments meet exactly and RTCP
+// sender reports arriving (late, or never) change nothing. The camera's
+// own clock is recorded per segment as a measured offset. The timeline
+// never starts before floor (the end of the camera's previous footage).
 type segmenter struct {
 	store    *store.Store
 	camera   string
@@ -45,17 +78,29 @@ type segmenter struct {
 	target   time.Duration
 	log      *slog.Logger
 	untrusts func(time.Time) bool // reports whether a box time is plainly wrong
+	floor    time.Time            // footage of this camera ends here so far
 
 	w   *store.SegmentWriter
 	mux *media.TSMuxer
 
+	anchored   bool
+	anchorWall time.Time
+	anchorPTS  int64
+	reanchor   bool // anchor afresh at the next segment (the box clock jumped)
+
 	start      time.Time // wall time of the first frame
 	startPTS   int64
-	lastPTS    int64
-	frameDur   int64 // last PTS step, 90 kHz
+	maxPTS     int64
+	lastDTS    int64
+	frameDur   int64 // smallest positive PTS step seen, 90 kHz
 	frames     int64
-	source     string
+	lost       int64
+	dropped    int64
+	pendLost   int64 // counted while no segment is open, for the next one
+	pendDrop   int64
+	dropTail   bool // frames were dropped since the last one written
 	offset     time.Duration
+	camClock   bool
 	flags      []string
 	cutPending bool     // cut at the next keyframe whatever the length
 	nextFlags  []string // flags for the next segment (clock jump)
@@ -64,26 +109,51 @@ type segmenter struct {
 // opened reports whether a segment is being written.
 func (s *segmenter) opened() bool { return s.w != nil }
 
-// frameTime is the wall time the frame was captured: the camera's clock when
-// it sends RTCP sender reports, else the box clock at arrival.
-func frameTime(f *frame) (time.Time, string) {
-	if f.hasNTP {
-		return f.ntp.UTC(), sourceRTCP
+// at maps a PTS to wall time on the session's timeline.
+func (s *segmenter) at(pts int64) time.Time {
+	return s.anchorWall.Add(time.Duration(pts-s.anchorPTS) * time.Second / 90000)
+}
+
+// anchor sets the timeline so that pts falls at t.
+func (s *segmenter) anchor(t time.Time, pts int64) {
+	s.anchored, s.anchorWall, s.anchorPTS, s.reanchor = true, t.UTC(), pts, false
+}
+
+// countLoss adds losses to the open segment (they happened before the
+// frame being written, after the last one written), or keeps them for the
+// next segment.
+func (s *segmenter) countLoss(lost, dropped int64) {
+	if s.w == nil {
+		s.pendLost += lost
+		s.pendDrop += dropped
+		return
 	}
-	return f.arrival.UTC(), sourceArrival
+	s.lost += lost
+	s.dropped += dropped
+	if dropped > 0 {
+		s.dropTail = true
+	}
 }
 
 // write adds one access unit, opening and cutting segments as needed. It
 // returns the wall time of the first frame of a segment it opened (zero
-// otherwise), so the caller can close a gap.
+// otherwise), so the caller can close a gap. A frame whose timestamps
+// would break the muxer is refused with errBadTiming; a muxer failure that
+// is not the storage's is an *inputError (the segment is then closed).
 func (s *segmenter) write(f *frame) (opened time.Time, err error) {
+	s.countLoss(f.lost, f.dropped)
+	if f.pts < f.dts || (s.w != nil && f.dts <= s.lastDTS) {
+		s.countLoss(0, 1)
+		return time.Time{}, errBadTiming
+	}
 	if s.w != nil && f.key && (s.cutPending || s.elapsed(f.pts) >= s.target) {
-		if _, err := s.close(); err != nil {
+		if _, err := s.close(s.at(f.pts)); err != nil {
 			return time.Time{}, err
 		}
 	}
 	if s.w == nil {
 		if !f.key {
+			s.countLoss(0, 1)
 			return time.Time{}, nil // wait for a keyframe: every file starts on one
 		}
 		if err := s.open(f); err != nil {
@@ -92,15 +162,22 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 		opened = s.start
 	}
 	if err := s.mux.WriteFrame(f.data, f.pts, f.dts, f.key); err != nil {
+		if s.w.Err() == nil {
+			err = &inputError{err}
+		}
 		return opened, fmt.Errorf("write frame: %w", err)
 	}
-	if s.frames > 0 && f.pts > s.lastPTS {
-		s.frameDur = f.pts - s.lastPTS
+	if s.frames > 0 {
+		if step := f.pts - s.maxPTS; step > 0 && (s.frameDur == 0 || step < s.frameDur) {
+			s.frameDur = step
+		}
 	}
-	s.lastPTS = f.pts
+	s.maxPTS = max(s.maxPTS, f.pts)
+	s.lastDTS = f.dts
+	s.dropTail = false
 	s.frames++
 	if f.hasNTP {
-		s.offset = f.ntp.Sub(f.arrival)
+		s.offset, s.camClock = f.ntp.Sub(s.at(f.pts)), true
 	}
 	return opened, nil
 }
@@ -110,7 +187,27 @@ func (s *segmenter) elapsed(pts int64) time.Duration {
 }
 
 func (s *segmenter) open(f *frame) error {
-	start, source := frameTime(f)
+	arrival := f.arrival.UTC()
+	jump := slices.Contains(s.nextFlags, flagClockJump)
+	switch {
+	case !s.anchored || s.reanchor:
+		s.anchor(arrival, f.pts)
+	case s.at(f.pts).Sub(arrival) > reanchorAhead || arrival.Sub(s.at(f.pts)) > reanchorBehind:
+		// Anchor afresh at the box clock, but never before the footage
+		// already written: a timeline running ahead can only be held.
+		t := arrival
+		if t.Before(s.floor) {
+			t = s.floor
+		}
+		if d := t.Sub(s.at(f.pts)); d > time.Millisecond || d < -time.Millisecond {
+			s.log.Info("timeline anchored afresh", "by", d.Round(time.Millisecond).String())
+			s.anchor(t, f.pts)
+		}
+	}
+	if s.at(f.pts).Before(s.floor) && !jump {
+		s.anchor(s.floor, f.pts) // never before footage already written
+	}
+	start := s.at(f.pts)
 	w, err := s.store.CreateSegment(s.camera, start, s.codec.String())
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
@@ -121,17 +218,17 @@ func (s *segmenter) open(f *frame) error {
 		return errors.Join(fmt.Errorf("start muxer: %w", err), serr)
 	}
 	s.w, s.mux = w, mux
-	s.start, s.startPTS, s.lastPTS = start, f.pts, f.pts
-	s.frames, s.frameDur = 0, 0
-	s.source = source
-	s.offset = 0
+	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
+	s.frames = 0 // frameDur carries over: a one-frame segment still has a length
+	s.lost, s.dropped, s.pendLost, s.pendDrop = s.pendLost, s.pendDrop, 0, 0
+	s.offset, s.camClock = 0, false
 	s.flags = append(s.flags[:0], s.nextFlags...)
 	s.nextFlags = s.nextFlags[:0]
-	s.cutPending = false
+	s.cutPending, s.dropTail = false, false
 	if s.untrusts(f.arrival) {
 		s.flags = append(s.flags, flagTimeUntrusted)
 	}
-	s.log.Debug("segment opened", "segment", w.Path(), "time_source", source)
+	s.log.Debug("segment opened", "segment", w.Path())
 	return nil
 }
 
@@ -149,30 +246,42 @@ func (s *segmenter) sync() error {
 	return nil
 }
 
-// end is the wall time just after the last frame written.
+// end is the wall time just after the last frame shown: the latest
+// presentation time plus one frame.
 func (s *segmenter) end() time.Time {
-	return s.start.Add(time.Duration(s.lastPTS-s.startPTS+s.frameDur) * time.Second / 90000)
+	return s.at(s.maxPTS + s.frameDur)
 }
 
-// close finishes the muxer and seals the segment. It returns the end time of
-// what was sealed.
-func (s *segmenter) close() (time.Time, error) {
+// close finishes the muxer and seals the segment. next, if not zero, is the
+// time of the frame that starts the next segment: the end never passes it,
+// so segments never overlap, and if the frames before it were dropped (loss)
+// the segment reaches it: the loss is a hole inside the segment, counted in
+// its seal, not a hole in the timeline. It returns the end time of what was
+// sealed.
+func (s *segmenter) close(next time.Time) (time.Time, error) {
 	if s.w == nil {
 		return time.Time{}, nil
 	}
 	w, mux := s.w, s.mux
 	s.w, s.mux = nil, nil
 	end := s.end()
+	if !next.IsZero() && (next.Before(end) || s.dropTail) {
+		end = next
+	}
+	s.floor = end
 	if err := mux.Close(); err != nil {
 		_, serr := w.Salvage(err)
 		return end, errors.Join(fmt.Errorf("finish segment: %w", err), serr)
 	}
 	rec, err := w.Seal(store.SealInfo{
-		End:         end,
-		Frames:      s.frames,
-		TimeSource:  s.source,
-		ClockOffset: s.offset,
-		Flags:       append([]string(nil), s.flags...),
+		End:           end,
+		Frames:        s.frames,
+		TimeSource:    sourceArrival,
+		ClockOffset:   s.offset,
+		CameraClock:   s.camClock,
+		Flags:         append([]string(nil), s.flags...),
+		LostPackets:   s.lost,
+		DroppedFrames: s.dropped,
 	})
 	if err != nil && !errors.Is(err, store.ErrEmpty) {
 		return end, fmt.Errorf("seal segment: %w", err)
@@ -192,6 +301,7 @@ func (s *segmenter) fail(cause error) time.Time {
 	w, mux := s.w, s.mux
 	s.w, s.mux = nil, nil
 	end := s.end()
+	s.floor = end
 	mux.Close() // the writer already failed; what matters is what is on disk
 	switch _, err := w.Salvage(cause); {
 	case errors.Is(err, store.ErrEmpty):
@@ -203,8 +313,10 @@ func (s *segmenter) fail(cause error) time.Time {
 	return end
 }
 
-// markJump makes the next keyframe start a new segment flagged clock-jump.
+// markJump makes the next keyframe start a new segment flagged clock-jump,
+// on a timeline anchored afresh at the box clock.
 func (s *segmenter) markJump() {
 	s.cutPending = true
+	s.reanchor = true
 	s.nextFlags = append(s.nextFlags[:0], flagClockJump)
 }

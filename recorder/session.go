@@ -47,6 +47,13 @@ type session struct {
 
 	failed atomic.Pointer[error] // first error raised inside the reader callback
 	failCh chan struct{}
+
+	resync atomic.Bool // the writer dropped a frame: drop until the next keyframe
+
+	lastPacket atomic.Int64 // unix ns of the last RTP packet received
+
+	// Reader-goroutine state: losses not yet attached to a frame.
+	lost, dropped int64
 }
 
 // sessionResult tells the camera loop how the session went.
@@ -68,19 +75,31 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 	if err != nil {
 		return sessionResult{err: fmt.Errorf("parse camera url: %w", err)}
 	}
+	password := c.cfg.Password
+	if c.cfg.LoadPassword != nil {
+		if password, err = c.cfg.LoadPassword(); err != nil {
+			return sessionResult{err: &PasswordFileError{Path: c.cfg.PasswordFile, Err: err}}
+		}
+	}
 	if c.cfg.Username != "" {
-		u.User = url.UserPassword(c.cfg.Username, c.cfg.Password)
+		u.User = url.UserPassword(c.cfg.Username, password)
 	}
 	transport := gortsplib.TransportTCP
 	if c.cfg.Transport == "udp" {
 		transport = gortsplib.TransportUDP
 	}
 	client := &gortsplib.Client{
-		Scheme:      u.Scheme,
-		Host:        u.Host,
-		Transport:   &transport,
-		ReadTimeout: c.opts.StallTimeout,
-		DialContext: c.dialAllowed,
+		Scheme:       u.Scheme,
+		Host:         u.Host,
+		Transport:    &transport,
+		ReadTimeout:  c.opts.StallTimeout,
+		DialContext:  c.dialAllowed,
+		ListenPacket: c.listenUDP,
+		// Loss is counted per packet by the depacketizer, which sees the
+		// sequence numbers after gortsplib's reordering; these callbacks
+		// only keep gortsplib from printing to stderr.
+		OnPacketsLost: func(uint64) {},
+		OnDecodeError: func(err error) { c.health.decodeErrors.Add(1) },
 	}
 	if err := client.Start2(); err != nil {
 		return sessionResult{err: fmt.Errorf("connect: %w", err)}
@@ -133,6 +152,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		target:   c.opts.Segment,
 		log:      c.log,
 		untrusts: c.untrusted,
+		floor:    c.lastEnd,
 	}
 	res = s.write(ctx, seg, clientErr)
 	client.Close()
@@ -163,29 +183,42 @@ func (s *session) onPacket(client *gortsplib.Client, medi *description.Media, dp
 			s.fail(fmt.Errorf("panic decoding camera data: %v\n%s", r, debug.Stack()))
 		}
 	}()
-	pts, ok := client.PacketPTS2(medi, pkt)
-	if !ok {
-		return
+	s.lastPacket.Store(time.Now().UnixNano())
+	if s.resync.Swap(false) {
+		dp.unsync()
 	}
+	h := &s.cam.health
 	f := s.free.get()
-	if f == nil {
-		// The writer is behind (slow disk). Drop and count; the decoder state
-		// is kept so the stream resumes at the next access unit.
-		if _, err := dp.decode(pkt); err == nil {
-			s.cam.health.dropped.Add(1)
+	var dst []byte
+	if f != nil {
+		dst = f.data[:0]
+	}
+	data, pts, dts, key, err := dp.push(dst, pkt)
+	lost, dropped := dp.takeCounts()
+	if err == nil && f == nil {
+		// The writer is behind (slow disk): drop this unit and, since later
+		// ones may depend on it, the rest until the next keyframe.
+		dropped++
+		dp.unsync()
+	}
+	if lost != 0 || dropped != 0 {
+		h.lostPackets.Add(lost)
+		h.dropped.Add(dropped)
+		s.lost += lost
+		s.dropped += dropped
+	}
+	if err != nil || f == nil {
+		if f != nil {
+			f.data = data[:0]
+			s.free.put(f)
+		}
+		if err != nil && !errors.Is(err, errNotReady) {
+			h.decodeErrors.Add(1)
 		}
 		return
 	}
-	data, dts, key, err := dp.push(f.data[:0], pkt, pts)
-	if err != nil {
-		f.data = data[:0]
-		s.free.put(f)
-		if !errors.Is(err, errNotReady) {
-			s.cam.health.decodeErrors.Add(1)
-		}
-		return
-	}
-	f.data, f.pts, f.dts, f.key = data, pts+ptsOffset, dts, key
+	f.data, f.pts, f.dts, f.key = data, pts, dts, key
+	f.lost, f.dropped, s.lost, s.dropped = s.lost, s.dropped, 0, 0
 	f.arrival = s.cam.opts.Clock.Now()
 	f.ntp, f.hasNTP = s.sender.at(pkt.Timestamp)
 	s.queue <- f // never blocks: the queue holds every frame there is
@@ -210,7 +243,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 	var jumps jumpDetector
 
 	finish := func(err error) sessionResult {
-		end, cerr := seg.close()
+		end, cerr := seg.close(time.Time{})
 		if !end.IsZero() {
 			res.lastEnd = end
 		}
@@ -231,8 +264,14 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			return finish(*s.failed.Load())
 		case <-stallTick.C:
 			c.health.loopAlive.Store(time.Now().UnixNano())
-			if time.Since(lastFrame) > c.opts.StallTimeout {
-				return finish(fmt.Errorf("%w: no frames for %s", errStalled, c.opts.StallTimeout))
+			// A camera that sends nothing has stalled. One that sends
+			// packets but no usable frame for longer than loss could
+			// explain (the next keyframe) has stalled too.
+			if since := time.Since(time.Unix(0, s.lastPacket.Load())); since > c.opts.StallTimeout && time.Since(lastFrame) > c.opts.StallTimeout {
+				return finish(fmt.Errorf("%w: nothing received for %s", errStalled, c.opts.StallTimeout))
+			}
+			if time.Since(lastFrame) > 3*c.opts.StallTimeout {
+				return finish(fmt.Errorf("%w: no usable frame for %s", errStalled, 3*c.opts.StallTimeout))
 			}
 		case <-syncTick.C:
 			if err := seg.sync(); err != nil {
@@ -253,9 +292,30 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 				seg.markJump()
 			}
 			opened, err := seg.write(f)
-			c.health.frame(len(f.data))
+			if err == nil {
+				c.health.frame(len(f.data))
+			}
 			f.data = f.data[:0]
 			s.free.put(f)
+			var inErr *inputError
+			switch {
+			case errors.Is(err, errBadTiming):
+				// Dropped by the segmenter (counted in its segment); what
+				// depends on the frame goes too.
+				c.health.dropped.Add(1)
+				s.resync.Store(true)
+				continue
+			case errors.As(err, &inErr):
+				// The muxer refused the camera's data: keep what is on
+				// disk, carry on at the next keyframe in a new segment.
+				c.log.Warn("muxer refused camera data; segment closed, recording carries on", "err", err)
+				c.health.inputErrors.Add(1)
+				if end := seg.fail(err); !end.IsZero() {
+					res.lastEnd = end
+				}
+				s.resync.Store(true)
+				continue
+			}
 			if err != nil {
 				if end := seg.fail(err); !end.IsZero() {
 					res.lastEnd = end

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,7 +20,9 @@ type Violation struct {
 	// "hash-mismatch", "unreadable", "extra-file", "duplicate-entry",
 	// "bad-seal", "bad-signature", "chain-seq", "chain-broken", "chain-head",
 	// "audit" (a problem found by VerifyAudit; Path is "audit/<seq>"),
-	// "index" (the by_end index or a segment count disagrees with the entries).
+	// "index" (the by_end index or a segment count disagrees with the entries),
+	// "overlap" (a segment starts before the previous one of its camera ends,
+	// or ends before it starts: the timeline steps backwards).
 	Kind, Camera, Path, Detail string
 }
 
@@ -41,6 +45,9 @@ func (v Violation) String() string {
 //     predecessor's hash, and the chain head is the last of them. A chain may
 //     start after 1 only if the camera has disposals whose seals were not kept;
 //   - the derived indexes (by_end, per-camera counts) match the entries;
+//   - per camera, sealed segments never overlap and none ends before it
+//     starts (a segment flagged clock-jump may start before its predecessor
+//     ends: the box clock was stepped back, which is audited);
 //   - the audit log verifies (VerifyAudit with the store's own verifier, or
 //     without signatures if it has none).
 func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) error) ([]Violation, error) {
@@ -125,6 +132,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			s.checkFile(deep, sl, add)
 		}
 	}
+	checkTimeline(entries, add)
 	for _, d := range disposals {
 		if d.Seal == nil {
 			sealless[d.Camera] = true
@@ -238,5 +246,26 @@ func checkChains(seals map[string][]SealRecord, sealless map[string]bool, heads 
 		case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != prev.Hash()):
 			add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
 		}
+	}
+}
+
+// checkTimeline reports, per camera, sealed segments that overlap their
+// predecessor or end before they start. entries are in key order, which is
+// start order per camera.
+func checkTimeline(entries []keyed, add func(kind, camera, path, detail string)) {
+	var prev *Seal
+	for _, ke := range entries {
+		if ke.e.State != stateSealed || ke.e.Record == nil {
+			continue
+		}
+		sl := &ke.e.Record.Seal
+		if sl.End.Before(sl.Start) {
+			add("overlap", sl.Camera, sl.File, fmt.Sprintf("ends %s before it starts %s", sl.End.Format(time.RFC3339Nano), sl.Start.Format(time.RFC3339Nano)))
+		}
+		if prev != nil && prev.Camera == sl.Camera && sl.Start.Before(prev.End) && !slices.Contains(sl.Flags, "clock-jump") {
+			add("overlap", sl.Camera, sl.File, fmt.Sprintf("starts %s before %s ends %s (%s)", sl.Start.Format(time.RFC3339Nano),
+				prev.File, prev.End.Format(time.RFC3339Nano), prev.End.Sub(sl.Start)))
+		}
+		prev = sl
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +172,55 @@ func TestCheck_DeletedSealedEntry(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCheck_OverlapIsViolation(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	storetest.WriteSegment(t, s, "cam", t0, 25)                          // t0 … t0+1s
+	storetest.WriteSegment(t, s, "cam", t0.Add(900*time.Millisecond), 5) // starts 100 ms early
+	storetest.WriteSegment(t, s, "cam", t0.Add(2*time.Second), 5)        // a hole is no violation
+	vs := e.check(t, s, false)
+	if len(vs) != 1 || vs[0].Kind != "overlap" || !strings.Contains(vs[0].Detail, "100ms") {
+		t.Fatalf("violations %v, want one overlap by 100ms", vs)
+	}
+}
+
+func TestStore_OpenGap_OngoingUntilClosed(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	down := t0.Add(-10 * time.Minute)
+	if err := s.OpenGap("cam", down, "unreachable: connection refused"); err != nil {
+		t.Fatal(err)
+	}
+	// A retry later keeps the start and updates the reason.
+	if err := s.OpenGap("cam", t0, "stalled: no frames"); err != nil {
+		t.Fatal(err)
+	}
+	gaps, err := s.Gaps("cam", down.Add(time.Minute), t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || !gaps[0].Ongoing || !gaps[0].From.Equal(down) || !gaps[0].To.Equal(e.clk.Now()) ||
+		gaps[0].Reason != "stalled: no frames" {
+		t.Fatalf("gaps %+v, want the ongoing outage from %s", gaps, down)
+	}
+	if g, ok, err := s.Outage("cam"); err != nil || !ok || !g.From.Equal(down) {
+		t.Fatalf("outage %+v %v %v", g, ok, err)
+	}
+	up := t0.Add(5 * time.Minute)
+	if _, ok, err := s.CloseGap("cam", up); err != nil || !ok {
+		t.Fatalf("close gap: %v %v", ok, err)
+	}
+	gaps, err = s.Gaps("cam", down, t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || gaps[0].Ongoing || !gaps[0].From.Equal(down) || !gaps[0].To.Equal(up) {
+		t.Fatalf("gaps %+v after close", gaps)
+	}
+	if _, ok, _ := s.Outage("cam"); ok {
+		t.Fatal("outage still open after CloseGap")
+	}
+	e.mustClean(t, s)
 }

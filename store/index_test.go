@@ -14,10 +14,10 @@ import (
 func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
-	writeSeg(t, s, "cam", t0, 10*time.Minute)                  // ends 14:10
-	writeSeg(t, s, "cam", t0.Add(5*time.Minute), time.Minute)  // clock stepped back: ends 14:06, starts later
-	writeSeg(t, s, "cam", t0.Add(-time.Hour), time.Minute)     // oldest
-	writeSeg(t, s, "other", t0.Add(-2*time.Hour), time.Minute) // another camera
+	writeSeg(t, s, "cam", t0, 10*time.Minute)                               // ends 14:10
+	writeSeg(t, s, "cam", t0.Add(5*time.Minute), time.Minute, "clock-jump") // clock stepped back: ends 14:06, starts later
+	writeSeg(t, s, "cam", t0.Add(-time.Hour), time.Minute)                  // oldest
+	writeSeg(t, s, "other", t0.Add(-2*time.Hour), time.Minute)              // another camera
 	if err := s.TestOnlyCrashDispose("other", t0.Add(-2*time.Hour), "retention", false); err != nil {
 		t.Fatal(err) // a disposing entry: in by_end, not counted
 	}

@@ -28,6 +28,9 @@ type Gap struct {
 	To       time.Time `json:"to"`
 	Reason   string    `json:"reason"` // "unreachable", "stalled", "error: …", "recorder-stopped", "file-missing", "crash"
 	Recorded time.Time `json:"recorded"`
+	// Ongoing marks the outage still going on when it was read (see
+	// OpenGap); its To is then the time of the query, not an end.
+	Ongoing bool `json:"ongoing,omitempty"`
 }
 
 // Disposal records that a segment's file was destroyed: by retention,
@@ -51,6 +54,10 @@ type CameraState struct {
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since"`
 	Codec  string    `json:"codec,omitempty"`
+	// DownSince is the start of the camera's ongoing outage (zero if none):
+	// it stays put while the recorder retries, so the camera-down alert
+	// counts from it, not from the latest attempt.
+	DownSince time.Time `json:"down_since,omitzero"`
 }
 
 // overlaps reports whether [start, end) meets [from, to); an instant
@@ -144,7 +151,9 @@ func (s *Store) putGap(tx *bolt.Tx, g Gap) error {
 	return touchCamera(tx, g.Camera, 0, g.To.Sub(g.From))
 }
 
-// Gaps returns camera's gaps overlapping [from, to), in order of From.
+// Gaps returns camera's gaps overlapping [from, to), in order of From. The
+// camera's ongoing outage, if any, comes last, marked Ongoing, with To set
+// to the store clock's now (or From, if the clock is behind it).
 func (s *Store) Gaps(camera string, from, to time.Time) ([]Gap, error) {
 	var out []Gap
 	err := s.view("gaps of "+camera, func(tx *bolt.Tx) error {
@@ -152,7 +161,7 @@ func (s *Store) Gaps(camera string, from, to time.Time) ([]Gap, error) {
 		if err != nil {
 			return err
 		}
-		return window(tx.Bucket(bktGaps), camera, from, to, ci.MaxGap, func(k, v []byte) error {
+		err = window(tx.Bucket(bktGaps), camera, from, to, ci.MaxGap, func(k, v []byte) error {
 			var g Gap
 			if err := json.Unmarshal(v, &g); err != nil {
 				return fmt.Errorf("decode %q: %w", k, err)
@@ -162,8 +171,111 @@ func (s *Store) Gaps(camera string, from, to time.Time) ([]Gap, error) {
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		g, ok, err := s.outage(tx, camera)
+		if err != nil || !ok {
+			return err
+		}
+		if overlaps(g.From, g.To, from, to) || (!g.From.Before(from) && g.From.Before(to)) {
+			out = append(out, g)
+		}
+		return nil
 	})
 	return out, err
+}
+
+// outage returns camera's ongoing outage with To set to now.
+func (s *Store) outage(tx *bolt.Tx, camera string) (Gap, bool, error) {
+	b := tx.Bucket(bktOutages)
+	if b == nil {
+		return Gap{}, false, nil // an index from before outages were kept, opened read-only
+	}
+	var g Gap
+	found, err := getJSON(b, []byte(camera), &g)
+	if err != nil || !found {
+		return Gap{}, false, err
+	}
+	g.Ongoing = true
+	g.To = s.clock.Now().UTC().Round(0)
+	if g.To.Before(g.From) {
+		g.To = g.From
+	}
+	return g, true, nil
+}
+
+// Outage returns camera's ongoing outage (see OpenGap), if there is one.
+func (s *Store) Outage(camera string) (Gap, bool, error) {
+	var (
+		g  Gap
+		ok bool
+	)
+	err := s.view("outage of "+camera, func(tx *bolt.Tx) error {
+		var err error
+		g, ok, err = s.outage(tx, camera)
+		return err
+	})
+	return g, ok, err
+}
+
+// OpenGap records that camera's footage stops at from, for reason, while the
+// outage lasts: Gaps returns it (Ongoing) from now on, so an outage is
+// visible while it lasts, also to another process reading the index. If an
+// outage is already open its start is kept and only its reason is updated
+// (when reason is not empty). CloseGap ends it.
+func (s *Store) OpenGap(camera string, from time.Time, reason string) error {
+	if err := ValidCamera(camera); err != nil {
+		return fmt.Errorf("open gap: %w", err)
+	}
+	return s.update("open gap for "+camera, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktOutages)
+		var g Gap
+		found, err := getJSON(b, []byte(camera), &g)
+		if err != nil {
+			return err
+		}
+		if !found {
+			g = Gap{Camera: camera, From: from.UTC().Round(0), Recorded: s.clock.Now().UTC().Round(0)}
+		}
+		if reason != "" {
+			g.Reason = reason
+		}
+		if g.Reason == "" {
+			g.Reason = "unreachable"
+		}
+		if err := putJSON(b, []byte(camera), g); err != nil {
+			return err
+		}
+		return touchCamera(tx, camera, 0, 0)
+	})
+}
+
+// CloseGap ends camera's ongoing outage at to: in one transaction the outage
+// becomes a gap record [From, to) (none if to is not after From) and is
+// cleared. It returns the outage it closed, if there was one.
+func (s *Store) CloseGap(camera string, to time.Time) (Gap, bool, error) {
+	var (
+		g     Gap
+		found bool
+	)
+	err := s.update("close gap for "+camera, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktOutages)
+		var err error
+		found, err = getJSON(b, []byte(camera), &g)
+		if err != nil || !found {
+			return err
+		}
+		if err := b.Delete([]byte(camera)); err != nil {
+			return err
+		}
+		g.To = to
+		if !to.After(g.From) {
+			return nil
+		}
+		return s.putGap(tx, g)
+	})
+	return g, found, err
 }
 
 // Disposals returns camera's disposal records whose segment overlapped

@@ -115,8 +115,10 @@ func TestRecover_OpenEntryTornFile(t *testing.T) {
 		t.Fatalf("segments %+v %v", segs, err)
 	}
 	sl := segs[0].Seal
-	if sl.State != store.SealRecovered || sl.Bytes != int64(torn/188*188) || sl.Frames != 50 ||
-		!sl.End.Equal(t0.Add(2*time.Second)) || sl.Seq != 2 || !slices.Contains(sl.Flags, "crash") ||
+	// The torn last frame is cut off with its partial packet (issue 10): 49
+	// whole frames remain, ending where the 50th started.
+	if sl.State != store.SealRecovered || sl.Bytes >= int64(torn/188*188) || sl.Bytes%188 != 0 || sl.Frames != 49 ||
+		!sl.End.Equal(t0.Add(1960*time.Millisecond)) || sl.Seq != 2 || !slices.Contains(sl.Flags, "crash") ||
 		!slices.Contains(sl.Flags, "truncated") {
 		t.Fatalf("seal %+v", sl)
 	}

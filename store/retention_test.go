@@ -15,7 +15,7 @@ import (
 const day = 24 * time.Hour
 
 // writeSeg writes a one-frame segment of camera spanning [start, start+dur).
-func writeSeg(t testing.TB, s *store.Store, camera string, start time.Time, dur time.Duration) store.SealRecord {
+func writeSeg(t testing.TB, s *store.Store, camera string, start time.Time, dur time.Duration, flags ...string) store.SealRecord {
 	t.Helper()
 	w, err := s.CreateSegment(camera, start, "h264")
 	if err != nil {
@@ -24,7 +24,7 @@ func writeSeg(t testing.TB, s *store.Store, camera string, start time.Time, dur 
 	if _, err := w.Write(tsOneFrame); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := w.Seal(store.SealInfo{End: start.Add(dur), Frames: 1, TimeSource: "arrival"})
+	rec, err := w.Seal(store.SealInfo{End: start.Add(dur), Frames: 1, TimeSource: "arrival", Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}

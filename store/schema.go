@@ -33,11 +33,12 @@ var (
 	bktCounts      = []byte("counts")  // camera → number of sealed entries (8-byte BE)
 	bktPending     = []byte("pending") // segment key → empty, for every open or disposing entry (Recover's work)
 	bktHolds       = []byte("holds")   // hold id → Hold
+	bktOutages     = []byte("outages") // camera → Gap with zero To: the camera's ongoing outage
 	derivedBuckets = [][]byte{bktByEnd, bktCounts, bktPending}
 
 	// coreBuckets must exist in every index of this schema version.
 	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
-	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds)
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages)
 
 	keySchema    = []byte("schema")
 	keyBox       = []byte("box")

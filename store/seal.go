@@ -3,36 +3,21 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/council/cctv/internal/seal"
 )
 
-// Seal is the signed statement about one segment file. The signed message is
-// its canonical JSON (Canonical): encoding/json of this struct, fields in this
-// order, times in UTC.
-type Seal struct {
-	Version       int       `json:"version"` // 1
-	Box           string    `json:"box"`
-	Camera        string    `json:"camera"`
-	Seq           uint64    `json:"seq"`  // per camera, from 1, consecutive
-	File          string    `json:"file"` // relative to data_dir, slash-separated
-	Codec         string    `json:"codec"`
-	Start         time.Time `json:"start"`
-	End           time.Time `json:"end"`
-	Bytes         int64     `json:"bytes"`
-	Frames        int64     `json:"frames"`
-	SHA256        string    `json:"sha256"`      // hex
-	TimeSource    string    `json:"time_source"` // "rtcp", "arrival", "pts" (recovered), "filename" (adopted)
-	ClockOffsetMS int64     `json:"clock_offset_ms"`
-	State         string    `json:"state"` // "sealed" | "recovered" | "adopted"
-	Flags         []string  `json:"flags,omitempty"`
-	Prev          string    `json:"prev"` // Hash of the previous seal of this camera; "" for Seq 1
-	SealedAt      time.Time `json:"sealed_at"`
-}
+// Seal is the signed statement about one segment file (see internal/seal:
+// one definition for the store and for the verifier of packages).
+type Seal = seal.Seal
+
+// SealRecord is a seal with its armored SSHSIG signature (namespace SealNamespace).
+type SealRecord = seal.Record
 
 // Seal states.
 const (
@@ -41,36 +26,17 @@ const (
 	SealAdopted   = "adopted"
 )
 
-// SealRecord is a seal with its armored SSHSIG signature (namespace SealNamespace).
-type SealRecord struct {
-	Seal      Seal   `json:"seal"`
-	Signature string `json:"signature"`
-}
-
 // SealInfo is what the recorder knows when it closes a segment.
 type SealInfo struct {
 	End         time.Time
 	Frames      int64
 	TimeSource  string        // "rtcp" | "arrival"
 	ClockOffset time.Duration // camera minus box
+	CameraClock bool          // ClockOffset was measured from RTCP sender reports
 	Flags       []string      // e.g. "time-untrusted", "clock-jump"
-}
 
-// Canonical returns the bytes that are signed and hashed. Times are converted
-// to UTC first, so a seal decoded from JSON re-encodes to the same bytes.
-func (s Seal) Canonical() ([]byte, error) {
-	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
-	return json.Marshal(s)
-}
-
-// Hash is the hex SHA-256 of the canonical JSON: what the next seal's Prev holds.
-func (s Seal) Hash() string {
-	b, err := s.Canonical()
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	LostPackets   int64 // RTP packets lost in this segment
+	DroppedFrames int64 // access units left out (see Seal.DroppedFrames)
 }
 
 // VerifySeal checks rec's version and its signature over the canonical seal.

@@ -130,6 +130,10 @@ func (w *SegmentWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Err returns the first write or sync error, if any: it tells a failure of
+// the storage from one of the data written.
+func (w *SegmentWriter) Err() error { return w.err }
+
 // Sync fsyncs the file. A failed Sync is never retried: the writer is
 // poisoned and the segment must be salvaged.
 func (w *SegmentWriter) Sync() error {
@@ -185,13 +189,14 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 		Start: w.start, End: info.End,
 		Bytes: w.n, Frames: info.Frames, SHA256: hex.EncodeToString(w.h.Sum(nil)),
 		TimeSource: info.TimeSource, ClockOffsetMS: info.ClockOffset.Milliseconds(),
+		CameraClock: info.CameraClock, LostPackets: info.LostPackets, DroppedFrames: info.DroppedFrames,
 		State: SealSealed, Flags: append([]string(nil), info.Flags...),
 	}
 	return w.s.commitSeal("seal "+w.rel, w.key, seal, nil)
 }
 
 // Salvage finishes a segment after a write or sync error: it closes the file,
-// truncates it to its last whole TS packet, hashes what remains by reading it
+// truncates it to its last provably whole frame, hashes what remains by reading it
 // back, and seals it as "recovered" with the flag "salvaged:<cause>" (e.g.
 // "salvaged:ENOSPC"). If nothing usable remains, the file and its open entry
 // are removed and ErrEmpty returned. The failed fsync is never retried on the
@@ -256,8 +261,9 @@ func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bol
 	return s.commitSeal("recover "+e.File, key, seal, fn)
 }
 
-// scanTruncateHash truncates f to its whole packets (fsyncing if it cut
-// anything) and returns the scan, the original size and the hex SHA-256 of
+// scanTruncateHash truncates f to its provably whole frames (the last frame
+// of an unfinished file may be torn: see tsscan.ScanWholeFrames), fsyncing if
+// it cut anything, and returns the scan, the original size and the hex SHA-256 of
 // what remains, read back from the file.
 func scanTruncateHash(f *os.File) (tsscan.Result, int64, string, error) {
 	fi, err := f.Stat()
@@ -265,7 +271,7 @@ func scanTruncateHash(f *os.File) (tsscan.Result, int64, string, error) {
 		return tsscan.Result{}, 0, "", err
 	}
 	size := fi.Size()
-	res, err := tsscan.Scan(f, size)
+	res, err := tsscan.ScanWholeFrames(f, size)
 	if err != nil {
 		return res, size, "", err
 	}

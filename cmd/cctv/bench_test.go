@@ -16,6 +16,7 @@ import (
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
+	"github.com/council/cctv/internal/testutil"
 )
 
 // benchDuration is how long each side records in BenchmarkRecord; override
@@ -59,9 +60,7 @@ func BenchmarkRecord(b *testing.B) {
 }
 
 func benchRecord(b *testing.B, n int) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		b.Skip("ffmpeg not installed")
-	}
+	testutil.NeedTool(b, "ffmpeg")
 	dur := benchDuration()
 	dir := b.TempDir()
 	cams, err := synthcam.NewServer(synthcam.ServerOptions{})

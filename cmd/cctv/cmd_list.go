@@ -78,6 +78,10 @@ func printList(w io.Writer, out api.List, loc *time.Location) {
 				float64(s.Bytes)/1e6, s.Seal, s.TimeSource, s.File)
 		}
 		for _, g := range c.Gaps {
+			if g.Ongoing {
+				fmt.Fprintf(w, "  gap %s – now, ongoing: %s\n", localTime(g.From, loc), esc(g.Reason))
+				continue
+			}
 			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), esc(g.Reason))
 		}
 		for _, d := range c.Deleted {

@@ -44,7 +44,10 @@ func printStatus(w io.Writer, s api.Status, loc *time.Location) {
 	fmt.Fprintln(w)
 	for _, c := range s.Cameras {
 		fmt.Fprintf(w, "%-16s %-10s", c.Camera, c.State)
-		if !c.Since.IsZero() {
+		switch {
+		case !c.DownSince.IsZero():
+			fmt.Fprintf(w, " down since %s", localTime(c.DownSince, loc))
+		case !c.Since.IsZero():
 			fmt.Fprintf(w, " since %s", localTime(c.Since, loc))
 		}
 		if c.Reason != "" {
@@ -54,6 +57,10 @@ func printStatus(w io.Writer, s api.Status, loc *time.Location) {
 		if c.Segments > 0 {
 			fmt.Fprintf(w, "  footage %s to %s, %d segments, %d kbit/s, %.1f fps, %d gaps today\n",
 				localTime(c.Oldest, loc), localTime(c.Newest, loc), c.Segments, c.BitrateKbps, c.FPS, c.GapsToday)
+		}
+		if c.LostPackets+c.DroppedFrames+c.InputErrors > 0 {
+			fmt.Fprintf(w, "  since the recorder started: %d packets lost, %d frames dropped, %d refused by the muxer\n",
+				c.LostPackets, c.DroppedFrames, c.InputErrors)
 		}
 	}
 	if s.Disk.TotalBytes > 0 {

@@ -2,60 +2,19 @@ package evidence
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"github.com/council/cctv/internal/seal"
 )
 
-// Seal is the recorder's signed statement about one master, as the store
-// writes it (store.Seal). The signed message is its canonical JSON: encoding/
-// json of this struct, fields in this order, times in UTC. The export tests
-// check that this definition and the store's encode every seal identically.
-type Seal struct {
-	Version       int       `json:"version"` // 1
-	Box           string    `json:"box"`
-	Camera        string    `json:"camera"`
-	Seq           uint64    `json:"seq"`  // per camera, from 1, consecutive
-	File          string    `json:"file"` // relative to the recorder's data_dir
-	Codec         string    `json:"codec"`
-	Start         time.Time `json:"start"`
-	End           time.Time `json:"end"`
-	Bytes         int64     `json:"bytes"`
-	Frames        int64     `json:"frames"`
-	SHA256        string    `json:"sha256"`
-	TimeSource    string    `json:"time_source"`
-	ClockOffsetMS int64     `json:"clock_offset_ms"`
-	State         string    `json:"state"`
-	Flags         []string  `json:"flags,omitempty"`
-	Prev          string    `json:"prev"` // Hash of the previous seal of this camera; "" for Seq 1
-	SealedAt      time.Time `json:"sealed_at"`
-}
+// Seal is a seal as the recorder makes it: one definition with the store
+// (internal/seal), so canonical bytes, hashes and signatures agree.
+type Seal = seal.Seal
 
 // SealRecord is a seal with its armored SSHSIG signature (namespace
 // SealNamespace): the content of a seals/<camera>/<name>.json file.
-type SealRecord struct {
-	Seal      Seal   `json:"seal"`
-	Signature string `json:"signature"`
-}
-
-// Canonical returns the bytes that are signed and hashed.
-func (s Seal) Canonical() ([]byte, error) {
-	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
-	return json.Marshal(s)
-}
-
-// Hash is the hex SHA-256 of the canonical JSON: what the next seal's Prev
-// holds.
-func (s Seal) Hash() string {
-	b, err := s.Canonical()
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+type SealRecord = seal.Record
 
 // ParseSealRecord decodes a seal record file, refusing unknown fields.
 func ParseSealRecord(b []byte) (SealRecord, error) {

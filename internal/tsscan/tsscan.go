@@ -70,8 +70,33 @@ const chunkPackets = 512
 // Scan reads size bytes of r from offset 0. It returns an error only when r
 // fails to read; malformed content just ends the scan early.
 func Scan(r io.ReaderAt, size int64) (Result, error) {
+	res, _, err := scan(r, size)
+	return res, err
+}
+
+// ScanWholeFrames is Scan cut back to the frames that are provably whole.
+// The recorder's video PES packets carry no length (PES_packet_length 0), so
+// a frame is known to be complete only when the next one starts: the result
+// describes the prefix of the file that ends where the last video PES
+// starts, and drops that last frame, which a crash may have torn. A file
+// with no video PES is described as Scan does.
+func ScanWholeFrames(r io.ReaderAt, size int64) (Result, error) {
+	res, cut, err := scan(r, size)
+	if err != nil || res.Frames == 0 {
+		return res, err
+	}
+	return cut, nil
+}
+
+func scan(r io.ReaderAt, size int64) (Result, Result, error) {
 	res := Result{FirstPTS: -1, LastPTS: -1, VideoPID: -1}
 	sc := scanner{res: &res, pmtPIDs: map[int]bool{}}
+	res, err := sc.run(r, size)
+	return res, sc.cut, err
+}
+
+func (sc *scanner) run(r io.ReaderAt, size int64) (Result, error) {
+	res := sc.res
 	buf := make([]byte, PacketSize*chunkPackets)
 	var off int64
 	for off < size {
@@ -82,7 +107,7 @@ func Scan(r io.ReaderAt, size int64) (Result, error) {
 		n, err := r.ReadAt(buf[:want], off)
 		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == want) {
 			if !errors.Is(err, io.EOF) {
-				return res, fmt.Errorf("scan ts at offset %d: %w", off, err)
+				return *res, fmt.Errorf("scan ts at offset %d: %w", off, err)
 			}
 			// Shorter than size says: scan what there is.
 			want = int64(n)
@@ -91,22 +116,23 @@ func Scan(r io.ReaderAt, size int64) (Result, error) {
 		b := buf[:want]
 		for len(b) >= PacketSize {
 			if b[0] != 0x47 {
-				return res, nil
+				return *res, nil
 			}
 			sc.packet(b[:PacketSize])
 			res.WholeBytes += PacketSize
 			b = b[PacketSize:]
 		}
 		if len(b) > 0 {
-			return res, nil // short final packet: a torn write
+			return *res, nil // short final packet: a torn write
 		}
 		off += want
 	}
-	return res, nil
+	return *res, nil
 }
 
 type scanner struct {
 	res     *Result
+	cut     Result // the result as it stood just before the last video PES started
 	pmtPIDs map[int]bool
 	lastRaw int64 // last PTS as read (33 bits), for unwrapping
 	lastExt int64 // its unwrapped value
@@ -135,6 +161,7 @@ func (sc *scanner) packet(p []byte) {
 	case sc.pmtPIDs[pid] && pusi && sc.res.VideoPID < 0:
 		sc.pmt(data)
 	case pid == sc.res.VideoPID && pusi:
+		sc.cut = *sc.res // WholeBytes is this packet's offset
 		sc.pes(data, rai)
 	}
 }

@@ -207,3 +207,23 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestScanWholeFrames_DropsTheLastFrame(t *testing.T) {
+	ts := tstest.Build(tstest.Options{Frames: 10})
+	for _, cut := range []int{0, 90, 188 * 3} {
+		b := ts[:len(ts)-cut]
+		res, err := tsscan.ScanWholeFrames(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, _ := tsscan.Scan(bytes.NewReader(b), int64(len(b)))
+		if res.Frames != all.Frames-1 || res.WholeBytes >= all.WholeBytes || res.WholeBytes%tsscan.PacketSize != 0 {
+			t.Errorf("cut %d: whole frames %d in %d bytes; scan says %d frames in %d bytes", cut, res.Frames, res.WholeBytes, all.Frames, all.WholeBytes)
+		}
+		// What remains scans to the same frames, all of them whole.
+		again, _ := tsscan.Scan(bytes.NewReader(b[:res.WholeBytes]), res.WholeBytes)
+		if again.Frames != res.Frames || again.LastPTS != res.LastPTS {
+			t.Errorf("cut %d: prefix rescans to %d frames, last PTS %d; want %d, %d", cut, again.Frames, again.LastPTS, res.Frames, res.LastPTS)
+		}
+	}
+}

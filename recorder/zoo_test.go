@@ -1,0 +1,303 @@
+package recorder_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/council/cctv/internal/camzoo"
+	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/internal/synthcam"
+	"github.com/council/cctv/internal/testutil"
+	"github.com/council/cctv/recorder"
+	"github.com/council/cctv/store"
+)
+
+// zooCase is one camera of the zoo and what its recording must show.
+type zooCase struct {
+	cam       camzoo.Camera
+	transport string  // "tcp" or "udp"
+	coverage  float64 // recorded share of the time the camera was up
+	lossy     bool    // the camera drops packets: losses must be counted, never reconnected
+	offsetMS  int64   // expected camera clock offset when measured
+	noClock   bool    // no RTCP at all: no offset may be claimed
+	lateClock bool    // RTCP starts late: the first segment has none, later ones do
+}
+
+// TestRecorder_Zoo records every camera of the zoo at once, from GStreamer's
+// RTSP server (an RTSP stack independent of gortsplib), and judges the
+// recording with ffmpeg and ffprobe: every segment decodes with zero
+// messages, sealed frame counts equal ffprobe's, segments of a camera meet
+// without overlap, and loss costs frames, never the session (issue 10).
+func TestRecorder_Zoo(t *testing.T) {
+	camzoo.Require(t)
+	if testing.Short() {
+		t.Skip("camera zoo: -short")
+	}
+	const run = 22 * time.Second
+	cases := []zooCase{
+		{cam: camzoo.Camera{Path: "tcp-h264"}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "udp-h264"}, transport: "udp"},
+		{cam: camzoo.Camera{Path: "bframes", BFrames: 2}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "h265-udp", Codec: "h265"}, transport: "udp"},
+		{cam: camzoo.Camera{Path: "h265-ap", Codec: "h265", Params: "stap"}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "pcma", Audio: "pcma"}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "aac", Audio: "aac"}, transport: "udp"},
+		{cam: camzoo.Camera{Path: "stap-a", Params: "stap"}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "every-idr", Params: "every-idr"}, transport: "udp"},
+		// Several slices with parameter sets in the SDP. (Parameter sets repeated
+		// before every slice of a keyframe split it for FFmpeg: issue 18.)
+		{cam: camzoo.Camera{Path: "slices", Slices: 4}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "fps12.5", FPS: "25/2", GOP: 12}, transport: "udp"},
+		{cam: camzoo.Camera{Path: "fps30", FPS: "30/1", GOP: 30}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "no-rtcp", RTCP: "none"}, transport: "udp", noClock: true},
+		{cam: camzoo.Camera{Path: "late-rtcp", RTCP: "late", RTCPDelay: 6}, transport: "tcp", lateClock: true},
+		{cam: camzoo.Camera{Path: "clock-2s", ClockOffsetMS: 2000}, transport: "tcp", offsetMS: 2000},
+		{cam: camzoo.Camera{Path: "loss-1pc", Loss: 0.01, Seed: 7}, transport: "udp", coverage: 0.95, lossy: true},
+		{cam: camzoo.Camera{Path: "marker-loss", MarkerLossEvery: 60}, transport: "tcp", coverage: 0.95, lossy: true},
+		{cam: camzoo.Camera{Path: "hd-udp", Width: 1920, Height: 1080, Kbps: 8000, Pattern: "snow", GOP: 50}, transport: "udp"},
+	}
+	// CCTV_ZOO_ONLY=path,path runs only those cameras (while working on one).
+	if only := os.Getenv("CCTV_ZOO_ONLY"); only != "" {
+		var some []zooCase
+		for _, tc := range cases {
+			if strings.Contains(","+only+",", ","+tc.cam.Path+",") {
+				some = append(some, tc)
+			}
+		}
+		cases = some
+	}
+	zoo := camzoo.Start(t, camzoo.Spec{Cameras: camsOf(cases)})
+	// A camera that reboots half way (new SSRC, sequence numbers and
+	// timestamps) and one behind digest authentication get servers of
+	// their own.
+	rebooting := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "reboot"}}})
+	authed := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "digest"}}, User: "cctv", Password: "s3cret pass"})
+	pwFile := filepath.Join(t.TempDir(), "digest.pw")
+	if err := os.WriteFile(pwFile, []byte("s3cret pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	h := newHarness(t, synthcam.ServerOptions{})
+	var cfgs []recorder.CameraConfig
+	for _, tc := range cases {
+		cfgs = append(cfgs, recorder.CameraConfig{ID: camID(tc.cam.Path), URL: zoo.URL(tc.cam.Path), Transport: tc.transport})
+	}
+	cfgs = append(cfgs,
+		recorder.CameraConfig{ID: "reboot", URL: rebooting.URL("reboot"), Transport: "tcp"},
+		recorder.CameraConfig{ID: "digest", URL: authed.URL("digest"), Transport: "udp", Username: "cctv",
+			PasswordFile: pwFile, LoadPassword: func() (string, error) {
+				b, err := os.ReadFile(pwFile)
+				return strings.TrimSuffix(string(b), "\n"), err
+			}},
+	)
+	began := time.Now()
+	rec, stop := h.start(recorder.Options{Cameras: cfgs, Segment: 4 * time.Second, StallTimeout: 5 * time.Second})
+	time.Sleep(run / 2) // the zoo runs in real time: this is the recording being tested
+	rebooted := time.Now()
+	rebooting.Reboot()
+	time.Sleep(run / 2)
+	ended := time.Now()
+	health := map[string]recorder.Health{}
+	for _, hs := range rec.Health() {
+		health[hs.Camera] = hs
+	}
+	stop()
+
+	type verdict struct {
+		id   string
+		errs []string
+	}
+	var (
+		mu       sync.Mutex
+		verdicts []verdict
+		wg       sync.WaitGroup
+	)
+	judge := func(id string, tc zooCase, reboot bool) {
+		errs := judgeZooCamera(t, h, id, tc, began, rebooted, ended, health[id], reboot)
+		mu.Lock()
+		verdicts = append(verdicts, verdict{id, errs})
+		mu.Unlock()
+	}
+	sem := make(chan struct{}, 2) // two cores
+	for _, tc := range append(cases, zooCase{cam: camzoo.Camera{Path: "reboot"}}, zooCase{cam: camzoo.Camera{Path: "digest"}}) {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			judge(camID(tc.cam.Path), tc, tc.cam.Path == "reboot")
+		})
+	}
+	wg.Wait()
+	for _, v := range verdicts {
+		for _, e := range v.errs {
+			t.Errorf("%s: %s", v.id, e)
+		}
+	}
+	if t.Failed() {
+		t.Logf("zoo server log:\n%s", zoo.Stderr())
+		// CCTV_ZOO_KEEP=dir keeps the recording for a closer look.
+		if keep := os.Getenv("CCTV_ZOO_KEEP"); keep != "" {
+			if err := exec.Command("cp", "-a", h.dir, keep).Run(); err != nil {
+				t.Logf("keep recording: %v", err)
+			}
+		}
+	}
+}
+
+func camsOf(cases []zooCase) []camzoo.Camera {
+	var out []camzoo.Camera
+	for _, tc := range cases {
+		out = append(out, tc.cam)
+	}
+	return out
+}
+
+// camID turns a zoo path into a camera id ([a-z0-9-]).
+func camID(path string) string { return strings.ReplaceAll(path, ".", "-") }
+
+// judgeZooCamera checks one camera's recording and returns what is wrong.
+func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebooted, ended time.Time, hs recorder.Health, reboot bool) []string {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	segs, err := h.store.Segments(id, began.Add(-time.Minute), ended.Add(time.Minute))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	gaps, err := h.store.Gaps(id, began.Add(-time.Minute), ended.Add(time.Minute))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	if len(segs) < 3 {
+		return []string{fmt.Sprintf("%d segments recorded, want at least 3 (state %s: %s)", len(segs), hs.State, hs.Reason)}
+	}
+	var recorded, explained time.Duration
+	var lost, dropped int64
+	for i, s := range segs {
+		if msgs := ffmpegMessages(s.Path); msgs != "" {
+			bad("%s: ffmpeg -v error says:\n%s", s.File, msgs)
+		}
+		if n := len(testutil.FFprobe(t, s.Path).Packets); int64(n) != s.Frames {
+			bad("%s: sealed %d frames, ffprobe counts %d", s.File, s.Frames, n)
+		}
+		if s.State != store.SealSealed {
+			bad("%s: seal state %s %v, want sealed", s.File, s.State, s.Flags)
+		}
+		recorded += s.End.Sub(s.Start)
+		lost += s.LostPackets
+		dropped += s.DroppedFrames
+		switch {
+		case tc.noClock && s.CameraClock:
+			bad("%s: claims a camera clock offset (%d ms) from a camera that sends no RTCP", s.File, s.ClockOffsetMS)
+		case tc.offsetMS != 0 && s.CameraClock && (s.ClockOffsetMS < tc.offsetMS-400 || s.ClockOffsetMS > tc.offsetMS+400):
+			bad("%s: camera clock offset %d ms, want about %d", s.File, s.ClockOffsetMS, tc.offsetMS)
+		case tc.lateClock && i == 0 && s.CameraClock:
+			bad("%s: first segment measured a camera clock before the first sender report", s.File)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := segs[i-1]
+		switch hole := s.Start.Sub(prev.End); {
+		case hole < 0:
+			bad("%s overlaps %s by %s", s.File, prev.File, -hole)
+		case hole > 0:
+			if !gapCovers(gaps, prev.End, s.Start) {
+				bad("unexplained hole of %s between %s and %s (gaps %+v)", hole, prev.File, s.File, gaps)
+			}
+			explained += hole
+		}
+	}
+	if tc.lateClock && !segs[len(segs)-1].CameraClock {
+		bad("the camera clock was never measured after its late sender reports")
+	}
+	if tc.offsetMS != 0 && !segs[len(segs)-1].CameraClock {
+		bad("the camera clock was never measured")
+	}
+	first, last := segs[0].Start, segs[len(segs)-1].End
+	if d := first.Sub(began); d > 4*time.Second {
+		bad("first footage %s after the recorder started", d)
+	}
+	if d := ended.Sub(last); d > 1500*time.Millisecond || d < -500*time.Millisecond {
+		bad("last footage ends %s before the recorder stopped", d)
+	}
+	want := tc.coverage
+	if want == 0 {
+		want = 0.97
+	}
+	up := last.Sub(first) - explained
+	if share := float64(recorded) / float64(up); share < want {
+		bad("recorded %s of %s up (%.1f%%), want at least %.0f%%", recorded, up, share*100, want*100)
+	}
+	if reboot {
+		if len(gaps) != 1 || gaps[0].To.Before(rebooted) || gaps[0].From.After(rebooted.Add(2*time.Second)) {
+			bad("gaps %+v, want one around the reboot at %s", gaps, rebooted)
+		}
+	} else if len(gaps) != 0 {
+		bad("gaps %+v: the session must never end (state %s: %s)", gaps, hs.State, hs.Reason)
+	}
+	if tc.lossy && (hs.LostPackets == 0 || lost == 0 || dropped == 0) {
+		bad("losses not counted: status lost %d dropped %d; seals lost %d dropped %d", hs.LostPackets, hs.Dropped, lost, dropped)
+	}
+	if !tc.lossy && tc.transport == "tcp" && (lost != 0 || dropped != 0) {
+		bad("seals count %d lost packets and %d dropped frames over TCP without loss", lost, dropped)
+	}
+	if hs.InputErrors != 0 {
+		bad("%d muxer input errors", hs.InputErrors)
+	}
+	// A working copy across every segment (so across the reconnection of a
+	// rebooted camera and the first sender report of a late one) is made
+	// the way export makes it, and must play without a message. (B-frame
+	// working copies are issue 18's.)
+	if tc.cam.BFrames == 0 && tc.cam.Codec != "h265" && (reboot || tc.lateClock || tc.offsetMS != 0 || tc.noClock) {
+		var srcs []media.Source
+		var frames int64
+		for _, s := range segs {
+			srcs = append(srcs, media.Source{Path: s.Path, Start: s.Start})
+			frames += s.Frames
+		}
+		out := filepath.Join(t.TempDir(), id+".mp4")
+		info, err := media.WriteClip(context.Background(), out, media.ClipOptions{Sources: srcs, From: first, To: last})
+		switch {
+		case err != nil:
+			bad("working copy across %d segments: %v", len(segs), err)
+		case info.Frames != frames:
+			bad("working copy holds %d frames, the segments %d", info.Frames, frames)
+		default:
+			if msgs := ffmpegMessages(out); msgs != "" {
+				bad("working copy across %d segments: ffmpeg -v error says:\n%s", len(segs), msgs)
+			}
+		}
+	}
+	t.Logf("%s: %d segments, recorded %s of %s, lost %d packets, dropped %d frames", id, len(segs), recorded.Round(time.Millisecond), up.Round(time.Millisecond), lost, dropped)
+	return errs
+}
+
+// gapCovers reports whether gap records cover [from, to).
+func gapCovers(gaps []store.Gap, from, to time.Time) bool {
+	for _, g := range gaps {
+		if !g.From.After(from.Add(time.Millisecond)) && !g.To.Before(to.Add(-time.Millisecond)) {
+			return true
+		}
+	}
+	return false
+}
+
+// ffmpegMessages decodes path with ffmpeg -v error and returns what it said.
+func ffmpegMessages(path string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Sprintf("%v: %s", err, out.String())
+	}
+	return out.String()
+}
