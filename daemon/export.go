@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,7 +223,7 @@ func (s *service) exportRequest(a api.ExportRequest, operator string) (export.Re
 		if err != nil {
 			return r, err
 		}
-		gaps, err := s.st.Gaps(id, a.From, a.To)
+		gaps, err := s.missing(id, a.From, a.To)
 		if err != nil {
 			return r, err
 		}
@@ -235,6 +236,54 @@ func (s *service) exportRequest(a api.ExportRequest, operator string) (export.Re
 		r.Cameras = append(r.Cameras, export.Camera{ID: id, Name: name, Segments: segs, Gaps: gaps})
 	}
 	return r, nil
+}
+
+// missing returns every reason footage of camera is missing in [from, to):
+// the recorder's gap records, footage deleted (by retention, disk pressure,
+// a missing file: from the disposal records, "deleted by retention on
+// 2026-12-23"), and the time before the camera's first recording. An
+// export states them for every part of the window it does not cover.
+func (s *service) missing(camera string, from, to time.Time) ([]store.Gap, error) {
+	gaps, err := s.st.Gaps(camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := s.st.Disposals(camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	first := time.Time{}
+	for _, d := range ds {
+		gaps = append(gaps, store.Gap{Camera: camera, From: d.Start, To: d.End,
+			Reason: fmt.Sprintf("deleted by %s on %s", d.Why, d.When.In(s.cfg.Location).Format("2006-01-02 15:04 MST"))})
+		if first.IsZero() || d.Start.Before(first) {
+			first = d.Start
+		}
+	}
+	oldest, _, n, err := s.st.Span(camera)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 && (first.IsZero() || oldest.Before(first)) {
+		first = oldest
+	}
+	for _, g := range gaps {
+		if first.IsZero() || g.From.Before(first) {
+			first = g.From
+		}
+	}
+	if !first.IsZero() && from.Before(first) {
+		gaps = append(gaps, store.Gap{Camera: camera, From: from, To: earlierOf(first, to), Reason: "before this camera's recording began"})
+	}
+	slices.SortFunc(gaps, func(a, b store.Gap) int { return a.From.Compare(b.From) })
+	return gaps, nil
+}
+
+func earlierOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // stillImage is a still's answer: the JPEG follows the answer line.

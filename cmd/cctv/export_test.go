@@ -195,11 +195,20 @@ func TestDaemon_Export_ZipAndEncrypted(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(enc) != 1 || len(entries) != 1 {
 		t.Fatalf("--encrypt-to left %v", entries)
 	}
+	// The same export again never replaces the exhibit (exit 2, naming it).
+	before := sha256.Sum256(mustReadFile(t, enc[0]))
+	code, _, stderr := b.run(append(window, "--case", "E-1", "--encrypt-to", ageRecipient, "--out", out)...)
+	if after := sha256.Sum256(mustReadFile(t, enc[0])); code != 2 || !strings.Contains(stderr, filepath.Base(enc[0])+" already exists") || after != before {
+		t.Errorf("a second --encrypt-to export over the first: exit %d, replaced=%v: %s", code, after != before, stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("after the refused export --out holds %v", entries)
+	}
 	run("age", "-d", "-i", "age.key", "-o", "by-age.zip", enc[0])
 	run("age", "-d", "-i", "id_ed25519", "-o", "by-ssh.zip", enc[0])
 	b.mustRun("verify", filepath.Join(keys, "by-ssh.zip"), "--fingerprint", boxFingerprint(t, b))
 	b.mustRun("verify", "--identity", filepath.Join(keys, "age.key"), enc[0], "--fingerprint", boxFingerprint(t, b))
-	if code, _, stderr := b.run("verify", enc[0]); code != 2 || !strings.Contains(stderr, "encrypted") {
+	if code, _, stderr = b.run("verify", enc[0]); code != 2 || !strings.Contains(stderr, "encrypted") {
 		t.Errorf("verify of an encrypted package without a key: exit %d: %s", code, stderr)
 	}
 
@@ -271,4 +280,41 @@ func boxFingerprint(t *testing.T, b *box) string {
 	}
 	t.Fatal("cctv keys show printed no fingerprint")
 	return ""
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// An export of a window partly before recording began says so, out loud,
+// in the CLI and in the package.
+func TestDaemon_Export_PartlyCovered_SaysWhy(t *testing.T) {
+	b := newBox(t, "desk")
+	d := b.startDaemon()
+	defer stopDaemon(t, d)
+	waitUntil(t, "a segment", 60*time.Second, func() bool {
+		l := b.list(false)
+		return len(l.Cameras) == 1 && len(l.Cameras[0].Segments) >= 1
+	})
+	s := b.list(false).Cameras[0].Segments[0]
+	out := t.TempDir()
+	stdout := b.mustRun("export", "--camera", "desk", "--from", s.Start.Add(-30*time.Second).Format(time.RFC3339Nano), "--to", s.End.Format(time.RFC3339Nano),
+		"--case", "PC-1", "--reason", "r", "--recipient", "PC 3 Test, Test Police", "--out", out)
+	if !strings.Contains(stdout, "NOT COVERED: camera desk") || !strings.Contains(stdout, "before this camera's recording began") {
+		t.Errorf("export output does not say what is not covered and why:\n%s", stdout)
+	}
+	pkgs, _ := filepath.Glob(filepath.Join(out, "PC-1_*"))
+	if len(pkgs) != 1 {
+		t.Fatalf("packages: %v", pkgs)
+	}
+	for _, f := range []string{"README.txt", "report.html", "manifest.json"} {
+		if !strings.Contains(string(mustReadFile(t, filepath.Join(pkgs[0], f))), "before this camera") {
+			t.Errorf("%s does not give the reason for the uncovered part", f)
+		}
+	}
 }
