@@ -22,7 +22,45 @@ const (
 	CmdTimeConfirm = "time.confirm" // no args → no data
 	CmdExport      = "export"       // ExportRequest → ExportResult, then the package as a tar stream
 	CmdStill       = "still"        // StillRequest → StillResult, then the JPEG bytes
+	CmdSAROpen     = "sar.open"     // SAROpenRequest → SAR
+	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
+	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
 )
+
+// SAROpenRequest registers a subject access request and holds its footage.
+type SAROpenRequest struct {
+	Ref      string    `json:"ref"`
+	Subject  string    `json:"subject"`
+	Received time.Time `json:"received"`
+	Cameras  []string  `json:"cameras"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+}
+
+// SARCloseRequest ends a subject access request, releasing its holds.
+type SARCloseRequest struct {
+	Ref     string `json:"ref"`
+	Outcome string `json:"outcome"`
+}
+
+// SAR is the stable JSON form of a subject access request.
+type SAR struct {
+	Ref      string    `json:"ref"`
+	Subject  string    `json:"subject"`
+	Received time.Time `json:"received"`
+	Due      time.Time `json:"due"`
+	Overdue  bool      `json:"overdue"`
+	Cameras  []string  `json:"cameras"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Holds    []string  `json:"holds"`
+	OpenedBy string    `json:"opened_by"`
+	OpenedAt time.Time `json:"opened_at"`
+	Closed   bool      `json:"closed"`
+	ClosedBy string    `json:"closed_by,omitempty"`
+	ClosedAt time.Time `json:"closed_at,omitzero"`
+	Outcome  string    `json:"outcome,omitempty"`
+}
 
 // Status is `cctv status --json`.
 type Status struct {

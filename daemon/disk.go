@@ -66,6 +66,7 @@ func (u diskUse) overBudget() bool { return u.budget > 0 && u.index >= u.budget 
 var supervisorWhenOverBudget = map[string]bool{
 	api.CmdStatus: true, api.CmdList: true, api.CmdRetention: true, api.CmdAuditList: true, api.CmdAuditVerify: true,
 	api.CmdHoldList: true, api.CmdHoldAdd: true, api.CmdHoldRelease: true, api.CmdTimeConfirm: true,
+	api.CmdSAROpen: true, api.CmdSARList: true, api.CmdSARClose: true,
 }
 
 // admit refuses staff requests while the index is over its budget, so that

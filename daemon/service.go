@@ -34,6 +34,9 @@ var commandRoles = map[string]api.Role{
 	api.CmdTimeConfirm: api.RoleSupervisor,
 	api.CmdExport:      api.RoleOperator,
 	api.CmdStill:       api.RoleOperator,
+	api.CmdSAROpen:     api.RoleSupervisor,
+	api.CmdSARList:     api.RoleSupervisor,
+	api.CmdSARClose:    api.RoleSupervisor,
 }
 
 // AlertTiming says when passing conditions become alerts. Zero fields take
@@ -219,6 +222,18 @@ func (s *service) commands() []api.Command {
 		command(api.CmdHoldRelease, func(ctx context.Context, c api.Caller, a api.HoldReleaseRequest) (any, error) {
 			h, err := s.st.ReleaseHold(a.ID, a.Reason, actorOf(c), s.cfg.SingleSupervisorRelease)
 			return holdOut(h, time.Now()), s.holdError(err)
+		}),
+		command(api.CmdSAROpen, func(ctx context.Context, c api.Caller, a api.SAROpenRequest) (any, error) {
+			r, err := s.st.OpenSAR(store.SAR{Ref: a.Ref, Subject: a.Subject, Received: a.Received, Cameras: a.Cameras, From: a.From, To: a.To},
+				actorOf(c), s.cfg.Location)
+			return sarOut(r, time.Now()), s.sarError(err)
+		}),
+		command(api.CmdSARList, func(ctx context.Context, c api.Caller, all bool) (any, error) {
+			return s.sars(all)
+		}),
+		command(api.CmdSARClose, func(ctx context.Context, c api.Caller, a api.SARCloseRequest) (any, error) {
+			r, err := s.st.CloseSAR(a.Ref, a.Outcome, actorOf(c), s.cfg.SingleSupervisorRelease)
+			return sarOut(r, time.Now()), s.sarError(err)
 		}),
 		command(api.CmdExport, s.export),
 		command(api.CmdStill, s.still),

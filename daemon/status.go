@@ -105,6 +105,11 @@ func (s *service) status() (api.Status, error) {
 	if err := s.retentionStatus(&out, now); err != nil {
 		return out, err
 	}
+	sarAlerts, err := s.sarAlerts(now)
+	if err != nil {
+		return out, err
+	}
+	out.Alerts = append(out.Alerts, sarAlerts...)
 	if s.recovered > 0 && time.Now().Sub(s.started) < time.Hour {
 		out.Alerts = append(out.Alerts, fmt.Sprintf("the recorder recovered %d item(s) at its last start (a crash or power cut?): see cctv audit list --action recovery.", s.recovered))
 	}

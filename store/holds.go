@@ -73,6 +73,18 @@ func (h Hold) Overdue(now time.Time) bool {
 // ignored. The hold and its audit entry "hold.add" (by by) commit in one
 // transaction; the hold protects footage from that commit on.
 func (s *Store) AddHold(h Hold, by Actor) (Hold, error) {
+	h, err := s.prepareHold(h, by)
+	if err != nil {
+		return Hold{}, err
+	}
+	if err := s.update("add hold", func(tx *bolt.Tx) error { return s.putHold(tx, &h, by) }); err != nil {
+		return Hold{}, err
+	}
+	return h, nil
+}
+
+// prepareHold checks and completes a hold to add (see AddHold).
+func (s *Store) prepareHold(h Hold, by Actor) (Hold, error) {
 	h.Case, h.Reason = strings.TrimSpace(h.Case), strings.TrimSpace(h.Reason)
 	var problems []string
 	if h.Camera != AllCameras {
@@ -100,28 +112,27 @@ func (s *Store) AddHold(h Hold, by Actor) (Hold, error) {
 	}
 	h.Review = h.Review.UTC().Round(0)
 	h.Released, h.ReleasedBy, h.ReleasedAt, h.ReleaseReason, h.SingleSupervisor = false, Actor{}, time.Time{}, "", false
-	err := s.update("add hold", func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bktHolds)
-		if err != nil {
-			return err
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		h.ID = fmt.Sprintf("H-%04d", seq)
-		if err := putJSON(b, []byte(h.ID), h); err != nil {
-			return err
-		}
-		_, err = s.appendAudit(tx, actorEntry(s.auditAction("hold.add",
-			"id", h.ID, "camera", h.Camera, "from", fmtTime(h.From), "to", fmtTime(h.To),
-			"case", h.Case, "reason", h.Reason, "review", fmtTime(h.Review)), by))
-		return err
-	})
-	if err != nil {
-		return Hold{}, err
-	}
 	return h, nil
+}
+
+// putHold stores a prepared hold under a new ID, with its audit entry, in tx.
+func (s *Store) putHold(tx *bolt.Tx, h *Hold, by Actor) error {
+	b, err := tx.CreateBucketIfNotExists(bktHolds)
+	if err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	h.ID = fmt.Sprintf("H-%04d", seq)
+	if err := putJSON(b, []byte(h.ID), *h); err != nil {
+		return err
+	}
+	_, err = s.appendAudit(tx, actorEntry(s.auditAction("hold.add",
+		"id", h.ID, "camera", h.Camera, "from", fmtTime(h.From), "to", fmtTime(h.To),
+		"case", h.Case, "reason", h.Reason, "review", fmtTime(h.Review)), by))
+	return err
 }
 
 // Holds returns the holds in force, or with includeReleased every hold, in
@@ -149,48 +160,55 @@ func (s *Store) Holds(includeReleased bool) ([]Hold, error) {
 // Releasing deletes nothing: the footage goes when retention next finds it
 // expired.
 func (s *Store) ReleaseHold(id, reason string, by Actor, allowSameSupervisor bool) (Hold, error) {
-	op := "release hold " + id
-	reason = strings.TrimSpace(reason)
 	var h Hold
-	err := s.update(op, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktHolds)
-		found := false
-		if b != nil {
-			var err error
-			if found, err = getJSON(b, []byte(id), &h); err != nil {
-				return err
-			}
-		}
-		switch {
-		case !found:
-			return ErrNotFound
-		case h.Released:
-			return ErrReleased
-		case reason == "":
-			return ErrNoReason
-		case by.UID == h.PlacedBy.UID && !allowSameSupervisor:
-			return ErrSamePerson
-		}
-		h.Released, h.ReleasedBy, h.ReleaseReason = true, by, reason
-		h.ReleasedAt = s.clock.Now().UTC().Round(0)
-		h.SingleSupervisor = by.UID == h.PlacedBy.UID
-		if err := putJSON(b, []byte(id), h); err != nil {
-			return err
-		}
-		single := ""
-		if h.SingleSupervisor {
-			single = "true"
-		}
-		_, err := s.appendAudit(tx, actorEntry(s.auditAction("hold.release",
-			"id", h.ID, "camera", h.Camera, "case", h.Case, "reason", reason,
-			"placed_by", h.PlacedBy.User+" (uid "+strconv.Itoa(h.PlacedBy.UID)+")",
-			"single_supervisor", single), by))
+	err := s.update("release hold "+id, func(tx *bolt.Tx) error {
+		var err error
+		h, err = s.releaseHold(tx, id, reason, by, allowSameSupervisor)
 		return err
 	})
 	if err != nil {
 		return Hold{}, err
 	}
 	return h, nil
+}
+
+// releaseHold is ReleaseHold inside tx.
+func (s *Store) releaseHold(tx *bolt.Tx, id, reason string, by Actor, allowSameSupervisor bool) (Hold, error) {
+	reason = strings.TrimSpace(reason)
+	var h Hold
+	b := tx.Bucket(bktHolds)
+	found := false
+	if b != nil {
+		var err error
+		if found, err = getJSON(b, []byte(id), &h); err != nil {
+			return h, err
+		}
+	}
+	switch {
+	case !found:
+		return h, ErrNotFound
+	case h.Released:
+		return h, ErrReleased
+	case reason == "":
+		return h, ErrNoReason
+	case by.UID == h.PlacedBy.UID && !allowSameSupervisor:
+		return h, ErrSamePerson
+	}
+	h.Released, h.ReleasedBy, h.ReleaseReason = true, by, reason
+	h.ReleasedAt = s.clock.Now().UTC().Round(0)
+	h.SingleSupervisor = by.UID == h.PlacedBy.UID
+	if err := putJSON(b, []byte(id), h); err != nil {
+		return h, err
+	}
+	single := ""
+	if h.SingleSupervisor {
+		single = "true"
+	}
+	_, err := s.appendAudit(tx, actorEntry(s.auditAction("hold.release",
+		"id", h.ID, "camera", h.Camera, "case", h.Case, "reason", reason,
+		"placed_by", h.PlacedBy.User+" (uid "+strconv.Itoa(h.PlacedBy.UID)+")",
+		"single_supervisor", single), by))
+	return h, err
 }
 
 // actorEntry attributes e to by, if by names someone.

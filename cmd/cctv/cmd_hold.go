@@ -81,7 +81,7 @@ func cmdHold() *cli.Command {
 					&cli.StringFlag{Name: "reason", Usage: "why the footage no longer needs keeping (required)"},
 				},
 				Action: func(c *cli.Context) error {
-					id, reason, err := releaseArgs(c)
+					id, reason, err := idAndText(c, "reason", "give the hold to release: cctv hold release HOLD-ID --reason …")
 					if err != nil {
 						return err
 					}
@@ -121,23 +121,24 @@ func printHolds(w io.Writer, hs []api.Hold, loc *time.Location) {
 	}
 }
 
-// releaseArgs reads `HOLD-ID --reason TEXT` in either order (urfave/cli stops
-// reading flags at the first argument, and people type the ID first).
-func releaseArgs(c *cli.Context) (id, reason string, err error) {
-	reason = c.String("reason")
-	reasonSet := c.IsSet("reason")
+// idAndText reads `ID --FLAG TEXT` in either order (urfave/cli stops
+// reading flags at the first argument, and people type the ID first); the
+// text is required (exit 2 without it).
+func idAndText(c *cli.Context, flag, usage string) (id, text string, err error) {
+	text = c.String(flag)
+	set := c.IsSet(flag)
 	args := c.Args().Slice()
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "--reason" || a == "-reason":
+		case a == "--"+flag || a == "-"+flag:
 			if i+1 >= len(args) {
-				return "", "", &usageError{msg: "--reason needs a value"}
+				return "", "", &usageError{msg: "--" + flag + " needs a value"}
 			}
-			reason, reasonSet = args[i+1], true
+			text, set = args[i+1], true
 			i++
-		case strings.HasPrefix(a, "--reason="):
-			reason, reasonSet = strings.TrimPrefix(a, "--reason="), true
+		case strings.HasPrefix(a, "--"+flag+"="):
+			text, set = strings.TrimPrefix(a, "--"+flag+"="), true
 		case id == "":
 			id = a
 		default:
@@ -145,10 +146,10 @@ func releaseArgs(c *cli.Context) (id, reason string, err error) {
 		}
 	}
 	if id == "" {
-		return "", "", &usageError{msg: "give the hold to release: cctv hold release HOLD-ID --reason …"}
+		return "", "", &usageError{msg: usage}
 	}
-	if !reasonSet {
-		return "", "", badInput(nil, "releasing a hold needs a reason", `add --reason "…"`)
+	if !set {
+		return "", "", badInput(nil, "this needs --"+flag, `add --`+flag+` "…"`)
 	}
-	return id, reason, nil
+	return id, text, nil
 }
