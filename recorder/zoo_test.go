@@ -224,7 +224,14 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 	if d := first.Sub(began); d > 4*time.Second {
 		bad("first footage %s after the recorder started", d)
 	}
-	if d := ended.Sub(last); d > 1500*time.Millisecond || d < -500*time.Millisecond {
+	// The camera's own encoder runs on this machine too: a 1080p x264
+	// camera on two busy cores lags by up to a GOP, which the recorder
+	// cannot record before it stops.
+	tail := 1500 * time.Millisecond
+	if tc.cam.Width >= 1920 {
+		tail = 4 * time.Second
+	}
+	if d := ended.Sub(last); d > tail || d < -500*time.Millisecond {
 		bad("last footage ends %s before the recorder stopped", d)
 	}
 	want := tc.coverage
