@@ -22,10 +22,38 @@ const (
 	CmdTimeConfirm = "time.confirm" // no args → no data
 	CmdExport      = "export"       // ExportRequest → ExportResult, then the package as a tar stream
 	CmdStill       = "still"        // StillRequest → StillResult, then the JPEG bytes
+	CmdMarkAdd     = "mark.add"     // MarkAddRequest → Mark
+	CmdMarkList    = "mark.list"    // MarkListRequest → []Mark
 	CmdSAROpen     = "sar.open"     // SAROpenRequest → SAR
 	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
 )
+
+// MarkAddRequest puts a bookmark on a moment of a camera's footage.
+type MarkAddRequest struct {
+	Camera string    `json:"camera"`
+	At     time.Time `json:"at"`
+	Note   string    `json:"note"`
+}
+
+// MarkListRequest asks for the bookmarks of a camera ("" for all) in a
+// window, or for one bookmark by ID.
+type MarkListRequest struct {
+	ID     string    `json:"id,omitempty"`
+	Camera string    `json:"camera,omitempty"`
+	From   time.Time `json:"from,omitzero"`
+	To     time.Time `json:"to,omitzero"`
+}
+
+// Mark is the stable JSON form of a bookmark.
+type Mark struct {
+	ID     string    `json:"id"`
+	Camera string    `json:"camera"`
+	At     time.Time `json:"at"`
+	Note   string    `json:"note"`
+	By     string    `json:"by"`
+	Made   time.Time `json:"made"`
+}
 
 // SAROpenRequest registers a subject access request and holds its footage.
 type SAROpenRequest struct {
@@ -146,6 +174,8 @@ type CameraList struct {
 	Gaps     []Gap     `json:"gaps"`
 	// Deleted lists disposal records, with --deleted: what was destroyed, when and why.
 	Deleted []Disposal `json:"deleted,omitempty"`
+	// Marks are the bookmarks staff put on the camera's footage in the window.
+	Marks []Mark `json:"marks"`
 }
 
 // Disposal records one deleted segment: metadata only.

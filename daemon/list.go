@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/store"
@@ -28,6 +30,14 @@ func (s *service) list(a api.ListRequest) (api.List, error) {
 			return out, fmt.Errorf("read gaps: %w", err)
 		}
 		cl := cameraList(cam, segs, gaps)
+		marks, err := s.st.Marks(cam, a.From, a.To)
+		if err != nil {
+			return out, fmt.Errorf("read bookmarks: %w", err)
+		}
+		cl.Marks = []api.Mark{}
+		for _, m := range marks {
+			cl.Marks = append(cl.Marks, markOut(m))
+		}
 		if a.Deleted {
 			ds, err := s.st.Disposals(cam, a.From, a.To)
 			if err != nil {
@@ -39,6 +49,37 @@ func (s *service) list(a api.ListRequest) (api.List, error) {
 			}
 		}
 		out.Cameras = append(out.Cameras, cl)
+	}
+	return out, nil
+}
+
+func markOut(m store.Mark) api.Mark {
+	return api.Mark{ID: m.ID, Camera: m.Camera, At: m.At, Note: m.Note, By: m.By.User, Made: m.Made}
+}
+
+// marks lists bookmarks: one by ID, or a camera's (or every camera's) in a
+// window (default: all time).
+func (s *service) marks(a api.MarkListRequest) ([]api.Mark, error) {
+	out := []api.Mark{}
+	if a.ID != "" {
+		m, err := s.st.MarkByID(a.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, badInput(fmt.Sprintf("no bookmark %q", a.ID), "see them with: cctv mark list")
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append(out, markOut(m)), nil
+	}
+	if a.To.IsZero() {
+		a.To = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	ms, err := s.st.Marks(a.Camera, a.From, a.To)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		out = append(out, markOut(m))
 	}
 	return out, nil
 }

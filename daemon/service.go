@@ -34,6 +34,8 @@ var commandRoles = map[string]api.Role{
 	api.CmdTimeConfirm: api.RoleSupervisor,
 	api.CmdExport:      api.RoleOperator,
 	api.CmdStill:       api.RoleOperator,
+	api.CmdMarkAdd:     api.RoleViewer,
+	api.CmdMarkList:    api.RoleViewer,
 	api.CmdSAROpen:     api.RoleSupervisor,
 	api.CmdSARList:     api.RoleSupervisor,
 	api.CmdSARClose:    api.RoleSupervisor,
@@ -222,6 +224,19 @@ func (s *service) commands() []api.Command {
 		command(api.CmdHoldRelease, func(ctx context.Context, c api.Caller, a api.HoldReleaseRequest) (any, error) {
 			h, err := s.st.ReleaseHold(a.ID, a.Reason, actorOf(c), s.cfg.SingleSupervisorRelease)
 			return holdOut(h, time.Now()), s.holdError(err)
+		}),
+		command(api.CmdMarkAdd, func(ctx context.Context, c api.Caller, a api.MarkAddRequest) (any, error) {
+			if _, err := s.cameras(a.Camera); err != nil {
+				return nil, err
+			}
+			m, err := s.st.AddMark(store.Mark{Camera: a.Camera, At: a.At, Note: a.Note}, actorOf(c))
+			if errors.Is(err, store.ErrInvalidMark) {
+				return nil, badInput("a bookmark needs a camera, an instant and a note", `add --note "…"`)
+			}
+			return markOut(m), err
+		}),
+		command(api.CmdMarkList, func(ctx context.Context, c api.Caller, a api.MarkListRequest) (any, error) {
+			return s.marks(a)
 		}),
 		command(api.CmdSAROpen, func(ctx context.Context, c api.Caller, a api.SAROpenRequest) (any, error) {
 			r, err := s.st.OpenSAR(store.SAR{Ref: a.Ref, Subject: a.Subject, Received: a.Received, Cameras: a.Cameras, From: a.From, To: a.To},

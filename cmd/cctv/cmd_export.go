@@ -24,9 +24,10 @@ func cmdExport() *cli.Command {
 		Name:  "export",
 		Usage: "an evidence package for police or a data subject (operator)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "camera", Usage: "camera id, or several separated by commas", Required: true},
-			&cli.StringFlag{Name: "from", Usage: "start of the window", Required: true},
-			&cli.StringFlag{Name: "to", Usage: "end of the window", Required: true},
+			&cli.StringFlag{Name: "camera", Usage: "camera id, or several separated by commas"},
+			&cli.StringFlag{Name: "from", Usage: "start of the window"},
+			&cli.StringFlag{Name: "to", Usage: "end of the window"},
+			markFlag,
 			&cli.StringFlag{Name: "case", Usage: "case reference", Required: true},
 			&cli.StringFlag{Name: "reason", Usage: "why the footage is disclosed", Required: true},
 			&cli.StringFlag{Name: "recipient", Usage: "person and organisation receiving it", Required: true},
@@ -38,7 +39,7 @@ func cmdExport() *cli.Command {
 			&cli.BoolFlag{Name: "passphrase", Usage: "encrypt the zip with a passphrase (asked on the terminal)"},
 		},
 		Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-			from, to, err := parseWindow(c, cfg)
+			cameras, from, to, err := markedWindow(c, cfg)
 			if err != nil {
 				return err
 			}
@@ -46,7 +47,7 @@ func cmdExport() *cli.Command {
 			if err := export.ValidateFields(export.Fields{Case: a.Case, Reason: a.Reason, Recipient: a.Recipient, Exhibit: a.Exhibit}); err != nil {
 				return badInput(err, "bad text in the request: "+err.Error(), "type it again without control characters or line breaks")
 			}
-			for _, id := range strings.Split(c.String("camera"), ",") {
+			for _, id := range strings.Split(cameras, ",") {
 				if id = strings.TrimSpace(id); id != "" {
 					a.Cameras = append(a.Cameras, id)
 				}

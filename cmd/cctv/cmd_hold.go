@@ -22,20 +22,21 @@ func cmdHold() *cli.Command {
 				Name:  "add",
 				Usage: "place a hold (supervisor)",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "camera", Usage: `camera id, or "all"`, Required: true},
-					&cli.StringFlag{Name: "from", Usage: "start of the footage to keep", Required: true},
-					&cli.StringFlag{Name: "to", Usage: "end of the footage to keep", Required: true},
+					&cli.StringFlag{Name: "camera", Usage: `camera id, or "all"`},
+					&cli.StringFlag{Name: "from", Usage: "start of the footage to keep"},
+					&cli.StringFlag{Name: "to", Usage: "end of the footage to keep"},
+					markFlag,
 					&cli.StringFlag{Name: "case", Usage: "case reference", Required: true},
 					&cli.StringFlag{Name: "reason", Usage: "legal basis / reason", Required: true},
 					&cli.StringFlag{Name: "review", Usage: "review date (default: 90 days from now)"},
 					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 				},
 				Action: configAction(func(c *cli.Context, cfg *config.Config) error {
-					from, to, err := parseWindow(c, cfg)
+					camera, from, to, err := markedWindow(c, cfg)
 					if err != nil {
 						return err
 					}
-					a := api.HoldAddRequest{Camera: c.String("camera"), From: from, To: to, Case: c.String("case"), Reason: c.String("reason")}
+					a := api.HoldAddRequest{Camera: camera, From: from, To: to, Case: c.String("case"), Reason: c.String("reason")}
 					if r := c.String("review"); r != "" {
 						if a.Review, err = timeinput.Parse(r, cfg.Location); err != nil {
 							return err

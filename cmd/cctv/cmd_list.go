@@ -84,6 +84,9 @@ func printList(w io.Writer, out api.List, loc *time.Location) {
 			}
 			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), esc(g.Reason))
 		}
+		for _, m := range c.Marks {
+			fmt.Fprintf(w, "  bookmark %s %s  by %s: %s\n", esc(m.ID), localTime(m.At, loc), esc(m.By), esc(m.Note))
+		}
 		for _, d := range c.Deleted {
 			fmt.Fprintf(w, "  deleted %s – %s  on %s (%s)  sha256 %s\n", localTime(d.Start, loc), d.End.In(loc).Format("15:04:05"),
 				localTime(d.Deleted, loc), d.Why, d.SHA256)
