@@ -55,10 +55,19 @@ func hog(mode string, args []string) int {
 		small, _ := strconv.Atoi(args[2])
 		junk := strings.Repeat("x", 1_000_000)
 		big := fmt.Sprintf(`{"command":"status","args":{"junk":%q}}`, junk)
-		answered := 0
+		answered, failed := 0, 0
+		var firstErr error
 		send := func(line string) {
 			c, err := net.Dial("unix", sock)
+			for tries := 0; err != nil && tries < 50; tries++ { // backlog full: the daemon is busy
+				time.Sleep(20 * time.Millisecond)
+				c, err = net.Dial("unix", sock)
+			}
 			if err != nil {
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
 				return
 			}
 			defer c.Close()
@@ -76,7 +85,7 @@ func hog(mode string, args []string) int {
 		for range small {
 			send(`{"command":"audit.list"}`)
 		}
-		fmt.Printf("answered %d\n", answered)
+		fmt.Printf("answered %d (not connected: %d, first error: %v)\n", answered, failed, firstErr)
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "hog: unknown mode", mode)
