@@ -22,12 +22,29 @@ const (
 	CmdTimeConfirm = "time.confirm" // no args → no data
 	CmdExport      = "export"       // ExportRequest → ExportResult, then the package as a tar stream
 	CmdStill       = "still"        // StillRequest → StillResult, then the JPEG bytes
+	CmdSheet       = "sheet"        // SheetRequest → SheetResult, then the JPEG bytes
 	CmdMarkAdd     = "mark.add"     // MarkAddRequest → Mark
 	CmdMarkList    = "mark.list"    // MarkListRequest → []Mark
 	CmdSAROpen     = "sar.open"     // SAROpenRequest → SAR
 	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
 )
+
+// SheetRequest asks for a contact sheet: a thumbnail every Every.
+type SheetRequest struct {
+	Camera string        `json:"camera"`
+	From   time.Time     `json:"from"`
+	To     time.Time     `json:"to"`
+	Every  time.Duration `json:"every"`
+	Reason string        `json:"reason,omitempty"` // why staff look, for the audit log
+}
+
+// SheetResult answers a sheet; the JPEG bytes follow on the connection.
+type SheetResult struct {
+	Tiles   int `json:"tiles"`
+	Missing int `json:"missing"` // tiles at instants without footage
+	Bytes   int `json:"bytes"`
+}
 
 // MarkAddRequest puts a bookmark on a moment of a camera's footage.
 type MarkAddRequest struct {

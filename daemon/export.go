@@ -286,11 +286,15 @@ func earlierOf(a, b time.Time) time.Time {
 	return b
 }
 
-// stillImage is a still's answer: the JPEG follows the answer line.
+// stillImage is the answer of a still or a contact sheet: the JPEG follows
+// the answer line.
 type stillImage struct {
-	api.StillResult
-	jpeg []byte
+	result any // api.StillResult, api.SheetResult
+	jpeg   []byte
 }
+
+// MarshalJSON encodes the answer line: the result.
+func (r *stillImage) MarshalJSON() ([]byte, error) { return json.Marshal(r.result) }
 
 // StreamTo sends the JPEG.
 func (r *stillImage) StreamTo(_ context.Context, w io.Writer) error {
@@ -333,5 +337,5 @@ func (s *service) still(ctx context.Context, c api.Caller, a api.StillRequest) (
 	if err != nil {
 		return nil, failed(err.Error())
 	}
-	return &stillImage{StillResult: api.StillResult{Camera: a.Camera, At: a.At.UTC(), FrameTime: when.UTC(), Bytes: len(img)}, jpeg: img}, nil
+	return &stillImage{result: api.StillResult{Camera: a.Camera, At: a.At.UTC(), FrameTime: when.UTC(), Bytes: len(img)}, jpeg: img}, nil
 }

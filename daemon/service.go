@@ -34,6 +34,7 @@ var commandRoles = map[string]api.Role{
 	api.CmdTimeConfirm: api.RoleSupervisor,
 	api.CmdExport:      api.RoleOperator,
 	api.CmdStill:       api.RoleOperator,
+	api.CmdSheet:       api.RoleViewer,
 	api.CmdMarkAdd:     api.RoleViewer,
 	api.CmdMarkList:    api.RoleViewer,
 	api.CmdSAROpen:     api.RoleSupervisor,
@@ -225,6 +226,7 @@ func (s *service) commands() []api.Command {
 			h, err := s.st.ReleaseHold(a.ID, a.Reason, actorOf(c), s.cfg.SingleSupervisorRelease)
 			return holdOut(h, time.Now()), s.holdError(err)
 		}),
+		command(api.CmdSheet, s.sheet),
 		command(api.CmdMarkAdd, func(ctx context.Context, c api.Caller, a api.MarkAddRequest) (any, error) {
 			if _, err := s.cameras(a.Camera); err != nil {
 				return nil, err
