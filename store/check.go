@@ -70,9 +70,9 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		}
 		checkIndex(tx, entries, add)
 		if err := tx.Bucket(bktDisposals).ForEach(func(k, v []byte) error {
-			var d Disposal
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode disposal %q: %w", k, err)
+			d, err := newCodec(tx).decodeDisposal(k, v)
+			if err != nil {
+				return err
 			}
 			disposals = append(disposals, d)
 			return nil

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,8 +44,8 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		prefix := timeKey(camera, start)
 		c := tx.Bucket(bktSegments).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var e entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil {
 				return err
 			}
 			if e.State == stateOpen {
@@ -139,11 +138,9 @@ func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool)
 		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bktSegments)
 		now := s.clock.Now().UTC().Round(0)
 		for _, k := range keys {
-			var e entry
-			found, err := getJSON(b, k, &e)
+			e, found, err := getEntry(tx, k)
 			if err != nil {
 				return err
 			}
@@ -171,7 +168,7 @@ func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool)
 			e.State = stateDisposing
 			e.DisposeWhy = why
 			e.DisposeAt = now
-			if err := putJSON(b, k, e); err != nil {
+			if err := putEntry(tx, k, e); err != nil {
 				return err
 			}
 			if err := addCount(tx, e.Camera, -1); err != nil {
@@ -256,8 +253,7 @@ func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disp
 		audit := make([]AuditEntry, 0, len(ms)+1)
 		b := tx.Bucket(bktSegments)
 		for _, m := range ms {
-			var cur entry
-			found, err := getJSON(b, m.key, &cur)
+			cur, found, err := getEntry(tx, m.key)
 			if err != nil {
 				return err
 			}
@@ -277,7 +273,7 @@ func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disp
 			if err := setPending(tx, m.key, false); err != nil {
 				return err
 			}
-			if err := putJSON(tx.Bucket(bktDisposals), m.key, d); err != nil {
+			if err := putDisposal(tx, m.key, d); err != nil {
 				return err
 			}
 			audit = append(audit, s.auditAction("segment.dispose",
@@ -307,7 +303,7 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) ([]A
 	var found bool
 	err := s.view(op, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(tx.Bucket(bktSegments), k, &e)
+		e, found, err = getEntry(tx, k)
 		return err
 	})
 	if err != nil || !found {

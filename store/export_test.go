@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"time"
@@ -18,8 +19,7 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 		c := tx.Bucket(bktSegments).Cursor()
 		k, _ = c.Seek(timeKey(camera, start))
 		k = append([]byte(nil), k...)
-		var e entry
-		_, err := getJSON(tx.Bucket(bktSegments), k, &e)
+		e, _, err := getEntry(tx, k)
 		file = e.File
 		return err
 	})
@@ -33,6 +33,16 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 		return os.Remove(s.abs(file))
 	}
 	return nil
+}
+
+// EntryJSONForTest returns the segment entry v at key k as JSON (the schema
+// 1 form, which the store still reads), for tests that edit index.db.
+func EntryJSONForTest(tx *bolt.Tx, k, v []byte) ([]byte, error) {
+	e, err := newCodec(tx).decodeEntry(k, v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(e)
 }
 
 // TestOnlyAbandon closes the writer's file as a crash would, leaving the open
@@ -109,7 +119,7 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 				e := entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264", Created: start,
 					Record: &SealRecord{Seal: seal, Signature: sig}}
 				k := segKey(cam, start, 0)
-				if err := putJSON(segs, k, e); err != nil {
+				if err := putEntry(tx, k, e); err != nil {
 					return err
 				}
 				if err := be.Put(endKey(seal.End, k), nil); err != nil {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -32,9 +31,9 @@ func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now tim
 		if v == nil {
 			return nil, nil, fmt.Errorf("by_end row %x has no entry", k)
 		}
-		var e entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return nil, nil, fmt.Errorf("decode %q: %w", sk, err)
+		e, err := newCodec(tx).decodeEntry(sk, v)
+		if err != nil {
+			return nil, nil, err
 		}
 		if e.State != stateSealed || e.Record == nil {
 			continue // a deletion in progress

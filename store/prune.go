@@ -2,8 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -57,9 +55,9 @@ func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolic
 			if len(k) < len(last) || bytes.Compare(k[:len(last)], last) > 0 {
 				break // starts after the cutoff
 			}
-			var e entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return nil, nil, fmt.Errorf("decode %q: %w", k, err)
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil {
+				return nil, nil, err
 			}
 			switch {
 			case e.State == stateDisposing:
