@@ -137,3 +137,33 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 	}
 	return nil
 }
+
+// SetWriteV1ForTest makes the store write schema 1 (see testOnlyWriteV1).
+func SetWriteV1ForTest(on bool) { testOnlyWriteV1 = on }
+
+// SetMigrateForTest sets the migration's batch size and a hook called after
+// each committed step (nil: none).
+func SetMigrateForTest(batch int, hook func(step string)) {
+	migrateBatch = batch
+	testOnlyMigrateHook = hook
+}
+
+// EncodingsForTest counts the compact and JSON values of the segments and
+// disposals buckets, and returns the schema version.
+func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range migrateBuckets {
+			_ = tx.Bucket(name).ForEach(func(_, v []byte) error {
+				if len(v) > 0 && v[0] == tagCompact {
+					compact++
+				} else {
+					js++
+				}
+				return nil
+			})
+		}
+		schema = string(tx.Bucket(bktMeta).Get(keySchema))
+		return nil
+	})
+	return compact, js, schema, err
+}

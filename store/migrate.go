@@ -16,7 +16,7 @@ import (
 var keyMigration = []byte("migration")
 
 // migrateBatch is how many values one migration transaction reads.
-const migrateBatch = 10000
+var migrateBatch = 10000
 
 type migrationState struct {
 	From      int       `json:"from"`
