@@ -66,7 +66,7 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		}
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	_, err = s.disposeKeys(op, keys, why, true, nil)
+	_, err = s.disposeKeys(op, keys, why, true, true, nil)
 	return err
 }
 
@@ -102,7 +102,11 @@ type marked struct {
 //
 // If an unlink fails, the entries unlinked before it are still recorded and
 // the error returned; the rest stay disposing, for the next pass or Recover.
-func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, batch batchHook) ([]Disposal, error) {
+//
+// perSegment audits each disposal ("segment.dispose"); retention passes
+// audit only their batch (batch hook), so the audit log grows per pass, not
+// per segment.
+func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict, perSegment bool, batch batchHook) ([]Disposal, error) {
 	ms, err := s.markDisposing(op, keys, why, strict)
 	if err != nil || len(ms) == 0 {
 		return nil, err
@@ -111,7 +115,7 @@ func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, b
 	if len(done) == 0 {
 		return nil, uerr
 	}
-	ds, err := s.recordDisposals(op, done, batch)
+	ds, err := s.recordDisposals(op, done, perSegment, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +250,7 @@ type batchHook func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error)
 // (params camera, file, why, sha256); batch, if not nil, runs last, and its
 // entries follow. The batch's audit entries are appended together, with one
 // head check and one signed head (appendAuditBatch).
-func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disposal, error) {
+func (s *Store) recordDisposals(op string, ms []marked, perSegment bool, batch batchHook) ([]Disposal, error) {
 	var out []Disposal
 	err := s.update(op, func(tx *bolt.Tx) error {
 		out = out[:0]
@@ -276,8 +280,10 @@ func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disp
 			if err := putDisposal(tx, m.key, d); err != nil {
 				return err
 			}
-			audit = append(audit, s.auditAction("segment.dispose",
-				"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
+			if perSegment {
+				audit = append(audit, s.auditAction("segment.dispose",
+					"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
+			}
 			out = append(out, d)
 		}
 		if batch != nil {
@@ -316,7 +322,7 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) ([]A
 	if err != nil || len(done) == 0 {
 		return err
 	}
-	_, err = s.recordDisposals(op, done, func(tx *bolt.Tx, _ []Disposal) ([]AuditEntry, error) {
+	_, err = s.recordDisposals(op, done, true, func(tx *bolt.Tx, _ []Disposal) ([]AuditEntry, error) {
 		if extra != nil {
 			return extra(tx)
 		}
