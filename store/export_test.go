@@ -1,6 +1,9 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"strings"
@@ -166,4 +169,69 @@ func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
 		return nil
 	})
 	return compact, js, schema, err
+}
+
+// BulkDayForTest writes, without files, one day of sealed entries from day
+// for each camera: n segments of dur back to back, size bytes each,
+// chained to the camera's head, through the compact encoding, with their
+// by_end rows, counts and chain heads, in one transaction. sig gives each
+// seal's armored signature. For index benchmarks.
+func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Duration, size int64, sig func(i int) string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		segs, be := tx.Bucket(bktSegments), tx.Bucket(bktByEnd)
+		segs.FillPercent, be.FillPercent = 0.95, 0.95
+		for ci, cam := range cams {
+			var head chainHead
+			if _, err := getJSON(tx.Bucket(bktChain), []byte(cam), &head); err != nil {
+				return err
+			}
+			for i := range n {
+				start := day.Add(time.Duration(i) * dur)
+				rel := segmentRel(cam, start, 0)
+				sum := sha256.Sum256([]byte(rel))
+				seal := Seal{Version: 1, Box: s.box, Camera: cam, Seq: head.Seq + 1, File: rel, Codec: "h264",
+					Start: start, End: start.Add(dur).Add(time.Duration(i%7) * time.Millisecond), Bytes: size + int64(i),
+					Frames: int64(dur / (40 * time.Millisecond)), SHA256: hex.EncodeToString(sum[:]), TimeSource: "rtcp",
+					ClockOffsetMS: int64(i%50 - 25), CameraClock: true, State: SealSealed, Prev: head.Hash,
+					SealedAt: start.Add(dur + time.Second + time.Duration(i)*time.Microsecond)}
+				e := entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264",
+					Created: start.Add(time.Duration(ci) * time.Microsecond),
+					Record: &SealRecord{Seal: seal, Signature: sig(i)}}
+				k := segKey(cam, start, 0)
+				if err := putEntry(tx, k, e); err != nil {
+					return err
+				}
+				if err := be.Put(endKey(seal.End, k), nil); err != nil {
+					return err
+				}
+				head = chainHead{Seq: seal.Seq, Hash: seal.Hash()}
+			}
+			if err := putJSON(tx.Bucket(bktChain), []byte(cam), head); err != nil {
+				return err
+			}
+			if err := addCount(tx, cam, int64(n)); err != nil {
+				return err
+			}
+			if err := touchCamera(tx, cam, dur+time.Second, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// IndexStatsForTest returns the bytes of pages allocated to the live
+// segments (buckets segments and by_end) and the number of sealed entries.
+func (s *Store) IndexStatsForTest() (liveBytes int64, live int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bktSegments, bktByEnd} {
+			st := tx.Bucket(name).Stats()
+			liveBytes += int64(st.BranchAlloc + st.LeafAlloc)
+		}
+		return tx.Bucket(bktCounts).ForEach(func(_, v []byte) error {
+			live += int64(binary.BigEndian.Uint64(v))
+			return nil
+		})
+	})
+	return liveBytes, live, err
 }

@@ -284,7 +284,8 @@ func (s *Store) CloseGap(camera string, to time.Time) (Gap, bool, error) {
 }
 
 // Disposals returns camera's disposal records whose segment overlapped
-// [from, to), in start order.
+// [from, to), in start order, with one record per daily summary of folded
+// records (FoldDisposals) overlapping it, marked by Folded.
 func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error) {
 	var out []Disposal
 	err := s.view("disposals of "+camera, func(tx *bolt.Tx) error {
@@ -292,6 +293,14 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 		if err != nil {
 			return err
 		}
+		sums, err := summaries(tx, camera, from, to)
+		if err != nil {
+			return err
+		}
+		for _, r := range sums {
+			out = append(out, r.Summary.disposal())
+		}
+		defer func() { sortDisposals(out) }()
 		return window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
 			d, err := newCodec(tx).decodeDisposal(k, v)
 			if err != nil {
