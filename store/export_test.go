@@ -196,7 +196,7 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 					SealedAt: start.Add(dur + time.Second + time.Duration(i)*time.Microsecond)}
 				e := entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264",
 					Created: start.Add(time.Duration(ci) * time.Microsecond),
-					Record: &SealRecord{Seal: seal, Signature: sig(i)}}
+					Record:  &SealRecord{Seal: seal, Signature: sig(i)}}
 				k := segKey(cam, start, 0)
 				if err := putEntry(tx, k, e); err != nil {
 					return err

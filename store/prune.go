@@ -1,10 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"bytes"
 	"slices"
 	"strconv"
 	"time"
