@@ -203,6 +203,10 @@ type Disposal struct {
 	SHA256  string    `json:"sha256"`
 	Deleted time.Time `json:"deleted"`
 	Why     string    `json:"why"` // retention | disk-pressure | file-missing
+	// Segments is how many segments a daily summary stands for: after
+	// disposal_grace the records of one camera and day fold into one
+	// (SHA256 is then the hash over the folded records). 0 for one segment.
+	Segments int `json:"segments,omitempty"`
 }
 
 // Segment is one recorded file in List.

@@ -34,7 +34,10 @@ type Config struct {
 	StallTimeout Duration // no frames for this long means the camera is stalled, default 10s
 	// DeletionInterval is how often retention and disk pressure run, default 1m (1s..1m).
 	DeletionInterval Duration
-	KeyFile          string // box signing key, default "/etc/cctv/box_ed25519"
+	// DisposalGrace is how long per-segment disposal records are kept before
+	// they fold into daily summaries, default 90d (1d..10y).
+	DisposalGrace Duration
+	KeyFile       string // box signing key, default "/etc/cctv/box_ed25519"
 	// AllowedNetworks are the networks cameras must be inside; required
 	// when any camera is configured.
 	AllowedNetworks []netip.Prefix
@@ -101,6 +104,7 @@ func defaults() *Config {
 		SyncInterval:     Duration{time.Second},
 		StallTimeout:     Duration{10 * time.Second},
 		DeletionInterval: Duration{time.Minute},
+		DisposalGrace:    Duration{90 * day},
 		KeyFile:          "/etc/cctv/box_ed25519",
 		Access: Access{
 			Viewer:     "cctv-view",

@@ -16,7 +16,7 @@ import (
 var (
 	topKeys = []string{
 		"site", "box_id", "data_dir", "socket", "timezone", "retention", "segment",
-		"min_free", "index_budget", "sync_interval", "stall_timeout", "deletion_interval", "key_file", "allowed_networks",
+		"min_free", "index_budget", "sync_interval", "stall_timeout", "deletion_interval", "disposal_grace", "key_file", "allowed_networks",
 		"single_supervisor_release", "access", "camera",
 	}
 	accessKeys = []string{"viewer", "operator", "supervisor"}
@@ -87,6 +87,8 @@ func decode(name string, data []byte, ps *problems) (c *Config, ok bool) {
 			d.duration(v, path, &c.StallTimeout)
 		case "deletion_interval":
 			d.duration(v, path, &c.DeletionInterval)
+		case "disposal_grace":
+			d.duration(v, path, &c.DisposalGrace)
 		case "min_free":
 			d.percent(v, path, &c.MinFree)
 		case "index_budget":

@@ -76,6 +76,7 @@ type configView struct {
 	SyncInterval            Duration
 	StallTimeout            Duration
 	DeletionInterval        Duration
+	DisposalGrace           Duration
 	KeyFile                 string
 	AllowedNetworks         []string
 	SingleSupervisorRelease bool
@@ -92,8 +93,8 @@ func (c Config) view() configView {
 		Site: c.Site, BoxID: c.BoxID, DataDir: c.DataDir, Socket: c.Socket,
 		Timezone: c.Timezone, Retention: c.Retention, Segment: c.Segment,
 		MinFree: c.MinFree, IndexBudget: c.IndexBudget, SyncInterval: c.SyncInterval, StallTimeout: c.StallTimeout,
-		DeletionInterval: c.DeletionInterval,
-		KeyFile:          c.KeyFile, AllowedNetworks: nets,
+		DeletionInterval: c.DeletionInterval, DisposalGrace: c.DisposalGrace,
+		KeyFile: c.KeyFile, AllowedNetworks: nets,
 		SingleSupervisorRelease: c.SingleSupervisorRelease, Access: c.Access,
 		Cameras: c.Cameras,
 	}

@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 	checkRange(ps, line("sync_interval"), "sync_interval", c.SyncInterval.Duration, 100*time.Millisecond, time.Minute)
 	checkRange(ps, line("stall_timeout"), "stall_timeout", c.StallTimeout.Duration, time.Second, 10*time.Minute)
 	checkRange(ps, line("deletion_interval"), "deletion_interval", c.DeletionInterval.Duration, time.Second, time.Minute)
+	checkRange(ps, line("disposal_grace"), "disposal_grace", c.DisposalGrace.Duration, 24*time.Hour, 10*365*24*time.Hour)
 	if !(c.MinFree > 0 && c.MinFree < 100) {
 		ps.add(line("min_free"), "min_free", `use a value such as "5%"`, "%s is out of range: must be more than 0%% and less than 100%%", c.MinFree)
 	}

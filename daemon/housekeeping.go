@@ -112,6 +112,13 @@ func (h *housekeeper) pass() {
 		}
 	}
 	h.relievePressure(now)
+	// Disposal records past their grace fold into daily summaries, so the
+	// index stops growing with every deleted segment.
+	if n, err := st.FoldDisposals(now, s.cfg.DisposalGrace.Duration, retentionPassLimit); err != nil {
+		s.log.Error("fold disposal records into daily summaries", "err", err)
+	} else if n > 0 {
+		s.log.Info("folded disposal records into daily summaries", "records", n)
+	}
 }
 
 // relievePressure deletes the oldest unheld footage while free space is

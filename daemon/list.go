@@ -45,7 +45,11 @@ func (s *service) list(a api.ListRequest) (api.List, error) {
 			}
 			cl.Deleted = []api.Disposal{}
 			for _, d := range ds {
-				cl.Deleted = append(cl.Deleted, api.Disposal{File: filepath.Join(s.cfg.DataDir, filepath.FromSlash(d.File)), Start: d.Start.UTC(), End: d.End.UTC(), SHA256: d.SHA256, Deleted: d.When.UTC(), Why: d.Why})
+				ad := api.Disposal{File: filepath.Join(s.cfg.DataDir, filepath.FromSlash(d.File)), Start: d.Start.UTC(), End: d.End.UTC(), SHA256: d.SHA256, Deleted: d.When.UTC(), Why: d.Why}
+				if d.Folded != nil {
+					ad.Segments = d.Folded.Count
+				}
+				cl.Deleted = append(cl.Deleted, ad)
 			}
 		}
 		out.Cameras = append(out.Cameras, cl)

@@ -58,6 +58,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		entries   []keyed
 		disposals []Disposal
 		heads     = map[string]chainHead{}
+		folded    = map[string][]SummaryRecord{}
 		vs        []Violation
 	)
 	add := func(kind, camera, path, detail string) {
@@ -70,12 +71,19 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		}
 		checkIndex(tx, entries, add)
 		if err := tx.Bucket(bktDisposals).ForEach(func(k, v []byte) error {
-			var d Disposal
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode disposal %q: %w", k, err)
+			d, err := newCodec(tx).decodeDisposal(k, v)
+			if err != nil {
+				return err
 			}
 			disposals = append(disposals, d)
 			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
+			sums, err := summaries(tx, string(k), time.Time{}, time.Time{})
+			folded[string(k)] = sums
+			return err
 		}); err != nil {
 			return err
 		}
@@ -155,7 +163,21 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			add("extra-file", camera, rel, "file has no index entry")
 		}
 	}
-	checkChains(seals, sealless, heads, add)
+	for cam, sums := range folded {
+		for _, r := range sums {
+			if verify == nil {
+				break
+			}
+			msg, err := json.Marshal(r.Summary)
+			if err == nil {
+				err = verify(SummaryNamespace, msg, []byte(r.Signature))
+			}
+			if err != nil {
+				add("bad-signature", cam, "disposal-summary/"+r.Summary.Day, err.Error())
+			}
+		}
+	}
+	checkChains(seals, sealless, folded, heads, add)
 	rep, err := s.VerifyAudit(nil)
 	if err != nil {
 		return vs, err
@@ -208,8 +230,8 @@ func (s *Store) checkFile(deep bool, sl Seal, add func(kind, camera, path, detai
 	}
 }
 
-func checkChains(seals map[string][]SealRecord, sealless map[string]bool, heads map[string]chainHead,
-	add func(kind, camera, path, detail string)) {
+func checkChains(seals map[string][]SealRecord, sealless map[string]bool, folded map[string][]SummaryRecord,
+	heads map[string]chainHead, add func(kind, camera, path, detail string)) {
 	cams := map[string]bool{}
 	for c := range seals {
 		cams[c] = true
@@ -220,19 +242,39 @@ func checkChains(seals map[string][]SealRecord, sealless map[string]bool, heads 
 	for camera := range cams {
 		list := seals[camera]
 		sort.Slice(list, func(i, j int) bool { return list[i].Seal.Seq < list[j].Seal.Seq })
+		// Seals folded into summaries: each summary's seq range, and the
+		// hash of its last seal, which the seal after it names.
+		foldedBefore := func(seq uint64) (hash string, ok bool) {
+			for _, r := range folded[camera] {
+				if r.Summary.SeqLast == seq-1 && r.Summary.SeqLast != 0 {
+					return r.Summary.LastSealHash, true
+				}
+			}
+			return "", false
+		}
 		var prev *Seal
 		for i := range list {
 			sl := list[i].Seal
 			switch {
 			case prev == nil:
-				if sl.Seq != 1 && !sealless[camera] {
+				h, ok := foldedBefore(sl.Seq)
+				switch {
+				case ok && sl.Prev != h:
+					add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of folded seq %d", sl.Prev, sl.Seq-1))
+				case sl.Seq != 1 && !ok && !sealless[camera] && len(folded[camera]) == 0:
 					add("chain-seq", camera, sl.File, fmt.Sprintf("chain starts at seq %d with no disposal to explain it", sl.Seq))
-				} else if sl.Seq == 1 && sl.Prev != "" {
+				case sl.Seq == 1 && sl.Prev != "":
 					add("chain-broken", camera, sl.File, "seq 1 names a previous seal")
 				}
 			case sl.Seq == prev.Seq:
 				add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d used twice (also %s)", sl.Seq, prev.File))
 			case sl.Seq != prev.Seq+1:
+				if h, ok := foldedBefore(sl.Seq); ok && len(folded[camera]) > 0 {
+					if sl.Prev != h {
+						add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of folded seq %d", sl.Prev, sl.Seq-1))
+					}
+					break // the seals between were folded (held footage outlived them)
+				}
 				add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d follows %d: seals are missing", sl.Seq, prev.Seq))
 			case sl.Prev != prev.Hash():
 				add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of seq %d", sl.Prev, prev.Seq))

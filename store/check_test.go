@@ -29,8 +29,12 @@ func editSeal(t *testing.T, dir, file string, fn func(rec map[string]any)) {
 		var k, v []byte
 		c := b.Cursor()
 		for k, v = c.First(); k != nil; k, v = c.Next() {
+			js, err := store.EntryJSONForTest(tx, k, v)
+			if err != nil {
+				return err
+			}
 			var e map[string]any
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := json.Unmarshal(js, &e); err != nil {
 				return err
 			}
 			if e["file"] != file {
@@ -157,7 +161,8 @@ func TestCheck_DeletedSealedEntry(t *testing.T) {
 				var del []byte
 				_ = b.ForEach(func(k, v []byte) error {
 					var m map[string]any
-					_ = json.Unmarshal(v, &m)
+					js, _ := store.EntryJSONForTest(tx, k, v)
+					_ = json.Unmarshal(js, &m)
 					if m["file"] == recs[tc.idx].Seal.File {
 						del = slices.Clone(k)
 					}

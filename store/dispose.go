@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,8 +44,8 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		prefix := timeKey(camera, start)
 		c := tx.Bucket(bktSegments).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var e entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil {
 				return err
 			}
 			if e.State == stateOpen {
@@ -67,7 +66,7 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		}
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	_, err = s.disposeKeys(op, keys, why, true, nil)
+	_, err = s.disposeKeys(op, keys, why, true, true, nil)
 	return err
 }
 
@@ -103,7 +102,11 @@ type marked struct {
 //
 // If an unlink fails, the entries unlinked before it are still recorded and
 // the error returned; the rest stay disposing, for the next pass or Recover.
-func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, batch batchHook) ([]Disposal, error) {
+//
+// perSegment audits each disposal ("segment.dispose"); retention passes
+// audit only their batch (batch hook), so the audit log grows per pass, not
+// per segment.
+func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict, perSegment bool, batch batchHook) ([]Disposal, error) {
 	ms, err := s.markDisposing(op, keys, why, strict)
 	if err != nil || len(ms) == 0 {
 		return nil, err
@@ -112,7 +115,7 @@ func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict bool, b
 	if len(done) == 0 {
 		return nil, uerr
 	}
-	ds, err := s.recordDisposals(op, done, batch)
+	ds, err := s.recordDisposals(op, done, perSegment, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +142,9 @@ func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool)
 		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bktSegments)
 		now := s.clock.Now().UTC().Round(0)
 		for _, k := range keys {
-			var e entry
-			found, err := getJSON(b, k, &e)
+			e, found, err := getEntry(tx, k)
 			if err != nil {
 				return err
 			}
@@ -171,7 +172,7 @@ func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool)
 			e.State = stateDisposing
 			e.DisposeWhy = why
 			e.DisposeAt = now
-			if err := putJSON(b, k, e); err != nil {
+			if err := putEntry(tx, k, e); err != nil {
 				return err
 			}
 			if err := addCount(tx, e.Camera, -1); err != nil {
@@ -249,15 +250,14 @@ type batchHook func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error)
 // (params camera, file, why, sha256); batch, if not nil, runs last, and its
 // entries follow. The batch's audit entries are appended together, with one
 // head check and one signed head (appendAuditBatch).
-func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disposal, error) {
+func (s *Store) recordDisposals(op string, ms []marked, perSegment bool, batch batchHook) ([]Disposal, error) {
 	var out []Disposal
 	err := s.update(op, func(tx *bolt.Tx) error {
 		out = out[:0]
 		audit := make([]AuditEntry, 0, len(ms)+1)
 		b := tx.Bucket(bktSegments)
 		for _, m := range ms {
-			var cur entry
-			found, err := getJSON(b, m.key, &cur)
+			cur, found, err := getEntry(tx, m.key)
 			if err != nil {
 				return err
 			}
@@ -277,11 +277,13 @@ func (s *Store) recordDisposals(op string, ms []marked, batch batchHook) ([]Disp
 			if err := setPending(tx, m.key, false); err != nil {
 				return err
 			}
-			if err := putJSON(tx.Bucket(bktDisposals), m.key, d); err != nil {
+			if err := putDisposal(tx, m.key, d); err != nil {
 				return err
 			}
-			audit = append(audit, s.auditAction("segment.dispose",
-				"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
+			if perSegment {
+				audit = append(audit, s.auditAction("segment.dispose",
+					"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
+			}
 			out = append(out, d)
 		}
 		if batch != nil {
@@ -307,7 +309,7 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) ([]A
 	var found bool
 	err := s.view(op, func(tx *bolt.Tx) error {
 		var err error
-		found, err = getJSON(tx.Bucket(bktSegments), k, &e)
+		e, found, err = getEntry(tx, k)
 		return err
 	})
 	if err != nil || !found {
@@ -320,7 +322,7 @@ func (s *Store) finishDisposal(op string, k []byte, extra func(tx *bolt.Tx) ([]A
 	if err != nil || len(done) == 0 {
 		return err
 	}
-	_, err = s.recordDisposals(op, done, func(tx *bolt.Tx, _ []Disposal) ([]AuditEntry, error) {
+	_, err = s.recordDisposals(op, done, true, func(tx *bolt.Tx, _ []Disposal) ([]AuditEntry, error) {
 		if extra != nil {
 			return extra(tx)
 		}

@@ -83,6 +83,39 @@
 //     retention and disk pressure delete nothing (ErrDeletionPaused) until
 //     ConfirmTime.
 //
+// # Index encoding and schema
+//
+// Schema 2 (meta "schema") stores segment entries and disposal records in
+// a compact binary form (codec.go): about 160–190 bytes for a sealed
+// segment with its seal and SSHSIG signature, from which the seal's
+// canonical JSON and armored signature are rebuilt byte for byte, so a seal
+// verifies from the index alone. Anything the compact form cannot
+// reproduce exactly is stored as JSON, which is also schema 1's form;
+// readers accept both. A read-write Open of a schema 1 index migrates it in
+// place (migrate.go): batches of values are rewritten, each batch one
+// transaction, progress in meta "migration", audited "index.migrate" at
+// start and end; a crash resumes at the next Open. The file does not shrink
+// (bbolt reuses the freed pages).
+//
+// # Growth per day (64 cameras, one-minute segments)
+//
+//   - Segment entries: 92,160 a day, live for the retention (30 days:
+//     2.76 M entries), then each becomes a disposal record.
+//   - Disposal records: per segment for disposal_grace (default 90 days,
+//     8.3 M records), then FoldDisposals folds each camera's day into one
+//     signed DisposalSummary (bucket "disposal_days"): 64 a day, under 1 KB
+//     each, kept for ever (about 20 MB a year).
+//   - Gaps: one per outage or crash (bucket "gaps"), never per segment; the
+//     ongoing outage is one row per camera (bucket "outages").
+//   - Holds: one per hold placed by a person (bucket "holds").
+//   - Audit log: one entry per retention pass that deleted something
+//     ("retention.batch", naming its records by a hash: at most 1,440 a day
+//     at the default deletion_interval), one per FoldDisposals batch, one per
+//     camera state change, recovery action and request; "segment.dispose"
+//     per segment only for DisposeSegment, disk pressure (rare) and
+//     recovery. About 0.5 KB per entry with its tlog hashes: some 0.7 MB a
+//     day on a busy box, the one part of the index that grows for ever.
+//
 // # Audit log
 //
 // The audit log is an append-only Merkle log (golang.org/x/mod/sumdb/tlog)

@@ -1,6 +1,10 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"strings"
 	"time"
@@ -18,8 +22,7 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 		c := tx.Bucket(bktSegments).Cursor()
 		k, _ = c.Seek(timeKey(camera, start))
 		k = append([]byte(nil), k...)
-		var e entry
-		_, err := getJSON(tx.Bucket(bktSegments), k, &e)
+		e, _, err := getEntry(tx, k)
 		file = e.File
 		return err
 	})
@@ -33,6 +36,16 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 		return os.Remove(s.abs(file))
 	}
 	return nil
+}
+
+// EntryJSONForTest returns the segment entry v at key k as JSON (the schema
+// 1 form, which the store still reads), for tests that edit index.db.
+func EntryJSONForTest(tx *bolt.Tx, k, v []byte) ([]byte, error) {
+	e, err := newCodec(tx).decodeEntry(k, v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(e)
 }
 
 // TestOnlyAbandon closes the writer's file as a crash would, leaving the open
@@ -109,7 +122,7 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 				e := entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264", Created: start,
 					Record: &SealRecord{Seal: seal, Signature: sig}}
 				k := segKey(cam, start, 0)
-				if err := putJSON(segs, k, e); err != nil {
+				if err := putEntry(tx, k, e); err != nil {
 					return err
 				}
 				if err := be.Put(endKey(seal.End, k), nil); err != nil {
@@ -126,4 +139,99 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 		}
 	}
 	return nil
+}
+
+// SetWriteV1ForTest makes the store write schema 1 (see testOnlyWriteV1).
+func SetWriteV1ForTest(on bool) { testOnlyWriteV1 = on }
+
+// SetMigrateForTest sets the migration's batch size and a hook called after
+// each committed step (nil: none).
+func SetMigrateForTest(batch int, hook func(step string)) {
+	migrateBatch = batch
+	testOnlyMigrateHook = hook
+}
+
+// EncodingsForTest counts the compact and JSON values of the segments and
+// disposals buckets, and returns the schema version.
+func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range migrateBuckets {
+			_ = tx.Bucket(name).ForEach(func(_, v []byte) error {
+				if len(v) > 0 && v[0] == tagCompact {
+					compact++
+				} else {
+					js++
+				}
+				return nil
+			})
+		}
+		schema = string(tx.Bucket(bktMeta).Get(keySchema))
+		return nil
+	})
+	return compact, js, schema, err
+}
+
+// BulkDayForTest writes, without files, one day of sealed entries from day
+// for each camera: n segments of dur back to back, size bytes each,
+// chained to the camera's head, through the compact encoding, with their
+// by_end rows, counts and chain heads, in one transaction. sig gives each
+// seal's armored signature. For index benchmarks.
+func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Duration, size int64, sig func(i int) string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		segs, be := tx.Bucket(bktSegments), tx.Bucket(bktByEnd)
+		segs.FillPercent, be.FillPercent = 0.95, 0.95
+		for ci, cam := range cams {
+			var head chainHead
+			if _, err := getJSON(tx.Bucket(bktChain), []byte(cam), &head); err != nil {
+				return err
+			}
+			for i := range n {
+				start := day.Add(time.Duration(i) * dur)
+				rel := segmentRel(cam, start, 0)
+				sum := sha256.Sum256([]byte(rel))
+				seal := Seal{Version: 1, Box: s.box, Camera: cam, Seq: head.Seq + 1, File: rel, Codec: "h264",
+					Start: start, End: start.Add(dur).Add(time.Duration(i%7) * time.Millisecond), Bytes: size + int64(i),
+					Frames: int64(dur / (40 * time.Millisecond)), SHA256: hex.EncodeToString(sum[:]), TimeSource: "rtcp",
+					ClockOffsetMS: int64(i%50 - 25), CameraClock: true, State: SealSealed, Prev: head.Hash,
+					SealedAt: start.Add(dur + time.Second + time.Duration(i)*time.Microsecond)}
+				e := entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264",
+					Created: start.Add(time.Duration(ci) * time.Microsecond),
+					Record:  &SealRecord{Seal: seal, Signature: sig(i)}}
+				k := segKey(cam, start, 0)
+				if err := putEntry(tx, k, e); err != nil {
+					return err
+				}
+				if err := be.Put(endKey(seal.End, k), nil); err != nil {
+					return err
+				}
+				head = chainHead{Seq: seal.Seq, Hash: seal.Hash()}
+			}
+			if err := putJSON(tx.Bucket(bktChain), []byte(cam), head); err != nil {
+				return err
+			}
+			if err := addCount(tx, cam, int64(n)); err != nil {
+				return err
+			}
+			if err := touchCamera(tx, cam, dur+time.Second, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// IndexStatsForTest returns the bytes of pages allocated to the live
+// segments (buckets segments and by_end) and the number of sealed entries.
+func (s *Store) IndexStatsForTest() (liveBytes int64, live int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bktSegments, bktByEnd} {
+			st := tx.Bucket(name).Stats()
+			liveBytes += int64(st.BranchAlloc + st.LeafAlloc)
+		}
+		return tx.Bucket(bktCounts).ForEach(func(_, v []byte) error {
+			live += int64(binary.BigEndian.Uint64(v))
+			return nil
+		})
+	})
+	return liveBytes, live, err
 }

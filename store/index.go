@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -54,9 +53,9 @@ func ensureDerived(tx *bolt.Tx) error {
 	be, pb := tx.Bucket(bktByEnd), tx.Bucket(bktPending)
 	counts := map[string]uint64{}
 	err := segs.ForEach(func(k, v []byte) error {
-		var e entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("decode %q: %w", k, err)
+		e, err := newCodec(tx).decodeEntry(k, v)
+		if err != nil {
+			return err
 		}
 		if build[string(bktPending)] && (e.State == stateOpen || e.State == stateDisposing) {
 			if err := pb.Put(k, nil); err != nil {

@@ -56,6 +56,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(crashChildEnv); spec != "" {
 		crashChild(spec)
 	}
+	if spec := os.Getenv(migrateChildEnv); spec != "" {
+		migrateChild(spec)
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -32,9 +31,9 @@ func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now tim
 		if v == nil {
 			return nil, nil, fmt.Errorf("by_end row %x has no entry", k)
 		}
-		var e entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return nil, nil, fmt.Errorf("decode %q: %w", sk, err)
+		e, err := newCodec(tx).decodeEntry(sk, v)
+		if err != nil {
+			return nil, nil, err
 		}
 		if e.State != stateSealed || e.Record == nil {
 			continue // a deletion in progress
@@ -106,7 +105,7 @@ func (s *Store) ApplyPressure(needBytes int64, now time.Time, limit int) ([]Disp
 		return nil, err
 	}
 	audit := s.batchAudit("pressure.batch", []string{"need", strconv.FormatInt(needBytes, 10)})
-	return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false, func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error) {
+	return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false, true, func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error) {
 		if len(ds) > 0 {
 			at := s.clock.Now().UTC().Round(0).Format(time.RFC3339Nano)
 			if err := tx.Bucket(bktMeta).Put(keyLastPressure, []byte(at)); err != nil {

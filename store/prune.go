@@ -2,7 +2,8 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -57,9 +58,9 @@ func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolic
 			if len(k) < len(last) || bytes.Compare(k[:len(last)], last) > 0 {
 				break // starts after the cutoff
 			}
-			var e entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return nil, nil, fmt.Errorf("decode %q: %w", k, err)
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil {
+				return nil, nil, err
 			}
 			switch {
 			case e.State == stateDisposing:
@@ -126,9 +127,10 @@ func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int)
 // the candidates (at most limit unheld ones) that PlanRetention says to
 // delete, with why "retention", by DisposeSegment's crash-safe procedure,
 // and returns their disposal records, and the decisions to keep (footage
-// under a hold). Besides each "segment.dispose" entry, the batch is audited
-// "retention.batch" (params count, bytes, oldest, newest) in the transaction
-// that records it. Deletions an error interrupted earlier are finished too.
+// under a hold). The batch is audited once, "retention.batch" (params
+// count, bytes, oldest, newest, and records: the SHA-256 over its disposal
+// records' files and hashes), in the transaction that records it; there is
+// no entry per segment (the disposal records name each one). Deletions an error interrupted earlier are finished too.
 //
 // While deletion is paused it returns ErrDeletionPaused and deletes
 // nothing. A hold placed during the pass still protects: each segment is
@@ -171,7 +173,7 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 	if len(keys) == 0 {
 		return nil, kept, nil
 	}
-	deleted, err = s.disposeKeys("retention", keys, WhyRetention, false, s.batchAudit("retention.batch", nil))
+	deleted, err = s.disposeKeys("retention", keys, WhyRetention, false, false, s.batchAudit("retention.batch", nil))
 	return deleted, kept, err
 }
 
@@ -196,8 +198,15 @@ func (s *Store) batchAudit(action string, extra []string) batchHook {
 				newest = d.End
 			}
 		}
+		// records: the SHA-256 of the lines "<file> <sha256>\n" of the
+		// batch's disposal records in order, so the entry names exactly
+		// what the batch destroyed.
+		h := sha256.New()
+		for _, d := range ds {
+			fmt.Fprintf(h, "%s %s\n", d.File, d.SHA256)
+		}
 		params := append([]string{"count", strconv.Itoa(len(ds)), "bytes", strconv.FormatInt(bytes, 10),
-			"oldest", fmtTime(oldest), "newest", fmtTime(newest)}, extra...)
+			"oldest", fmtTime(oldest), "newest", fmtTime(newest), "records", hex.EncodeToString(h.Sum(nil))}, extra...)
 		return []AuditEntry{s.auditAction(action, params...)}, nil
 	}
 }

@@ -45,6 +45,11 @@ type Disposal struct {
 	When   time.Time   `json:"when"`
 	Why    string      `json:"why"`
 	Seal   *SealRecord `json:"seal,omitempty"`
+	// Folded, set only in what Disposals returns, stands for the records of
+	// one camera and day folded into a signed summary (FoldDisposals): File
+	// is empty, Start and End are the summary's window, SHA256 its hash over
+	// the folded records, When the last deletion and Why their reasons.
+	Folded *DisposalSummary `json:"folded,omitempty"`
 }
 
 // CameraState is a camera's current recording state.
@@ -109,9 +114,9 @@ func (s *Store) Segments(camera string, from, to time.Time) ([]Segment, error) {
 			return err
 		}
 		return window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
-			var e entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil {
+				return err
 			}
 			if e.State != stateSealed || e.Record == nil {
 				return nil
@@ -279,7 +284,8 @@ func (s *Store) CloseGap(camera string, to time.Time) (Gap, bool, error) {
 }
 
 // Disposals returns camera's disposal records whose segment overlapped
-// [from, to), in start order.
+// [from, to), in start order, with one record per daily summary of folded
+// records (FoldDisposals) overlapping it, marked by Folded.
 func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error) {
 	var out []Disposal
 	err := s.view("disposals of "+camera, func(tx *bolt.Tx) error {
@@ -287,10 +293,18 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 		if err != nil {
 			return err
 		}
+		sums, err := summaries(tx, camera, from, to)
+		if err != nil {
+			return err
+		}
+		for _, r := range sums {
+			out = append(out, r.Summary.disposal())
+		}
+		defer func() { sortDisposals(out) }()
 		return window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
-			var d Disposal
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+			d, err := newCodec(tx).decodeDisposal(k, v)
+			if err != nil {
+				return err
 			}
 			if overlaps(d.Start, d.End, from, to) {
 				out = append(out, d)
@@ -382,9 +396,9 @@ func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error)
 		prefix := cameraPrefix(camera)
 		c := tx.Bucket(bktSegments).Cursor()
 		sealed := func(k, v []byte) (Seal, bool, error) {
-			var e entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return Seal{}, false, fmt.Errorf("decode %q: %w", k, err)
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil {
+				return Seal{}, false, err
 			}
 			if e.State != stateSealed || e.Record == nil {
 				return Seal{}, false, nil
@@ -437,9 +451,9 @@ func spanScan(tx *bolt.Tx, camera string) (oldest, newest time.Time, n int, err 
 	c := tx.Bucket(bktSegments).Cursor()
 	prefix := cameraPrefix(camera)
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var e entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return oldest, newest, n, fmt.Errorf("decode %q: %w", k, err)
+		e, err := newCodec(tx).decodeEntry(k, v)
+		if err != nil {
+			return oldest, newest, n, err
 		}
 		if e.State != stateSealed || e.Record == nil {
 			continue
@@ -460,9 +474,9 @@ func spanScan(tx *bolt.Tx, camera string) (oldest, newest time.Time, n int, err 
 func (s *Store) allEntries(tx *bolt.Tx) ([]keyed, error) {
 	var out []keyed
 	err := tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
-		var e entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("decode %q: %w", k, err)
+		e, err := newCodec(tx).decodeEntry(k, v)
+		if err != nil {
+			return err
 		}
 		out = append(out, keyed{key: slices.Clone(k), e: e})
 		return nil

@@ -72,13 +72,12 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 	}
 	var pending []keyed
 	if err := s.view("recover", func(tx *bolt.Tx) error {
-		pb, segs := tx.Bucket(bktPending), tx.Bucket(bktSegments)
+		pb := tx.Bucket(bktPending)
 		if pb == nil {
 			return fmt.Errorf("index has no %s bucket", bktPending)
 		}
 		return pb.ForEach(func(k, _ []byte) error {
-			var e entry
-			found, err := getJSON(segs, k, &e)
+			e, found, err := getEntry(tx, k)
 			if err != nil || !found {
 				return err // a row without an entry is Check's to report
 			}
@@ -155,12 +154,9 @@ func (s *Store) Reconcile(knownCameras []string) ([]RecoveryAction, error) {
 	var sealed []keyed // key and file only
 	if err := s.view("reconcile", func(tx *bolt.Tx) error {
 		return tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
-			var e struct {
-				State string `json:"state"`
-				File  string `json:"file"`
-			}
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+			e, err := entryStateFile(k, v)
+			if err != nil {
+				return err
 			}
 			known[e.File] = true
 			if e.State == stateSealed {
@@ -250,11 +246,11 @@ func fileKnown(tx *bolt.Tx, rel string) (bool, error) {
 	c := tx.Bucket(bktSegments).Cursor()
 	lo, hi := timeKey(camera, start), timeKey(camera, start.Add(time.Millisecond))
 	for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-		f, err := entryFile(v)
+		e, err := entryStateFile(k, v)
 		if err != nil {
-			return false, fmt.Errorf("decode %q: %w", k, err)
+			return false, err
 		}
-		if f == rel {
+		if e.File == rel {
 			return true, nil
 		}
 	}
@@ -267,20 +263,34 @@ func fileKnown(tx *bolt.Tx, rel string) (bool, error) {
 // is escaped, so the sequence cannot occur there.
 var fileKeyPrefix = []byte(`"file":"`)
 
-// entryFile returns the File of an entry's JSON without decoding all of
-// it (the seal record is most of an entry).
-func entryFile(v []byte) (string, error) {
-	if i := bytes.Index(v, fileKeyPrefix); i >= 0 {
+// entryStateFile returns the State and File of the entry v at k without
+// decoding all of it (the seal record is most of an entry).
+func entryStateFile(k, v []byte) (entry, error) {
+	if len(v) > 2 && v[0] == tagCompact {
+		camera, start, ok := keyStart(k)
+		n, w := binary.Uvarint(v[2:])
+		if !ok || int(v[1]) >= len(entryStates) || w <= 0 {
+			return entry{}, fmt.Errorf("decode %q: malformed compact entry", k)
+		}
+		return entry{State: entryStates[v[1]], File: segmentRel(camera, start, int(n))}, nil
+	}
+	if i := bytes.Index(v, fileKeyPrefix); i >= 0 && bytes.HasPrefix(v, []byte(`{"state":"`)) {
 		rest := v[i+len(fileKeyPrefix):]
 		if j := bytes.IndexByte(rest, '"'); j >= 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
-			return string(rest[:j]), nil
+			var e entry
+			st := v[len(`{"state":"`):]
+			if q := bytes.IndexByte(st, '"'); q >= 0 {
+				e.State = string(st[:q])
+				e.File = string(rest[:j])
+				return e, nil
+			}
 		}
 	}
-	var e struct {
-		File string `json:"file"`
+	var e entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return entry{}, fmt.Errorf("decode %q: %w", k, err)
 	}
-	err := json.Unmarshal(v, &e)
-	return e.File, err
+	return entry{State: e.State, File: e.File}, nil
 }
 
 // recentFiles lists, relative to data_dir and slash-separated, the files
@@ -444,8 +454,8 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 	err := s.update("recover "+rel, func(tx *bolt.Tx) error {
 		done = false
 		b := tx.Bucket(bktSegments)
-		var cur entry
-		if found, err := getJSON(b, k, &cur); err != nil || !found {
+		cur, found, err := getEntry(tx, k)
+		if err != nil || !found {
 			return err
 		}
 		if cur.State != stateSealed || cur.File != rel {
@@ -460,7 +470,7 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 		if err := unindex(tx, k, cur, true); err != nil {
 			return err
 		}
-		if err := putJSON(tx.Bucket(bktDisposals), k, d); err != nil {
+		if err := putDisposal(tx, k, d); err != nil {
 			return err
 		}
 		if err := s.auditHook(tx, s.recoveryEntry(a)); err != nil {

@@ -9,7 +9,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-const schemaVersion = 1
+// schemaVersion is the version Init writes and Open migrates to. Schema 1
+// stored entries and disposal records as JSON; schema 2 adds the compact
+// encoding (codec.go), bucket "dict" and disposal summaries (fold.go).
+// Open (read-write) upgrades a schema 1 index in place (migrate.go); a
+// read-only Open reads either.
+const schemaVersion = 2
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id
@@ -38,7 +43,7 @@ var (
 
 	// coreBuckets must exist in every index of this schema version.
 	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
-	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages)
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays)
 
 	keySchema    = []byte("schema")
 	keyBox       = []byte("box")
@@ -111,6 +116,9 @@ func initSchema(tx *bolt.Tx, box string) error {
 		}
 	}
 	for _, name := range allBuckets {
+		if testOnlyWriteV1 && (string(name) == string(bktDict) || string(name) == string(bktDisposalDays)) {
+			continue // schema 1 had neither
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -120,7 +128,11 @@ func initSchema(tx *bolt.Tx, box string) error {
 	}
 	m := tx.Bucket(bktMeta)
 	if m.Get(keySchema) == nil {
-		if err := m.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
+		v := schemaVersion
+		if testOnlyWriteV1 {
+			v = 1
+		}
+		if err := m.Put(keySchema, []byte(strconv.Itoa(v))); err != nil {
 			return err
 		}
 		return m.Put(keyBox, []byte(box))
@@ -128,16 +140,33 @@ func initSchema(tx *bolt.Tx, box string) error {
 	return nil
 }
 
-// checkSchema verifies the schema version first, then the box.
+// checkSchema verifies the schema version first, then the box. Schema 1
+// passes too: Open migrates it.
 func checkSchema(tx *bolt.Tx, box string) error {
+	_, err := schemaOf(tx, box)
+	return err
+}
+
+// schemaOf returns the index's schema version (1 or 2) after checking it,
+// its core buckets and its box.
+func schemaOf(tx *bolt.Tx, box string) (int, error) {
 	m := tx.Bucket(bktMeta)
 	if m == nil {
-		return fmt.Errorf("no meta bucket: %w", ErrSchema)
+		return 0, fmt.Errorf("no meta bucket: %w", ErrSchema)
 	}
 	v := string(m.Get(keySchema))
-	if v != strconv.Itoa(schemaVersion) {
-		return fmt.Errorf("schema version %q, want %d: %w", v, schemaVersion, ErrSchema)
+	ver, err := strconv.Atoi(v)
+	if err != nil || ver < 1 || ver > schemaVersion || strconv.Itoa(ver) != v {
+		return 0, fmt.Errorf("schema version %q, want %d: %w", v, schemaVersion, ErrSchema)
 	}
+	if err := checkCore(tx, box); err != nil {
+		return 0, err
+	}
+	return ver, nil
+}
+
+func checkCore(tx *bolt.Tx, box string) error {
+	m := tx.Bucket(bktMeta)
 	for _, name := range coreBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("missing bucket %s: %w", name, ErrSchema)

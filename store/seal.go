@@ -100,12 +100,10 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 		if cur != head {
 			return errors.New("seal chain moved concurrently") // cannot happen under sealMu
 		}
-		segs := tx.Bucket(bktSegments)
 		e := entry{Camera: seal.Camera, Start: seal.Start, File: seal.File, Codec: seal.Codec}
 		k := key
 		if k != nil {
-			var old entry
-			found, err := getJSON(segs, k, &old)
+			old, found, err := getEntry(tx, k)
 			if err != nil {
 				return err
 			}
@@ -125,7 +123,7 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 		}
 		e.State = stateSealed
 		e.Record = &rec
-		if err := putJSON(segs, k, e); err != nil {
+		if err := putEntry(tx, k, e); err != nil {
 			return err
 		}
 		if err := indexSealed(tx, k, seal); err != nil {

@@ -85,7 +85,7 @@ func (s *Store) CreateSegment(camera string, start time.Time, codec string) (*Se
 		w.key = k
 		e := entry{State: stateOpen, Camera: camera, Start: start, File: rel, Codec: codec,
 			Created: s.clock.Now().UTC().Round(0)}
-		if err := putJSON(tx.Bucket(bktSegments), k, e); err != nil {
+		if err := putEntry(tx, k, e); err != nil {
 			return err
 		}
 		if err := setPending(tx, k, true); err != nil {
@@ -312,8 +312,8 @@ func (s *Store) removeOpen(key []byte, rel string, extra func(*bolt.Tx) error) e
 	}
 	return s.update("remove "+rel, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktSegments)
-		var e entry
-		if found, err := getJSON(b, key, &e); err != nil || !found {
+		e, found, err := getEntry(tx, key)
+		if err != nil || !found {
 			return err
 		}
 		if e.State != stateOpen || e.File != rel {
@@ -372,7 +372,7 @@ func (s *Store) SalvageAbandoned(camera string) ([]RecoveryAction, error) {
 		var found bool
 		if err := s.view("salvage "+ke.e.File, func(tx *bolt.Tx) error {
 			var err error
-			found, err = getJSON(tx.Bucket(bktSegments), ke.key, &cur)
+			cur, found, err = getEntry(tx, ke.key)
 			return err
 		}); err != nil {
 			s.requeue(todo[i:])

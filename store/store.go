@@ -198,7 +198,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.View(func(tx *bolt.Tx) error { return checkSchema(tx, box) }); err != nil {
+	var ver int
+	if err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		ver, err = schemaOf(tx, box)
+		return err
+	}); err != nil {
 		_ = db.Close() // the schema error is what matters
 		return nil, fmt.Errorf("open %s: %w", dataDir, err)
 	}
@@ -232,6 +237,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
+	}
+	if ver < schemaVersion && !s.ro && !testOnlyWriteV1 {
+		if err := s.migrate(ver); err != nil {
+			_ = db.Close() // the migration error is what matters; it resumes at the next Open
+			return nil, fmt.Errorf("open %s: %w", dataDir, err)
+		}
 	}
 	return s, nil
 }

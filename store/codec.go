@@ -1,0 +1,667 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The compact value encoding (schema 2) of segment entries and disposal
+// records.
+//
+// A value is either JSON (schema 1's encoding, first byte '{') or compact
+// (first byte tagCompact). Readers accept both, so an index is readable at
+// every point of the migration, and a value the compact form cannot
+// reproduce exactly is still written as JSON. Every compact value is
+// decoded again and compared with what was meant (as JSON) before it is
+// written, so the seal's canonical JSON (what was signed and chained) is
+// reconstructed byte for byte, or the JSON form is kept.
+//
+// What the compact form leaves out, it takes from its context: the camera,
+// the start and the duplicate counter from the key; the box from meta "box";
+// the file name from the layout (segmentRel with the "_n" counter stored);
+// the seal's camera, file, start and codec from the entry. Strings that
+// recur (codecs, time sources, states, flags, reasons) are one byte from
+// a frozen table. Hashes are 32 raw bytes. An armored signature is a
+// 4-byte template id and its last 64 raw bytes (the Ed25519 signature): the
+// template (armor lines, line width, and the fixed bytes before the
+// signature: SSHSIG magic, public key, namespace, hash algorithm) is stored
+// once in bucket "dict" under the first 4 bytes of its SHA-256.
+//
+// Sealed entry (values little more than 160 bytes, see doc.go):
+//
+//	tag 0x02 | state byte | name counter uvarint | codec str | created tdelta(start)
+//	| disposing byte [why str | at tdelta(start)] | record byte [seal]
+//
+// seal: version uvarint | seq uvarint | end tdelta(start) | bytes varint |
+// frames varint | sha256 [32] | time source str | clock offset ms varint |
+// camera clock byte | lost varint | dropped varint | state str | nflags
+// uvarint, flags str… | prev byte [32] | sealed at tdelta(end) | signature.
+//
+// Disposal: tag 0x02 | name counter uvarint | when tdelta(start) | why str |
+// end tdelta(start) | sha256 byte [32] | seal byte [codec str | seal].
+//
+// str is uvarint i+1 for entry i of codecStrings, or 0, uvarint length,
+// bytes. tdelta(base) is a zigzag varint of the nanoseconds since base,
+// times 2, or of the whole milliseconds, times 2, plus 1.
+const tagCompact = 0x02
+
+// codecStrings is frozen: entries are only ever appended.
+var codecStrings = []string{
+	"", "h264", "h265", "rtcp", "arrival", "pts", "filename",
+	SealSealed, SealRecovered, SealAdopted,
+	"clock-jump", "time-untrusted", "crash", "truncated", "no-pts",
+	WhyRetention, WhyDiskPressure, WhyFileMissing,
+	"salvaged:ENOSPC", "salvaged:EIO", "salvaged:EROFS",
+}
+
+var codecStringIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, s := range codecStrings {
+		m[s] = i
+	}
+	return m
+}()
+
+var bktDict = []byte("dict") // "sig" id(4) → signature template
+
+type encoder struct{ b []byte }
+
+func (w *encoder) byte1(c byte)     { w.b = append(w.b, c) }
+func (w *encoder) uvarint(x uint64) { w.b = binary.AppendUvarint(w.b, x) }
+func (w *encoder) varint(x int64)   { w.b = binary.AppendVarint(w.b, x) }
+func (w *encoder) raw(p []byte)     { w.b = append(w.b, p...) }
+func (w *encoder) bool1(v bool) {
+	if v {
+		w.byte1(1)
+	} else {
+		w.byte1(0)
+	}
+}
+
+func (w *encoder) str(s string) {
+	if i, ok := codecStringIndex[s]; ok {
+		w.uvarint(uint64(i) + 1)
+		return
+	}
+	w.uvarint(0)
+	w.uvarint(uint64(len(s)))
+	w.raw([]byte(s))
+}
+
+func (w *encoder) tdelta(t, base time.Time) {
+	d := t.Sub(base) // saturates; the round trip catches it
+	if d%time.Millisecond == 0 {
+		w.varint(int64(d/time.Millisecond)*2 + 1)
+		return
+	}
+	w.varint(int64(d) * 2)
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("compact value: truncated")
+
+func (r *decoder) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *decoder) byte1() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.fail(errShort)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *decoder) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(errShort)
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *decoder) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	x, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(errShort)
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *decoder) raw(n int) []byte {
+	if r.err != nil || n < 0 || len(r.b) < n {
+		r.fail(errShort)
+		return nil
+	}
+	p := r.b[:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *decoder) str() string {
+	i := r.uvarint()
+	if i > 0 {
+		if i > uint64(len(codecStrings)) {
+			r.fail(fmt.Errorf("compact value: string %d unknown", i))
+			return ""
+		}
+		return codecStrings[i-1]
+	}
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail(errShort)
+		return ""
+	}
+	return string(r.raw(int(n)))
+}
+
+func (r *decoder) tdelta(base time.Time) time.Time {
+	v := r.varint()
+	if v&1 != 0 {
+		return base.Add(time.Duration((v-1)/2) * time.Millisecond).UTC()
+	}
+	return base.Add(time.Duration(v / 2)).UTC()
+}
+
+func (r *decoder) hash32() string { return hex.EncodeToString(r.raw(32)) }
+
+// rawHash returns the 32 bytes of a lowercase hex SHA-256.
+func rawHash(s string) ([]byte, bool) {
+	if len(s) != 64 {
+		return nil, false
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || hex.EncodeToString(b) != s {
+		return nil, false
+	}
+	return b, true
+}
+
+// keyStart returns the camera and start a segment key encodes.
+func keyStart(k []byte) (string, time.Time, bool) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) != i+1+8+2 {
+		return "", time.Time{}, false
+	}
+	ns := int64(binary.BigEndian.Uint64(k[i+1:]) ^ 1<<63)
+	return string(k[:i]), time.Unix(0, ns).UTC(), true
+}
+
+// nameCounter returns n such that rel == segmentRel(camera, start, n).
+func nameCounter(camera string, start time.Time, rel string) (int, bool) {
+	base := segmentRel(camera, start, 0)
+	if rel == base {
+		return 0, true
+	}
+	stem := strings.TrimSuffix(base, ".ts") + "_"
+	rest, ok := strings.CutPrefix(rel, stem)
+	if !ok {
+		return 0, false
+	}
+	rest, ok = strings.CutSuffix(rest, ".ts")
+	n, err := strconv.Atoi(rest)
+	if !ok || err != nil || n <= 0 || segmentRel(camera, start, n) != rel {
+		return 0, false
+	}
+	return n, true
+}
+
+// sigTemplate is everything of an armored signature but its last 64 raw
+// bytes.
+type sigTemplate struct {
+	begin, end string // armor lines before and after the body, with their newlines
+	width      int    // body line length (0: one line)
+	prefix     []byte // raw bytes before the signature
+}
+
+func (t sigTemplate) marshal() []byte {
+	var w encoder
+	w.uvarint(uint64(len(t.begin)))
+	w.raw([]byte(t.begin))
+	w.uvarint(uint64(len(t.end)))
+	w.raw([]byte(t.end))
+	w.uvarint(uint64(t.width))
+	w.raw(t.prefix)
+	return w.b
+}
+
+func parseTemplate(b []byte) (sigTemplate, error) {
+	r := decoder{b: b}
+	var t sigTemplate
+	t.begin = string(r.raw(int(r.uvarint())))
+	t.end = string(r.raw(int(r.uvarint())))
+	t.width = int(r.uvarint())
+	t.prefix = append([]byte(nil), r.b...)
+	return t, r.err
+}
+
+func (t sigTemplate) id() []byte {
+	sum := sha256.Sum256(t.marshal())
+	return sum[:4]
+}
+
+func (t sigTemplate) armor(sig []byte) string {
+	body := base64.StdEncoding.EncodeToString(append(append([]byte(nil), t.prefix...), sig...))
+	var sb strings.Builder
+	sb.WriteString(t.begin)
+	for t.width > 0 && len(body) > t.width {
+		sb.WriteString(body[:t.width])
+		sb.WriteByte('\n')
+		body = body[t.width:]
+	}
+	sb.WriteString(body)
+	sb.WriteString(t.end)
+	return sb.String()
+}
+
+// splitArmor returns the template and the last 64 raw bytes of an armored
+// signature, if armoring them again gives sig exactly.
+func splitArmor(sig string) (sigTemplate, []byte, bool) {
+	i := strings.IndexByte(sig, '\n')
+	j := strings.LastIndex(sig, "\n-----END ")
+	if i < 0 || j < i || !strings.HasPrefix(sig, "-----BEGIN ") {
+		return sigTemplate{}, nil, false
+	}
+	t := sigTemplate{begin: sig[:i+1], end: sig[j:]}
+	body := sig[i+1 : j]
+	if k := strings.IndexByte(body, '\n'); k >= 0 {
+		t.width = k
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(body, "\n", ""))
+	if err != nil || len(raw) < 64 {
+		return sigTemplate{}, nil, false
+	}
+	t.prefix = raw[:len(raw)-64]
+	s := raw[len(raw)-64:]
+	if t.armor(s) != sig {
+		return sigTemplate{}, nil, false
+	}
+	return t, s, true
+}
+
+// codecCtx is what compact values leave out, read once per transaction use.
+type codecCtx struct {
+	tx  *bolt.Tx
+	box string
+}
+
+func newCodec(tx *bolt.Tx) codecCtx {
+	c := codecCtx{tx: tx}
+	if m := tx.Bucket(bktMeta); m != nil {
+		c.box = string(m.Get(keyBox))
+	}
+	return c
+}
+
+func (c codecCtx) template(id []byte) (sigTemplate, error) {
+	b := c.tx.Bucket(bktDict)
+	if b == nil {
+		return sigTemplate{}, errors.New("compact value: no dict bucket")
+	}
+	v := b.Get(append([]byte("sig"), id...))
+	if v == nil {
+		return sigTemplate{}, fmt.Errorf("compact value: signature template %x missing", id)
+	}
+	return parseTemplate(v)
+}
+
+// putTemplate stores t (write transactions); false if its id is taken by
+// another template.
+func (c codecCtx) putTemplate(t sigTemplate) (bool, error) {
+	b := c.tx.Bucket(bktDict)
+	if b == nil || !c.tx.Writable() {
+		return false, nil
+	}
+	k := append([]byte("sig"), t.id()...)
+	v := t.marshal()
+	if old := b.Get(k); old != nil {
+		return bytes.Equal(old, v), nil
+	}
+	return true, b.Put(k, v)
+}
+
+// encodeSeal appends rec, leaving out what ctx gives; false if it cannot.
+func (c codecCtx) encodeSeal(w *encoder, rec *SealRecord, camera, file, codec string, start time.Time) (bool, error) {
+	sl := rec.Seal
+	if sl.Box != c.box || sl.Camera != camera || sl.File != file || sl.Codec != codec || !sl.Start.Equal(start) {
+		return false, nil
+	}
+	sha, ok := rawHash(sl.SHA256)
+	if !ok {
+		return false, nil
+	}
+	w.uvarint(uint64(sl.Version))
+	w.uvarint(sl.Seq)
+	w.tdelta(sl.End, start)
+	w.varint(sl.Bytes)
+	w.varint(sl.Frames)
+	w.raw(sha)
+	w.str(sl.TimeSource)
+	w.varint(sl.ClockOffsetMS)
+	w.bool1(sl.CameraClock)
+	w.varint(sl.LostPackets)
+	w.varint(sl.DroppedFrames)
+	w.str(sl.State)
+	w.uvarint(uint64(len(sl.Flags)))
+	for _, f := range sl.Flags {
+		w.str(f)
+	}
+	if sl.Prev == "" {
+		w.byte1(0)
+	} else {
+		prev, ok := rawHash(sl.Prev)
+		if !ok {
+			return false, nil
+		}
+		w.byte1(1)
+		w.raw(prev)
+	}
+	w.tdelta(sl.SealedAt, sl.End)
+	t, sig, ok := splitArmor(rec.Signature)
+	if ok {
+		if ok, err := c.putTemplate(t); err != nil || !ok {
+			return false, err
+		}
+		w.byte1(1)
+		w.raw(t.id())
+		w.raw(sig)
+	} else {
+		w.byte1(0)
+		w.uvarint(uint64(len(rec.Signature)))
+		w.raw([]byte(rec.Signature))
+	}
+	return true, nil
+}
+
+func (c codecCtx) decodeSeal(r *decoder, camera, file, codec string, start time.Time) *SealRecord {
+	var sl Seal
+	sl.Version = int(r.uvarint())
+	sl.Box, sl.Camera, sl.File, sl.Codec, sl.Start = c.box, camera, file, codec, start
+	sl.Seq = r.uvarint()
+	sl.End = r.tdelta(start)
+	sl.Bytes = r.varint()
+	sl.Frames = r.varint()
+	sl.SHA256 = r.hash32()
+	sl.TimeSource = r.str()
+	sl.ClockOffsetMS = r.varint()
+	sl.CameraClock = r.byte1() == 1
+	sl.LostPackets = r.varint()
+	sl.DroppedFrames = r.varint()
+	sl.State = r.str()
+	if n := r.uvarint(); n > 0 && n <= uint64(len(r.b)) {
+		sl.Flags = make([]string, n)
+		for i := range sl.Flags {
+			sl.Flags[i] = r.str()
+		}
+	}
+	if r.byte1() == 1 {
+		sl.Prev = r.hash32()
+	}
+	sl.SealedAt = r.tdelta(sl.End)
+	rec := &SealRecord{Seal: sl}
+	if r.byte1() == 1 {
+		id := r.raw(4)
+		sig := r.raw(64)
+		if r.err != nil {
+			return rec
+		}
+		t, err := c.template(id)
+		if err != nil {
+			r.fail(err)
+			return rec
+		}
+		rec.Signature = t.armor(sig)
+	} else {
+		rec.Signature = string(r.raw(int(r.uvarint())))
+	}
+	return rec
+}
+
+var entryStates = []string{stateOpen, stateSealed, stateDisposing}
+
+// encodeEntry returns e's value at key k: compact if it reproduces e
+// exactly, else JSON.
+func (c codecCtx) encodeEntry(k []byte, e entry) ([]byte, error) {
+	js, err := json.Marshal(e)
+	if err != nil || testOnlyWriteV1 {
+		return js, err
+	}
+	v, ok, err := c.compactEntry(k, e)
+	if err != nil || !ok {
+		return js, err
+	}
+	back, err := c.decodeEntry(k, v)
+	if err != nil {
+		return js, nil
+	}
+	if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, js) {
+		return js, nil
+	}
+	return v, nil
+}
+
+func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
+	camera, start, ok := keyStart(k)
+	if !ok || camera != e.Camera || !start.Equal(e.Start) {
+		return nil, false, nil
+	}
+	n, ok := nameCounter(camera, start, e.File)
+	if !ok {
+		return nil, false, nil
+	}
+	st := -1
+	for i, s := range entryStates {
+		if s == e.State {
+			st = i
+		}
+	}
+	if st < 0 {
+		return nil, false, nil
+	}
+	w := encoder{b: make([]byte, 0, 192)}
+	w.byte1(tagCompact)
+	w.byte1(byte(st))
+	w.uvarint(uint64(n))
+	w.str(e.Codec)
+	w.tdelta(e.Created, start)
+	if e.DisposeWhy != "" || !e.DisposeAt.IsZero() {
+		w.byte1(1)
+		w.str(e.DisposeWhy)
+		w.tdelta(e.DisposeAt, start)
+	} else {
+		w.byte1(0)
+	}
+	if e.Record == nil {
+		w.byte1(0)
+		return w.b, true, nil
+	}
+	w.byte1(1)
+	ok, err := c.encodeSeal(&w, e.Record, camera, e.File, e.Codec, start)
+	return w.b, ok, err
+}
+
+// decodeEntry decodes the value v at key k, JSON or compact.
+func (c codecCtx) decodeEntry(k, v []byte) (entry, error) {
+	var e entry
+	if len(v) == 0 || v[0] != tagCompact {
+		if err := json.Unmarshal(v, &e); err != nil {
+			return e, fmt.Errorf("decode %q: %w", k, err)
+		}
+		return e, nil
+	}
+	camera, start, ok := keyStart(k)
+	if !ok {
+		return e, fmt.Errorf("decode %q: compact value under a malformed key", k)
+	}
+	r := decoder{b: v[1:]}
+	st := int(r.byte1())
+	if st >= len(entryStates) {
+		return e, fmt.Errorf("decode %q: entry state %d unknown", k, st)
+	}
+	e.State, e.Camera, e.Start = entryStates[st], camera, start
+	e.File = segmentRel(camera, start, int(r.uvarint()))
+	e.Codec = r.str()
+	e.Created = r.tdelta(start)
+	if r.byte1() == 1 {
+		e.DisposeWhy = r.str()
+		e.DisposeAt = r.tdelta(start)
+	}
+	if r.byte1() == 1 {
+		e.Record = c.decodeSeal(&r, camera, e.File, e.Codec, start)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errors.New("compact value: trailing bytes"))
+	}
+	if r.err != nil {
+		return entry{}, fmt.Errorf("decode %q: %w", k, r.err)
+	}
+	return e, nil
+}
+
+// encodeDisposal returns d's value at key k: compact if it reproduces d
+// exactly, else JSON.
+func (c codecCtx) encodeDisposal(k []byte, d Disposal) ([]byte, error) {
+	js, err := json.Marshal(d)
+	if err != nil || testOnlyWriteV1 {
+		return js, err
+	}
+	v, ok, err := c.compactDisposal(k, d)
+	if err != nil || !ok {
+		return js, err
+	}
+	back, err := c.decodeDisposal(k, v)
+	if err != nil {
+		return js, nil
+	}
+	if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, js) {
+		return js, nil
+	}
+	return v, nil
+}
+
+func (c codecCtx) compactDisposal(k []byte, d Disposal) ([]byte, bool, error) {
+	camera, start, ok := keyStart(k)
+	if !ok || camera != d.Camera || !start.Equal(d.Start) || d.Folded != nil {
+		return nil, false, nil
+	}
+	n, ok := nameCounter(camera, start, d.File)
+	if !ok {
+		return nil, false, nil
+	}
+	w := encoder{b: make([]byte, 0, 192)}
+	w.byte1(tagCompact)
+	w.uvarint(uint64(n))
+	w.tdelta(d.When, start)
+	w.str(d.Why)
+	w.tdelta(d.End, start)
+	if sha, ok := rawHash(d.SHA256); ok {
+		w.byte1(1)
+		w.raw(sha)
+	} else {
+		w.byte1(0)
+		w.uvarint(uint64(len(d.SHA256)))
+		w.raw([]byte(d.SHA256))
+	}
+	if d.Seal == nil {
+		w.byte1(0)
+		return w.b, true, nil
+	}
+	w.byte1(1)
+	w.str(d.Seal.Seal.Codec)
+	ok, err := c.encodeSeal(&w, d.Seal, camera, d.File, d.Seal.Seal.Codec, start)
+	return w.b, ok, err
+}
+
+// decodeDisposal decodes the value v at key k, JSON or compact.
+func (c codecCtx) decodeDisposal(k, v []byte) (Disposal, error) {
+	var d Disposal
+	if len(v) == 0 || v[0] != tagCompact {
+		if err := json.Unmarshal(v, &d); err != nil {
+			return d, fmt.Errorf("decode disposal %q: %w", k, err)
+		}
+		return d, nil
+	}
+	camera, start, ok := keyStart(k)
+	if !ok {
+		return d, fmt.Errorf("decode disposal %q: compact value under a malformed key", k)
+	}
+	r := decoder{b: v[1:]}
+	d.Camera, d.Start = camera, start
+	d.File = segmentRel(camera, start, int(r.uvarint()))
+	d.When = r.tdelta(start)
+	d.Why = r.str()
+	d.End = r.tdelta(start)
+	if r.byte1() == 1 {
+		d.SHA256 = r.hash32()
+	} else {
+		d.SHA256 = string(r.raw(int(r.uvarint())))
+	}
+	if r.byte1() == 1 {
+		codec := r.str()
+		d.Seal = c.decodeSeal(&r, camera, d.File, codec, start)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errors.New("compact value: trailing bytes"))
+	}
+	if r.err != nil {
+		return Disposal{}, fmt.Errorf("decode disposal %q: %w", k, r.err)
+	}
+	return d, nil
+}
+
+// getEntry reads the entry at k of the segments bucket.
+func getEntry(tx *bolt.Tx, k []byte) (entry, bool, error) {
+	v := tx.Bucket(bktSegments).Get(k)
+	if v == nil {
+		return entry{}, false, nil
+	}
+	e, err := newCodec(tx).decodeEntry(k, v)
+	return e, true, err
+}
+
+// putEntry writes e at k of the segments bucket.
+func putEntry(tx *bolt.Tx, k []byte, e entry) error {
+	v, err := newCodec(tx).encodeEntry(k, e)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bktSegments).Put(k, v)
+}
+
+// putDisposal writes d at k of the disposals bucket.
+func putDisposal(tx *bolt.Tx, k []byte, d Disposal) error {
+	v, err := newCodec(tx).encodeDisposal(k, d)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bktDisposals).Put(k, v)
+}

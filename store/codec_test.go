@@ -1,0 +1,157 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/council/cctv/internal/boxkey"
+	bolt "go.etcd.io/bbolt"
+)
+
+// A sealed entry signed by a real box key (SSHSIG) is stored compact, within
+// budget, and decodes to the same seal: same canonical JSON, same
+// signature, which still verifies. Odd values fall back to JSON.
+func TestCodec_RoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	key, err := boxkey.Init(filepath.Join(dir, "box.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return initSchema(tx, "box-1") }); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 22, 14, 0, 0, 123456789, time.UTC)
+	seal := Seal{Version: 1, Box: "box-1", Camera: "front-desk", Seq: 123456, File: segmentRel("front-desk", start, 0),
+		Codec: "h264", Start: start, End: start.Add(60*time.Second + 40*time.Millisecond + 17),
+		Bytes: 15_000_000, Frames: 1501, SHA256: strings.Repeat("0123456789abcdef", 4), TimeSource: "rtcp",
+		ClockOffsetMS: -1234, CameraClock: true, LostPackets: 3, DroppedFrames: 12, State: SealSealed,
+		Flags: []string{"clock-jump", "odd flag"}, Prev: strings.Repeat("fedcba9876543210", 4),
+		SealedAt: start.Add(61*time.Second + 987654321)}
+	msg, err := seal.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(SealNamespace, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &SealRecord{Seal: seal, Signature: string(sig)}
+	e := entry{State: stateSealed, Camera: "front-desk", Start: start, File: seal.File, Codec: "h264",
+		Created: start.Add(3 * time.Millisecond), Record: rec}
+	k := segKey("front-desk", start, 0)
+
+	odd := e
+	oddRec := *rec
+	oddRec.Seal.Box = "another-box" // not the index's box: kept as JSON
+	odd.Record = &oddRec
+	disposing := e
+	disposing.State, disposing.DisposeWhy, disposing.DisposeAt = stateDisposing, WhyRetention, start.Add(30*24*time.Hour)
+	dup := e
+	dupRec := *rec
+	dup.File = segmentRel("front-desk", start, 3)
+	dupRec.Seal.File = dup.File
+	dup.Record = &dupRec
+
+	for _, tc := range []struct {
+		name    string
+		e       entry
+		compact bool
+	}{
+		{"sealed", e, true},
+		{"disposing", disposing, true},
+		{"open", entry{State: stateOpen, Camera: "front-desk", Start: start, File: seal.File, Codec: "h265", Created: start}, true},
+		{"name counter", dup, true},
+		{"other box", odd, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := db.Update(func(tx *bolt.Tx) error {
+				if err := putEntry(tx, k, tc.e); err != nil {
+					return err
+				}
+				v := tx.Bucket(bktSegments).Get(k)
+				if got := v[0] == tagCompact; got != tc.compact {
+					t.Fatalf("compact %v, want %v (%d bytes)", got, tc.compact, len(v))
+				}
+				if tc.compact && tc.e.Record != nil && len(v) > 200 {
+					t.Errorf("compact sealed entry is %d bytes", len(v))
+				}
+				t.Logf("%d bytes", len(v))
+				back, found, err := getEntry(tx, k)
+				if err != nil || !found {
+					t.Fatalf("get: %v %v", found, err)
+				}
+				want, _ := json.Marshal(tc.e)
+				got, _ := json.Marshal(back)
+				if !bytes.Equal(want, got) {
+					t.Fatalf("round trip:\n%s\n%s", want, got)
+				}
+				if back.Record != nil && tc.name != "name counter" && tc.e.Record.Seal.Box == "box-1" {
+					if err := VerifySeal(*back.Record, key.Verify); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	d := disposalOf(e, start.Add(30*24*time.Hour), WhyRetention)
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := putDisposal(tx, k, d); err != nil {
+			return err
+		}
+		v := tx.Bucket(bktDisposals).Get(k)
+		if v[0] != tagCompact {
+			t.Fatalf("disposal not compact")
+		}
+		t.Logf("disposal %d bytes", len(v))
+		back, err := newCodec(tx).decodeDisposal(k, v)
+		if err != nil {
+			return err
+		}
+		want, _ := json.Marshal(d)
+		got, _ := json.Marshal(back)
+		if !bytes.Equal(want, got) {
+			t.Fatalf("round trip:\n%s\n%s", want, got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Garbage never panics the decoder.
+func FuzzCodec_DecodeEntry(f *testing.F) {
+	f.Add([]byte{tagCompact, 1, 0, 2, 1, 0, 1})
+	f.Add([]byte(`{"state":"sealed"}`))
+	dir := f.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return initSchema(tx, "box-1") }); err != nil {
+		f.Fatal(err)
+	}
+	k := segKey("cam", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0)
+	f.Fuzz(func(t *testing.T, v []byte) {
+		_ = db.View(func(tx *bolt.Tx) error {
+			c := newCodec(tx)
+			_, _ = c.decodeEntry(k, v)
+			_, _ = c.decodeDisposal(k, v)
+			return nil
+		})
+	})
+}

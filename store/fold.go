@@ -1,0 +1,276 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DefaultDisposalGrace is how long per-segment disposal records are kept
+// before FoldDisposals folds them into daily summaries (config
+// disposal_grace).
+const DefaultDisposalGrace = 90 * 24 * time.Hour
+
+// SummaryNamespace is the SSHSIG namespace of disposal summary signatures.
+const SummaryNamespace = "cctv-disposal-summary"
+
+// bucket "disposal_days": camera 0 day(8, as timeKey) seq(8) → JSON SummaryRecord.
+var bktDisposalDays = []byte("disposal_days")
+
+// foldBatch bounds the disposal records one FoldDisposals transaction folds.
+const foldBatch = 20000
+
+// DisposalSummary stands for the disposal records of one camera and one UTC
+// day (of the segments' start) that FoldDisposals folded: how many, which
+// window and files, the seal chain's sequence range, and a hash over the
+// folded records, so "when was footage of 14 March destroyed, and what was
+// it" is still answered after the records themselves are gone. Several
+// summaries may cover one day (records disposed late, e.g. after a hold).
+type DisposalSummary struct {
+	Version   int       `json:"version"` // 1
+	Box       string    `json:"box"`
+	Camera    string    `json:"camera"`
+	Day       string    `json:"day"` // YYYY-MM-DD, UTC
+	Count     int       `json:"count"`
+	From      time.Time `json:"from"` // earliest start
+	To        time.Time `json:"to"`   // latest end
+	FirstFile string    `json:"first_file"`
+	LastFile  string    `json:"last_file"`
+	Bytes     int64     `json:"bytes"` // sealed bytes of the folded records that kept a seal
+	// SeqFirst and SeqLast are the lowest and highest chain sequence numbers
+	// among the folded seals (0 if none kept a seal), and LastSealHash the
+	// hash of the seal numbered SeqLast, which the next seal names as Prev.
+	SeqFirst     uint64         `json:"seq_first,omitempty"`
+	SeqLast      uint64         `json:"seq_last,omitempty"`
+	LastSealHash string         `json:"last_seal_hash,omitempty"`
+	Why          map[string]int `json:"why"` // records per reason
+	FirstDeleted time.Time      `json:"first_deleted"`
+	LastDeleted  time.Time      `json:"last_deleted"`
+	// RecordsSHA256 is the SHA-256 of the lines "<file> <sha256> <seal
+	// hash>\n" of the folded records in key order (seal hash empty for a
+	// record without a seal).
+	RecordsSHA256 string    `json:"records_sha256"`
+	FoldedAt      time.Time `json:"folded_at"`
+}
+
+// SummaryRecord is a disposal summary with its armored signature (namespace
+// SummaryNamespace) over the summary's JSON.
+type SummaryRecord struct {
+	Summary   DisposalSummary `json:"summary"`
+	Signature string          `json:"signature"`
+}
+
+// whyText lists a summary's reasons, sorted: "retention" or
+// "disk-pressure,retention".
+func (d DisposalSummary) whyText() string {
+	return strings.Join(slices.Sorted(maps.Keys(d.Why)), ",")
+}
+
+// disposal is the summary as a Disposal (what Disposals returns for it).
+func (d DisposalSummary) disposal() Disposal {
+	sum := d
+	return Disposal{Camera: d.Camera, Start: d.From, End: d.To, SHA256: d.RecordsSHA256,
+		When: d.LastDeleted, Why: d.whyText(), Folded: &sum}
+}
+
+// FoldDisposals folds, per camera and UTC day of their start, the disposal
+// records deleted at least grace before now into signed daily summaries
+// (bucket "disposal_days"), at most limit records (0: no limit), in
+// transactions of at most foldBatch records, each audited "disposal.fold"
+// (params count, summaries). It returns how many records it folded. A
+// crash leaves each batch folded or not, never half. Per camera it walks
+// the disposal records from the oldest start and stops at the first not yet
+// past grace, so its cost is proportional to what it folds. grace <= 0
+// folds nothing.
+func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (int, error) {
+	if grace <= 0 {
+		return 0, nil
+	}
+	if s.ro {
+		return 0, fmt.Errorf("fold disposals: %w", ErrReadOnly)
+	}
+	cutoff := now.Add(-grace)
+	cams, err := s.Cameras()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, cam := range cams {
+		for limit <= 0 || total < limit {
+			batch := foldBatch
+			if limit > 0 {
+				batch = min(batch, limit-total)
+			}
+			n, err := s.foldCamera(cam, cutoff, batch)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < batch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// foldCamera folds at most max of camera's disposal records deleted at or
+// before cutoff, in one transaction.
+func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error) {
+	folded := 0
+	err := s.update("fold disposals of "+camera, func(tx *bolt.Tx) error {
+		folded = 0
+		db, sb := tx.Bucket(bktDisposals), tx.Bucket(bktDisposalDays)
+		if sb == nil {
+			return fmt.Errorf("index has no %s bucket", bktDisposalDays)
+		}
+		cdc := newCodec(tx)
+		type group struct {
+			sum  DisposalSummary
+			h    []byte // the lines hashed into RecordsSHA256
+			keys [][]byte
+		}
+		var groups []*group
+		prefix := cameraPrefix(camera)
+		c := db.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && folded < max; k, v = c.Next() {
+			d, err := cdc.decodeDisposal(k, v)
+			if err != nil {
+				return err
+			}
+			if d.When.After(cutoff) {
+				break
+			}
+			day := d.Start.UTC().Format(time.DateOnly)
+			if len(groups) == 0 || groups[len(groups)-1].sum.Day != day {
+				groups = append(groups, &group{sum: DisposalSummary{Version: 1, Box: s.box, Camera: camera, Day: day,
+					From: d.Start, To: d.End, FirstFile: d.File, Why: map[string]int{},
+					FirstDeleted: d.When, LastDeleted: d.When}})
+			}
+			g := groups[len(groups)-1]
+			sm := &g.sum
+			sm.Count++
+			sm.LastFile = d.File
+			sm.Why[d.Why]++
+			if d.Start.Before(sm.From) {
+				sm.From = d.Start
+			}
+			if d.End.After(sm.To) {
+				sm.To = d.End
+			}
+			if d.When.Before(sm.FirstDeleted) {
+				sm.FirstDeleted = d.When
+			}
+			if d.When.After(sm.LastDeleted) {
+				sm.LastDeleted = d.When
+			}
+			sealHash := ""
+			if d.Seal != nil {
+				sl := d.Seal.Seal
+				sealHash = sl.Hash()
+				sm.Bytes += sl.Bytes
+				if sm.SeqFirst == 0 || sl.Seq < sm.SeqFirst {
+					sm.SeqFirst = sl.Seq
+				}
+				if sl.Seq >= sm.SeqLast {
+					sm.SeqLast, sm.LastSealHash = sl.Seq, sealHash
+				}
+			}
+			g.h = fmt.Appendf(g.h, "%s %s %s\n", d.File, d.SHA256, sealHash)
+			g.keys = append(g.keys, slices.Clone(k))
+			folded++
+		}
+		if folded == 0 {
+			return nil
+		}
+		now := s.clock.Now().UTC().Round(0)
+		for _, g := range groups {
+			sum := sha256.Sum256(g.h)
+			g.sum.RecordsSHA256 = hex.EncodeToString(sum[:])
+			g.sum.FoldedAt = now
+			msg, err := json.Marshal(g.sum)
+			if err != nil {
+				return err
+			}
+			sig, err := s.signer.Sign(SummaryNamespace, msg)
+			if err != nil {
+				return fmt.Errorf("sign summary: %w", err)
+			}
+			seq, err := sb.NextSequence()
+			if err != nil {
+				return err
+			}
+			day, _ := time.Parse(time.DateOnly, g.sum.Day)
+			k := binary.BigEndian.AppendUint64(timeKey(camera, day), seq)
+			if err := putJSON(sb, k, SummaryRecord{Summary: g.sum, Signature: string(sig)}); err != nil {
+				return err
+			}
+			for _, dk := range g.keys {
+				if err := db.Delete(dk); err != nil {
+					return err
+				}
+			}
+		}
+		return s.auditHook(tx, s.auditAction("disposal.fold", "camera", camera,
+			"count", strconv.Itoa(folded), "summaries", strconv.Itoa(len(groups)),
+			"first_day", groups[0].sum.Day, "last_day", groups[len(groups)-1].sum.Day))
+	})
+	return folded, err
+}
+
+// summaries returns camera's disposal summaries whose window overlaps
+// [from, to) (all of them for a zero window), in day order.
+func summaries(tx *bolt.Tx, camera string, from, to time.Time) ([]SummaryRecord, error) {
+	b := tx.Bucket(bktDisposalDays)
+	if b == nil {
+		return nil, nil
+	}
+	var out []SummaryRecord
+	prefix := cameraPrefix(camera)
+	c := b.Cursor()
+	lo := prefix
+	if !from.IsZero() {
+		lo = timeKey(camera, from.Add(-48*time.Hour)) // a day's window starts on its day, may end after it
+	}
+	for k, v := c.Seek(lo); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r SummaryRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode summary %q: %w", k, err)
+		}
+		if !to.IsZero() && !r.Summary.From.Before(to) {
+			break
+		}
+		if from.IsZero() && to.IsZero() || overlaps(r.Summary.From, r.Summary.To, from, to) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// DisposalSummaries returns camera's signed disposal summaries overlapping
+// [from, to), in day order.
+func (s *Store) DisposalSummaries(camera string, from, to time.Time) ([]SummaryRecord, error) {
+	var out []SummaryRecord
+	err := s.view("disposal summaries of "+camera, func(tx *bolt.Tx) error {
+		var err error
+		out, err = summaries(tx, camera, from, to)
+		return err
+	})
+	return out, err
+}
+
+// sortDisposals orders disposals by start (summaries among records).
+func sortDisposals(ds []Disposal) {
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Start.Before(ds[j].Start) })
+}

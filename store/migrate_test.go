@@ -1,0 +1,179 @@
+package store_test
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/council/cctv/store"
+	"github.com/council/cctv/store/storetest"
+)
+
+const migrateChildEnv = "CCTV_STORE_MIGRATE_CHILD" // dir|seed hex|steps before blocking
+
+// migrateChild runs in the re-executed test binary: it opens the store,
+// which migrates in batches of 4 values, reporting each committed step on
+// stdout, and stops dead after the n-th (the parent kills it there).
+func migrateChild(spec string) {
+	var dir, seedHex string
+	var n int
+	if _, err := fmt.Sscanf(spec, "%s %s %d", &dir, &seedHex, &n); err != nil {
+		fmt.Println("bad spec:", err)
+		os.Exit(2)
+	}
+	seed, _ := hex.DecodeString(seedHex)
+	steps := 0
+	store.SetMigrateForTest(4, func(step string) {
+		steps++
+		fmt.Printf("step %s\n", step)
+		if steps == n {
+			select {} // the parent kills us here
+		}
+	})
+	_, err := store.Open(dir, store.Options{BoxID: storetest.BoxID, Signer: storetest.NewSignerFromSeed(seed), Clock: &fakeClock{now: t0.Add(40 * day)}})
+	fmt.Println("done:", err)
+	os.Exit(3)
+}
+
+// v1Index makes, through today's code paths writing schema 1 (as the
+// release before schema 2 did), an index with sealed segments of two
+// cameras, disposals, a disposing entry, gaps, an outage, a hold and audit
+// entries. It returns the number of segment entries and disposal records.
+func v1Index(t *testing.T, e *env) (entries, disposals int) {
+	t.Helper()
+	store.SetWriteV1ForTest(true)
+	defer store.SetWriteV1ForTest(false)
+	if err := os.RemoveAll(e.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Init(e.dir, storetest.BoxID); err != nil {
+		t.Fatal(err)
+	}
+	s := e.open(t)
+	for i := range 14 {
+		cam := []string{"a", "b"}[i%2]
+		writeSeg(t, s, cam, t0.Add(time.Duration(i)*time.Minute), time.Minute)
+	}
+	writeSeg(t, s, "a", t0.Add(time.Hour), time.Minute, "clock-jump")
+	if err := s.AddGap(store.Gap{Camera: "a", From: t0.Add(30 * time.Minute), To: t0.Add(40 * time.Minute), Reason: "unreachable"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OpenGap("b", t0.Add(2*time.Hour), "stalled"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddHold(store.Hold{Camera: "b", From: t0.Add(9 * time.Minute), To: t0.Add(10 * time.Minute), Case: "WMP-1", Reason: "test"}, alice); err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := s.ApplyRetention(t0.Add(31*day), store.RetentionPolicy{Default: 30 * day}, 5)
+	if err != nil || len(ds) != 5 {
+		t.Fatalf("retention: %d %v", len(ds), err)
+	}
+	if err := s.TestOnlyCrashDispose("a", t0.Add(6*time.Minute), store.WhyDiskPressure, false); err != nil {
+		t.Fatal(err)
+	}
+	c, js, schema, err := s.EncodingsForTest()
+	if err != nil || c != 0 || schema != "1" {
+		t.Fatalf("v1 index: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return js - 5, 5
+}
+
+// An index of schema 1 is migrated at Open; after a kill -9 at each step of
+// the migration, the next Open resumes it, and afterwards every value is
+// compact, Recover finishes the interrupted disposal, check --deep is
+// clean, and the migration is audited once at its start and once at its end.
+func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
+	// 15 entries + 5 disposals in batches of 4: begin, 4 + 2 batches, done.
+	for n := 1; n <= 8; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			seed := make([]byte, 32)
+			for i := range seed {
+				seed[i] = byte(i + 3*n)
+			}
+			e.sig = storetest.NewSignerFromSeed(seed)
+			entries, disposals := v1Index(t, e)
+
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %x %d", migrateChildEnv, e.dir, seed, n))
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(out)
+			seen := 0
+			finished := false
+			for seen < n && sc.Scan() {
+				line := sc.Text()
+				if _, ok := cutPrefix(line, "step "); !ok {
+					finished = true
+					if line != "done: <nil>" {
+						t.Fatalf("child: %s", line)
+					}
+					break
+				}
+				seen++
+			}
+			if err := cmd.Process.Kill(); err != nil { // SIGKILL
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			if !finished && seen != n {
+				t.Fatalf("child reported %d steps", seen)
+			}
+
+			s := e.open(t) // resumes the migration
+			c, js, schema, err := s.EncodingsForTest()
+			if err != nil || js != 0 || c != entries+disposals || schema != "2" {
+				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
+			}
+			acts := e.recover(t, s, "a", "b")
+			if len(acts) != 1 || acts[0].Kind != "disposed" {
+				t.Fatalf("recovery %+v", acts)
+			}
+			e.mustClean(t, s)
+			for _, phase := range []string{"start", "done"} {
+				n := 0
+				ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range ents {
+					if a.Params["phase"] == phase {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("%d index.migrate entries of phase %s", n, phase)
+				}
+			}
+			ds, err := s.Disposals("b", time.Time{}, t0.Add(day))
+			if err != nil || len(ds) != 2 || ds[0].Seal == nil {
+				t.Fatalf("disposals of b: %+v %v", ds, err)
+			}
+			if g, ok, err := s.Outage("b"); err != nil || !ok || g.Reason != "stalled" {
+				t.Fatalf("outage %+v %v %v", g, ok, err)
+			}
+			// The store records on: a new segment, sealed compact, chained.
+			writeSeg(t, s, "a", t0.Add(2*time.Hour), time.Minute)
+			if _, _, err := s.ApplyRetention(t0.Add(32*day), store.RetentionPolicy{Default: 30 * day}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, js, _, _ := s.EncodingsForTest(); js != 0 {
+				t.Fatalf("%d JSON values after recording on", js)
+			}
+			e.mustClean(t, s)
+		})
+	}
+}
