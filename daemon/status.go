@@ -68,7 +68,7 @@ func (s *service) status() (api.Status, error) {
 					cs.FPS = float64(int(float64(seg.Frames)/dur*10+0.5)) / 10
 				}
 				if off := seg.ClockOffsetMS; (seg.CameraClock || seg.TimeSource == "rtcp") && (off > 2000 || off < -2000) {
-					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: its clock is %.1f s off the box's; check the camera's time settings (NTP)", cam, float64(off)/1000))
+					out.Alerts = append(out.Alerts, cameraClockAlert(cam, seg.Start, off))
 				}
 				if slices.Contains(seg.Flags, "time-untrusted") {
 					out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s: footage marked time-untrusted: the box clock was before the build date", cam))
@@ -188,4 +188,20 @@ func (s *service) retentionStatus(out *api.Status, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// cameraClockAlert says how far a camera's clock is off the box's (footage
+// is filed by the box's clock; the camera's matters for the time it prints
+// into its pictures).
+func cameraClockAlert(cam string, at time.Time, offMS int64) string {
+	if camera := at.Add(time.Duration(offMS) * time.Millisecond); camera.Year() < 2000 {
+		return fmt.Sprintf("camera %s: its clock is not set (it reads %s); footage is filed by the box's clock; set the camera's time (NTP)",
+			cam, camera.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	d := (time.Duration(offMS) * time.Millisecond).Round(100 * time.Millisecond)
+	dir := "ahead of"
+	if d < 0 {
+		dir, d = "behind", -d
+	}
+	return fmt.Sprintf("camera %s: its clock is %s %s the box's; footage is filed by the box's clock; check the camera's time settings (NTP)", cam, d, dir)
 }

@@ -466,7 +466,7 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 		spans = append(spans, Window{From: s.Start, To: s.End})
 		entry.Clock = append(entry.Clock, Clock{
 			Master: mrel, Seq: s.Seq, Start: s.Start, End: s.End, TimeSource: s.TimeSource,
-			ClockOffsetMS: s.ClockOffsetMS, Flags: s.Flags,
+			ClockOffsetMS: s.ClockOffsetMS, Flags: s.Flags, CameraClock: s.CameraClock,
 		})
 	}
 	entry.Covered, entry.Uncovered = coverage(spans, r.From, r.To)

@@ -70,16 +70,43 @@ func timeSourceWords(s string) string {
 	return s
 }
 
-// offsetWords explains a camera-minus-recorder clock offset.
-func offsetWords(ms int64) string {
+// ClockAgreement is how far a camera's clock may be from the recorder's
+// before the report says so as a warning (status alerts from the same
+// figure).
+const ClockAgreement = 2000 // ms
+
+// offsetWords explains a master's camera-minus-recorder clock offset.
+func offsetWords(c Clock) string {
+	ms := c.ClockOffsetMS
 	switch {
+	case !c.CameraClock && c.TimeSource != "rtcp":
+		return "the camera did not report its own clock"
 	case ms == 0:
 		return "the camera's clock agreed with the recorder's"
-	case ms > 0:
+	case ms > 0 && ms <= ClockAgreement:
 		return fmt.Sprintf("the camera's clock was %s ahead of the recorder's", durWords(ms))
-	default:
+	case ms < 0 && ms >= -ClockAgreement:
 		return fmt.Sprintf("the camera's clock was %s behind the recorder's", durWords(-ms))
 	}
+	camera := c.Start.Add(time.Duration(ms) * time.Millisecond)
+	if camera.Year() < 2000 {
+		return fmt.Sprintf("the camera's clock was not set (it read %s when this recording began); "+
+			"the times in this report are the recorder's, and any time the camera prints into its pictures is wrong",
+			camera.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	dir := "ahead of"
+	if ms < 0 {
+		dir, ms = "behind", -ms
+	}
+	return fmt.Sprintf("the camera's clock was %s %s the recorder's (more than %d seconds); "+
+		"the times in this report are the recorder's, and any time the camera prints into its pictures differs by that much",
+		durWords(ms), dir, ClockAgreement/1000)
+}
+
+// clockWarn reports whether a master's camera clock was measured more than
+// ClockAgreement off the recorder's.
+func clockWarn(c Clock) bool {
+	return c.CameraClock && (c.ClockOffsetMS > ClockAgreement || c.ClockOffsetMS < -ClockAgreement)
 }
 
 func durWords(ms int64) string {
@@ -259,10 +286,13 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return ""
 	},
-	"site":       func(time.Time) string { return "" }, // replaced per report
-	"both":       func(time.Time) string { return "" }, // replaced per report
-	"source":     timeSourceWords,
-	"offset":     offsetWords,
+	"site":   func(time.Time) string { return "" }, // replaced per report
+	"both":   func(time.Time) string { return "" }, // replaced per report
+	"source": timeSourceWords,
+	"offset": offsetWords,
+	"offWarn": func(c Clock) bool {
+		return c.CameraClock && (c.ClockOffsetMS > ClockAgreement || c.ClockOffsetMS < -ClockAgreement)
+	},
 	"flag":       flagWords,
 	"producer":   producerWords,
 	"uncovered":  uncoveredReason,

@@ -43,7 +43,7 @@ func (f *fixture) recordMinutes(camera string, start time.Time, n int) {
 		if err := m.Close(); err != nil {
 			f.t.Fatal(err)
 		}
-		if _, err := w.Seal(store.SealInfo{End: begin.Add(time.Minute), Frames: int64(len(aus)), TimeSource: "arrival", ClockOffset: -340 * time.Millisecond}); err != nil {
+		if _, err := w.Seal(store.SealInfo{End: begin.Add(time.Minute), Frames: int64(len(aus)), TimeSource: "arrival", ClockOffset: -340 * time.Millisecond, CameraClock: true}); err != nil {
 			f.t.Fatal(err)
 		}
 	}

@@ -71,6 +71,31 @@ type Camera struct {
 	lastEnd time.Time
 
 	udpBufLogged atomic.Bool
+
+	// useTransport is the transport the camera accepted after refusing
+	// its configured one; nil: the configured one.
+	useTransport atomic.Pointer[string]
+
+	// Decode errors reported by the RTSP library: logged at most once per
+	// decodeLogEvery, with how many were not logged.
+	decodeLogAt    atomic.Int64
+	decodeUnlogged atomic.Int64
+}
+
+// decodeLogEvery limits the log lines of the RTSP library's decode errors.
+const decodeLogEvery = 30 * time.Second
+
+// decodeError counts an error the RTSP library met decoding the camera's
+// packets and logs it, rate-limited. It runs on the library's goroutine.
+func (c *Camera) decodeError(err error) {
+	c.health.decodeErrors.Add(1)
+	now := time.Now().UnixNano()
+	last := c.decodeLogAt.Load()
+	if now-last < int64(decodeLogEvery) || !c.decodeLogAt.CompareAndSwap(last, now) {
+		c.decodeUnlogged.Add(1)
+		return
+	}
+	c.log.Warn("rtsp decode error", "err", c.redact(err.Error()), "not_logged_since_last", c.decodeUnlogged.Swap(0))
 }
 
 // health is the live state of a camera, read by status and the watchdog
@@ -81,6 +106,8 @@ type health struct {
 	reason string
 	codec  string
 	since  time.Time
+	// transport is the lower transport of the last session ("tcp", "udp").
+	transport string
 
 	lastFrame    atomic.Int64 // unix ns of the last frame written
 	frames       atomic.Int64
@@ -93,6 +120,12 @@ type health struct {
 	clockJumps   atomic.Int64
 	lastJump     atomic.Int64 // unix ns of the last clock jump seen
 	loopAlive    atomic.Int64 // unix ns the camera loop last proved alive
+}
+
+func (h *health) setTransport(t string) {
+	h.mu.Lock()
+	h.transport = t
+	h.mu.Unlock()
 }
 
 func (h *health) frame(n int) {
@@ -111,7 +144,6 @@ func (c *Camera) Run(ctx context.Context) {
 	for {
 		c.setState(StateConnecting, "", "")
 		c.salvageAbandoned()
-		began := time.Now()
 		res := c.runSession(ctx)
 		if ctx.Err() != nil {
 			// Shutdown: a gap still open (the camera was down) ends now; the
@@ -126,10 +158,10 @@ func (c *Camera) Run(ctx context.Context) {
 			c.lastEnd = res.lastEnd
 		}
 		if res.recorded {
+			// A session that delivered frames was healthy: the camera's
+			// next fault (a reboot, say) is retried from the shortest wait.
 			lastReason = ""
-			if time.Since(began) > c.opts.HealthyAfter {
-				bo.Reset()
-			}
+			bo.Reset()
 		}
 		state, reason := classify(res.err)
 		reason = c.redact(reason)
@@ -167,9 +199,12 @@ func classify(err error) (state, reason string) {
 	var unsupported *UnsupportedCodecError
 	var outside *OutsideNetworkError
 	var pwFile *PasswordFileError
+	var creds *CredentialsError
 	switch {
 	case err == nil:
 		return StateDown, "unreachable: session ended"
+	case errors.As(err, &creds):
+		return StateError, "error: " + creds.Error()
 	case errors.As(err, &unsupported), errors.As(err, &outside), errors.As(err, &pwFile):
 		return StateError, "error: " + err.Error()
 	case errors.Is(err, errStalled):

@@ -34,8 +34,10 @@ type Options struct {
 	StallTimeout time.Duration // no frames for this long is a stall; default 10 s
 	BackoffMin   time.Duration // first reconnect delay; default 1 s
 	BackoffMax   time.Duration // reconnect delay cap; default 1 min
-	HealthyAfter time.Duration // recording this long resets the backoff; default 30 s
-	QueueFrames  int           // frames buffered between reader and writer; default 128
+	// HealthyAfter is unused: a session that delivered frames resets the
+	// backoff (issue 18). Kept so that callers setting it still build.
+	HealthyAfter time.Duration
+	QueueFrames  int // frames buffered between reader and writer; default 128
 	// WedgedAfter is how long a camera loop may show no sign of life before
 	// Wedged reports it; default BackoffMax + 2×StallTimeout + 30 s (a
 	// healthy loop wakes at least on every frame, stall check and retry).
@@ -80,7 +82,7 @@ func New(opts Options) (*Recorder, error) {
 	def(&opts.StallTimeout, 10*time.Second)
 	def(&opts.BackoffMin, time.Second)
 	def(&opts.BackoffMax, time.Minute)
-	def(&opts.HealthyAfter, 30*time.Second)
+
 	def(&opts.WedgedAfter, opts.BackoffMax+2*opts.StallTimeout+30*time.Second)
 	if opts.QueueFrames <= 0 {
 		opts.QueueFrames = 128
@@ -164,6 +166,7 @@ type Health struct {
 	State        string    `json:"state"`
 	Reason       string    `json:"reason,omitempty"`
 	Codec        string    `json:"codec,omitempty"`
+	Transport    string    `json:"transport,omitempty"` // lower transport of the last session: "tcp" or "udp"
 	Since        time.Time `json:"since"`
 	LastFrame    time.Time `json:"last_frame,omitzero"`
 	Frames       int64     `json:"frames"`
@@ -186,7 +189,7 @@ func (r *Recorder) Health() []Health {
 	for _, c := range r.cameras {
 		h := &c.health
 		h.mu.Lock()
-		s := Health{Camera: c.cfg.ID, State: h.state, Reason: h.reason, Codec: h.codec, Since: h.since}
+		s := Health{Camera: c.cfg.ID, State: h.state, Reason: h.reason, Codec: h.codec, Transport: h.transport, Since: h.since}
 		h.mu.Unlock()
 		if ns := h.lastFrame.Load(); ns != 0 {
 			s.LastFrame = time.Unix(0, ns).UTC()

@@ -61,6 +61,10 @@ const (
 	reanchorAhead  = time.Second
 )
 
+// seamReach is how far a segment's end reaches to meet the next one's start
+// on the same timeline (see close).
+const seamReach = time.Second
+
 // segmenter writes access units of one camera session into consecutive
 // segments, cutting on the first keyframe after the target length. It owns
 // the open segment file; only the session's writer goroutine calls it.
@@ -92,8 +96,11 @@ type segmenter struct {
 	startPTS   int64
 	maxPTS     int64
 	lastDTS    int64
-	frameDur   int64 // smallest positive PTS step seen, 90 kHz
+	frameDur   int64 // frame interval: smallest PTS distance seen between recent frames, 90 kHz
+	recent     [8]int64
+	nRecent    int
 	frames     int64
+	leading    int64 // frames shown before the first keyframe (open GOP)
 	lost       int64
 	dropped    int64
 	pendLost   int64 // counted while no segment is open, for the next one
@@ -167,10 +174,9 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 		}
 		return opened, fmt.Errorf("write frame: %w", err)
 	}
-	if s.frames > 0 {
-		if step := f.pts - s.maxPTS; step > 0 && (s.frameDur == 0 || step < s.frameDur) {
-			s.frameDur = step
-		}
+	s.noteStep(f.pts)
+	if f.pts < s.startPTS {
+		s.leading++ // shown before the keyframe the segment starts with
 	}
 	s.maxPTS = max(s.maxPTS, f.pts)
 	s.lastDTS = f.dts
@@ -180,6 +186,24 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 		s.offset, s.camClock = f.ntp.Sub(s.at(f.pts)), true
 	}
 	return opened, nil
+}
+
+// noteStep keeps the frame interval: the smallest distance between the
+// presentation times of recent frames. Frames arrive in decode order, so
+// with B-frames consecutive ones are not neighbours on screen: each is
+// compared with the last few.
+func (s *segmenter) noteStep(pts int64) {
+	for _, p := range s.recent[:min(s.nRecent, len(s.recent))] {
+		d := pts - p
+		if d < 0 {
+			d = -d
+		}
+		if d > 0 && (s.frameDur == 0 || d < s.frameDur) {
+			s.frameDur = d
+		}
+	}
+	s.recent[s.nRecent%len(s.recent)] = pts
+	s.nRecent++
 }
 
 func (s *segmenter) elapsed(pts int64) time.Duration {
@@ -201,6 +225,14 @@ func (s *segmenter) open(f *frame) error {
 		}
 		if d := t.Sub(s.at(f.pts)); d > time.Millisecond || d < -time.Millisecond {
 			s.log.Info("timeline anchored afresh", "by", d.Round(time.Millisecond).String())
+			if d > 0 && !s.floor.IsZero() && t.After(s.floor) {
+				// The camera's timestamps fell behind the box clock: the
+				// time skipped is a gap on record, not an unexplained hole.
+				if err := s.store.AddGap(store.Gap{Camera: s.camera, From: s.floor, To: t,
+					Reason: fmt.Sprintf("timeline re-anchored: the camera's timestamps fell %s behind the recorder's clock", d.Round(time.Millisecond))}); err != nil {
+					s.log.Error("record re-anchoring gap", "err", err)
+				}
+			}
 			s.anchor(t, f.pts)
 		}
 	}
@@ -219,7 +251,7 @@ func (s *segmenter) open(f *frame) error {
 	}
 	s.w, s.mux = w, mux
 	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
-	s.frames = 0 // frameDur carries over: a one-frame segment still has a length
+	s.frames, s.leading = 0, 0 // frameDur carries over: a one-frame segment still has a length
 	s.lost, s.dropped, s.pendLost, s.pendDrop = s.pendLost, s.pendDrop, 0, 0
 	s.offset, s.camClock = 0, false
 	s.flags = append(s.flags[:0], s.nextFlags...)
@@ -253,11 +285,13 @@ func (s *segmenter) end() time.Time {
 }
 
 // close finishes the muxer and seals the segment. next, if not zero, is the
-// time of the frame that starts the next segment: the end never passes it,
-// so segments never overlap, and if the frames before it were dropped (loss)
-// the segment reaches it: the loss is a hole inside the segment, counted in
-// its seal, not a hole in the timeline. It returns the end time of what was
-// sealed.
+// time of the frame that starts the next segment on the same timeline: the
+// end never passes it, so segments never overlap, and the segment reaches
+// it, so they never leave a hole either. What lies between the last frame
+// shown and next is the leading pictures of an open-GOP keyframe (sent
+// after it, so in the next file, but shown before it), frames lost (counted
+// in the seal), or a frame interval longer than the shortest: none of it is
+// a hole in the recording. It returns the end time of what was sealed.
 func (s *segmenter) close(next time.Time) (time.Time, error) {
 	if s.w == nil {
 		return time.Time{}, nil
@@ -265,7 +299,7 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 	w, mux := s.w, s.mux
 	s.w, s.mux = nil, nil
 	end := s.end()
-	if !next.IsZero() && (next.Before(end) || s.dropTail) {
+	if !next.IsZero() && (next.Before(end) || s.dropTail || next.Sub(end) < seamReach) {
 		end = next
 	}
 	s.floor = end
@@ -282,6 +316,7 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 		Flags:         append([]string(nil), s.flags...),
 		LostPackets:   s.lost,
 		DroppedFrames: s.dropped,
+		LeadingFrames: s.leading,
 	})
 	if err != nil && !errors.Is(err, store.ErrEmpty) {
 		return end, fmt.Errorf("seal segment: %w", err)

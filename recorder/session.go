@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
@@ -58,12 +59,88 @@ type session struct {
 
 // sessionResult tells the camera loop how the session went.
 type sessionResult struct {
-	recorded bool      // at least one frame reached a segment
-	lastEnd  time.Time // end of the last footage written
-	err      error
+	connected bool      // the camera accepted PLAY
+	recorded  bool      // at least one frame reached a segment
+	lastEnd   time.Time // end of the last footage written
+	err       error
 }
 
-func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
+// runSession runs one session over the camera's transport. A camera that
+// refuses it at SETUP (461 Unsupported transport: a UDP-only camera asked
+// for TCP interleaving, or the reverse) is asked again at once over the
+// other, which is then kept for later connections, and the switch is
+// logged and audited.
+func (c *Camera) runSession(ctx context.Context) sessionResult {
+	transport := c.transport()
+	res := c.runSessionOver(ctx, transport)
+	if !errors.Is(res.err, errTransportRefused) || ctx.Err() != nil {
+		return res
+	}
+	other := "udp"
+	if transport == "udp" {
+		other = "tcp"
+	}
+	c.log.Info("camera refused transport; trying the other", "refused", transport, "transport", other)
+	res2 := c.runSessionOver(ctx, other)
+	if errors.Is(res2.err, errTransportRefused) {
+		res2.err = fmt.Errorf("the camera refuses both tcp and udp: %w", res2.err)
+		return res2
+	}
+	if res2.connected {
+		c.useTransport.Store(&other)
+		c.log.Warn("camera refuses its configured transport; recording over the other", "refused", transport, "transport", other)
+		if c.opts.Event != nil {
+			c.opts.Event("camera.transport", map[string]string{"camera": c.cfg.ID, "transport": other, "refused": transport})
+		}
+	}
+	return res2
+}
+
+// transport is the lower transport to ask for: the configured one, or the
+// one the camera accepted after refusing it.
+func (c *Camera) transport() string {
+	if t := c.useTransport.Load(); t != nil {
+		return *t
+	}
+	if c.cfg.Transport == "udp" {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// errTransportRefused means the camera answered SETUP with 461 Unsupported
+// transport.
+var errTransportRefused = errors.New("camera refused the transport (461 Unsupported transport)")
+
+// CredentialsError means the camera refused the user name or password
+// (401): a configuration problem, not a network fault.
+type CredentialsError struct {
+	Camera string
+	Err    error
+}
+
+func (e *CredentialsError) Error() string {
+	return fmt.Sprintf("wrong user name or password for camera %s (the camera answered 401 Unauthorized): correct its username or password_file", e.Camera)
+}
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// rtspError turns a status the camera answered with into an error the
+// camera loop can classify.
+func (c *Camera) rtspError(op string, err error) error {
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		switch bad.Code {
+		case base.StatusUnauthorized:
+			return &CredentialsError{Camera: c.cfg.ID, Err: err}
+		case base.StatusUnsupportedTransport:
+			return fmt.Errorf("%s: %w: %w", op, errTransportRefused, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func (c *Camera) runSessionOver(ctx context.Context, transportName string) (res sessionResult) {
 	s := &session{
 		cam:    c,
 		queue:  make(chan *frame, c.opts.QueueFrames),
@@ -85,7 +162,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		u.User = url.UserPassword(c.cfg.Username, password)
 	}
 	transport := gortsplib.TransportTCP
-	if c.cfg.Transport == "udp" {
+	if transportName == "udp" {
 		transport = gortsplib.TransportUDP
 	}
 	client := &gortsplib.Client{
@@ -95,11 +172,13 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		ReadTimeout:  c.opts.StallTimeout,
 		DialContext:  c.dialAllowed,
 		ListenPacket: c.listenUDP,
-		// Loss is counted per packet by the depacketizer, which sees the
-		// sequence numbers after gortsplib's reordering; these callbacks
-		// only keep gortsplib from printing to stderr.
-		OnPacketsLost: func(uint64) {},
-		OnDecodeError: func(err error) { c.health.decodeErrors.Add(1) },
+		// gortsplib prints to stderr unless these are set: its events go
+		// to the structured log instead. Loss is counted per packet by the
+		// depacketizer, which sees the sequence numbers after gortsplib's
+		// reordering, and reaches the seals and status.
+		OnPacketsLost:     func(uint64) {},
+		OnDecodeError:     func(err error) { c.decodeError(err) },
+		OnTransportSwitch: func(err error) { c.log.Info("rtsp client switched transport", "detail", err.Error()) },
 	}
 	if err := client.Start2(); err != nil {
 		return sessionResult{err: fmt.Errorf("connect: %w", err)}
@@ -110,7 +189,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 
 	desc, _, err := client.Describe(u)
 	if err != nil {
-		return sessionResult{err: fmt.Errorf("describe: %w", err)}
+		return sessionResult{err: c.rtspError("describe", err)}
 	}
 	medi, forma, err := findVideo(desc)
 	if err != nil {
@@ -121,7 +200,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		return sessionResult{err: err}
 	}
 	if _, err := client.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		return sessionResult{err: fmt.Errorf("setup: %w", err)}
+		return sessionResult{err: c.rtspError("setup", err)}
 	}
 
 	s.sender.clockRate = int64(forma.ClockRate())
@@ -134,8 +213,10 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		s.onPacket(client, medi, dp, pkt)
 	})
 	if _, err := client.Play(nil); err != nil {
-		return sessionResult{err: fmt.Errorf("play: %w", err)}
+		return sessionResult{err: c.rtspError("play", err)}
 	}
+	res.connected = true
+	c.health.setTransport(transportName)
 	c.setState(StateConnected, "", dp.codec.String())
 
 	clientErr := make(chan error, 1)
@@ -155,6 +236,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		floor:    c.lastEnd,
 	}
 	res = s.write(ctx, seg, clientErr)
+	res.connected = true
 	client.Close()
 	<-clientDone
 	return res

@@ -2,6 +2,7 @@ package recorder_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -29,7 +30,12 @@ type zooCase struct {
 	offsetMS  int64   // expected camera clock offset when measured
 	noClock   bool    // no RTCP at all: no offset may be claimed
 	lateClock bool    // RTCP starts late: the first segment has none, later ones do
+	fallback  string  // the transport the camera must end up recorded over
 }
+
+// ntpEpochMS is 1900-01-01 (the NTP epoch) to 1970-01-01 in milliseconds: a
+// camera whose NTP time was never set sends sender reports near zero.
+const ntpEpochMS = 2208988800 * 1000
 
 // TestRecorder_Zoo records every camera of the zoo at once, from GStreamer's
 // RTSP server (an RTSP stack independent of gortsplib), and judges the
@@ -42,6 +48,7 @@ func TestRecorder_Zoo(t *testing.T) {
 		t.Skip("camera zoo: -short")
 	}
 	const run = 22 * time.Second
+	nowMS := time.Now().UnixMilli()
 	cases := []zooCase{
 		{cam: camzoo.Camera{Path: "tcp-h264"}, transport: "tcp"},
 		{cam: camzoo.Camera{Path: "udp-h264"}, transport: "udp"},
@@ -63,6 +70,23 @@ func TestRecorder_Zoo(t *testing.T) {
 		{cam: camzoo.Camera{Path: "loss-1pc", Loss: 0.01, Seed: 7}, transport: "udp", coverage: 0.95, lossy: true},
 		{cam: camzoo.Camera{Path: "marker-loss", MarkerLossEvery: 60}, transport: "tcp", coverage: 0.95, lossy: true},
 		{cam: camzoo.Camera{Path: "hd-udp", Width: 1920, Height: 1080, Kbps: 8000, Pattern: "snow", GOP: 50}, transport: "udp"},
+		// Issue 18: cameras with wrong clocks are filed by the box's clock,
+		// their own clock only measured.
+		{cam: camzoo.Camera{Path: "clock-1970", ClockOffsetMS: -nowMS}, transport: "tcp", offsetMS: -nowMS},
+		{cam: camzoo.Camera{Path: "clock-1900", ClockOffsetMS: -nowMS - ntpEpochMS}, transport: "udp", offsetMS: -nowMS - ntpEpochMS},
+		{cam: camzoo.Camera{Path: "clock-slow30", ClockOffsetMS: -30000}, transport: "tcp", offsetMS: -30000},
+		{cam: camzoo.Camera{Path: "clock-fast90", ClockOffsetMS: 90000}, transport: "udp", offsetMS: 90000},
+		{cam: camzoo.Camera{Path: "latency-1800", LatencyMS: 1800}, transport: "tcp", offsetMS: -1800},
+		// B-frames and open GOPs, and keyframes in several slices with the
+		// parameter sets repeated before every slice.
+		// (x265 puts leading pictures before a CRA when the GOP length is a
+		// multiple of its mini-GOP: 24, not 25.)
+		{cam: camzoo.Camera{Path: "h265-opengop", Codec: "h265", X265Defaults: true, GOP: 24}, transport: "tcp"},
+		{cam: camzoo.Camera{Path: "slices-every-idr", Slices: 4, Params: "every-idr"}, transport: "tcp"},
+		// A camera that refuses TCP interleaving (461), and one that
+		// refuses UDP: each is recorded over the other transport.
+		{cam: camzoo.Camera{Path: "udp-only", Protocols: "udp"}, transport: "tcp", fallback: "udp"},
+		{cam: camzoo.Camera{Path: "tcp-only", Protocols: "tcp"}, transport: "udp", fallback: "tcp"},
 	}
 	// CCTV_ZOO_ONLY=path,path runs only those cameras (while working on one).
 	if only := os.Getenv("CCTV_ZOO_ONLY"); only != "" {
@@ -78,7 +102,7 @@ func TestRecorder_Zoo(t *testing.T) {
 	// A camera that reboots half way (new SSRC, sequence numbers and
 	// timestamps) and one behind digest authentication get servers of
 	// their own.
-	rebooting := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "reboot"}}})
+	rebooting := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "reboot"}, {Path: "reboot-bframes", BFrames: 2}}})
 	authed := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "digest"}}, User: "cctv", Password: "s3cret pass"})
 	pwFile := filepath.Join(t.TempDir(), "digest.pw")
 	if err := os.WriteFile(pwFile, []byte("s3cret pass\n"), 0o600); err != nil {
@@ -92,6 +116,8 @@ func TestRecorder_Zoo(t *testing.T) {
 	}
 	cfgs = append(cfgs,
 		recorder.CameraConfig{ID: "reboot", URL: rebooting.URL("reboot"), Transport: "tcp"},
+		recorder.CameraConfig{ID: "reboot-bframes", URL: rebooting.URL("reboot-bframes"), Transport: "udp"},
+		recorder.CameraConfig{ID: "wrong-password", URL: authed.URL("digest"), Transport: "tcp", Username: "cctv", Password: "not it"},
 		recorder.CameraConfig{ID: "digest", URL: authed.URL("digest"), Transport: "udp", Username: "cctv",
 			PasswordFile: pwFile, LoadPassword: func() (string, error) {
 				b, err := os.ReadFile(pwFile)
@@ -127,12 +153,24 @@ func TestRecorder_Zoo(t *testing.T) {
 		mu.Unlock()
 	}
 	sem := make(chan struct{}, 2) // two cores
-	for _, tc := range append(cases, zooCase{cam: camzoo.Camera{Path: "reboot"}}, zooCase{cam: camzoo.Camera{Path: "digest"}}) {
+	for _, tc := range append(cases, zooCase{cam: camzoo.Camera{Path: "reboot"}}, zooCase{cam: camzoo.Camera{Path: "reboot-bframes", BFrames: 2}}, zooCase{cam: camzoo.Camera{Path: "digest"}}) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			judge(camID(tc.cam.Path), tc, tc.cam.Path == "reboot")
+			judge(camID(tc.cam.Path), tc, strings.HasPrefix(tc.cam.Path, "reboot"))
 		})
+	}
+	// Footage is filed by the box's clock, whatever the cameras' clocks
+	// say: a first retention pass (30 days) finds nothing to delete.
+	if cands, err := h.store.RetentionCandidates(time.Now(), store.RetentionPolicy{Default: 30 * 24 * time.Hour}, 0); err != nil || len(cands) != 0 {
+		t.Errorf("the first retention pass would delete %d segments (%v): %+v", len(cands), err, cands)
+	}
+	// A wrong password is a credentials problem naming the camera, not an
+	// unreachable camera.
+	if hs := health["wrong-password"]; hs.State != recorder.StateError || !strings.Contains(hs.Reason, "wrong user name or password for camera wrong-password") {
+		t.Errorf("wrong-password: state %s: %s; want error: wrong user name or password", hs.State, hs.Reason)
+	} else if strings.Contains(hs.Reason, "not it") {
+		t.Errorf("wrong-password: the reason quotes the password: %s", hs.Reason)
 	}
 	wg.Wait()
 	for _, v := range verdicts {
@@ -183,8 +221,10 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		if msgs := ffmpegMessages(s.Path); msgs != "" {
 			bad("%s: ffmpeg -v error says:\n%s", s.File, msgs)
 		}
-		if n := len(testutil.FFprobe(t, s.Path).Packets); int64(n) != s.Frames {
-			bad("%s: sealed %d frames, ffprobe counts %d", s.File, s.Frames, n)
+		// Packets without a timestamp are the parts FFmpeg's parser splits
+		// an access unit into when parameter sets come before every slice.
+		if n := testutil.FFprobe(t, s.Path).Timed(); int64(n) != s.Frames {
+			bad("%s: sealed %d frames, ffprobe counts %d with a timestamp", s.File, s.Frames, n)
 		}
 		if s.State != store.SealSealed {
 			bad("%s: seal state %s %v, want sealed", s.File, s.State, s.Flags)
@@ -195,7 +235,11 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		switch {
 		case tc.noClock && s.CameraClock:
 			bad("%s: claims a camera clock offset (%d ms) from a camera that sends no RTCP", s.File, s.ClockOffsetMS)
-		case tc.offsetMS != 0 && s.CameraClock && (s.ClockOffsetMS < tc.offsetMS-400 || s.ClockOffsetMS > tc.offsetMS+400):
+		case tc.offsetMS != 0 && s.CameraClock && i > 0 && (s.ClockOffsetMS < tc.offsetMS-400 || s.ClockOffsetMS > tc.offsetMS+400):
+			bad("%s: camera clock offset %d ms, want about %d", s.File, s.ClockOffsetMS, tc.offsetMS)
+		case tc.offsetMS != 0 && s.CameraClock && i == 0 && (s.ClockOffsetMS < tc.offsetMS-4000 || s.ClockOffsetMS > tc.offsetMS+4000):
+			// GStreamer's first sender report, sent while its pipeline
+			// starts, can be seconds off the later ones on a loaded machine.
 			bad("%s: camera clock offset %d ms, want about %d", s.File, s.ClockOffsetMS, tc.offsetMS)
 		case tc.lateClock && i == 0 && s.CameraClock:
 			bad("%s: first segment measured a camera clock before the first sender report", s.File)
@@ -221,7 +265,9 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		bad("the camera clock was never measured")
 	}
 	first, last := segs[0].Start, segs[len(segs)-1].End
-	if d := first.Sub(began); d > 4*time.Second {
+	// Some 30 GStreamer pipelines start at once on 2 shared cores (and a
+	// camera refusing its transport is asked twice).
+	if d := first.Sub(began); d > 10*time.Second {
 		bad("first footage %s after the recorder started", d)
 	}
 	// The camera's own encoder runs on this machine too: a 1080p x264
@@ -246,8 +292,17 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		if len(gaps) != 1 || gaps[0].To.Before(rebooted) || gaps[0].From.After(rebooted.Add(2*time.Second)) {
 			bad("gaps %+v, want one around the reboot at %s", gaps, rebooted)
 		}
-	} else if len(gaps) != 0 {
-		bad("gaps %+v: the session must never end (state %s: %s)", gaps, hs.State, hs.Reason)
+	} else {
+		for _, g := range gaps {
+			// A camera that falls seconds behind real time (the 1080p
+			// encoder on a loaded machine) is re-anchored at the box clock;
+			// the time skipped is on record.
+			if !strings.HasPrefix(g.Reason, "timeline re-anchored") {
+				bad("gap %+v: the session must never end (state %s: %s)", g, hs.State, hs.Reason)
+			} else {
+				t.Logf("%s: %s", id, g.Reason)
+			}
+		}
 	}
 	if tc.lossy && (hs.LostPackets == 0 || lost == 0 || dropped == 0) {
 		bad("losses not counted: status lost %d dropped %d; seals lost %d dropped %d", hs.LostPackets, hs.Dropped, lost, dropped)
@@ -255,35 +310,92 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 	if !tc.lossy && tc.transport == "tcp" && (lost != 0 || dropped != 0) {
 		bad("seals count %d lost packets and %d dropped frames over TCP without loss", lost, dropped)
 	}
+	if want := cmp.Or(tc.fallback, tc.transport); want != "" && hs.Transport != want {
+		bad("recorded over %q, want %s", hs.Transport, want)
+	}
 	if hs.InputErrors != 0 {
 		bad("%d muxer input errors", hs.InputErrors)
 	}
-	// A working copy across every segment (so across the reconnection of a
-	// rebooted camera and the first sender report of a late one) is made
-	// the way export makes it, and must play without a message. (B-frame
-	// working copies are issue 18's.)
-	if tc.cam.BFrames == 0 && tc.cam.Codec != "h265" && (reboot || tc.lateClock || tc.offsetMS != 0 || tc.noClock) {
+	// Working copies are made the way export makes them and must play
+	// without a warning, holding every frame they claim: across every
+	// segment (so across the reconnection of a rebooted camera and the
+	// first sender report of a late one), inside one segment, and across
+	// a seam; and a still inside a segment (issue 18: B-frames, open GOPs,
+	// multi-slice keyframes).
+	var all int64
+	for _, s := range segs {
+		all += s.Frames
+	}
+	mid := segs[len(segs)/2]
+	type window struct {
+		name     string
+		from, to time.Time
+		frames   int64 // expected, 0: not known in advance
+	}
+	windows := []window{{"every segment", first, last, all}}
+	thorough := tc.cam.BFrames > 0 || tc.cam.Codec == "h265" || tc.cam.Slices > 0 || reboot
+	if thorough {
+		// (Windows inside a segment and across a seam of every camera
+		// would double the zoo's time; these are the cameras they test.)
+		windows = append(windows,
+			window{"inside one segment", mid.Start.Add(500 * time.Millisecond), mid.Start.Add(3 * time.Second), 0},
+			window{"across a seam", mid.Start.Add(-1500 * time.Millisecond), mid.Start.Add(1500 * time.Millisecond), 0})
+	}
+	if tc.cam.Codec == "h265" && tc.cam.X265Defaults {
+		// Leading frames after an open-GOP keyframe refer to the GOP before
+		// it: the first segment has none, later ones decode with the
+		// segment before.
+		windows[0].frames = 0
+	}
+	for _, w := range windows {
 		var srcs []media.Source
-		var frames int64
 		for _, s := range segs {
-			srcs = append(srcs, media.Source{Path: s.Path, Start: s.Start})
-			frames += s.Frames
+			if s.Start.Before(w.to) && s.End.After(w.from.Add(-5*time.Second)) {
+				srcs = append(srcs, media.Source{Path: s.Path, Start: s.Start})
+			}
 		}
 		out := filepath.Join(t.TempDir(), id+".mp4")
-		info, err := media.WriteClip(context.Background(), out, media.ClipOptions{Sources: srcs, From: first, To: last})
+		info, err := media.WriteClip(context.Background(), out, media.ClipOptions{Sources: srcs, From: w.from, To: w.to})
+		if err != nil {
+			bad("working copy %s: %v", w.name, err)
+			continue
+		}
+		if msgs := ffmpegSays(out, "warning"); msgs != "" {
+			bad("working copy %s: ffmpeg -v warning says:\n%s", w.name, msgs)
+		}
+		packets, decoded, err := testutil.CountFrames(out)
 		switch {
 		case err != nil:
-			bad("working copy across %d segments: %v", len(segs), err)
-		case info.Frames != frames:
-			bad("working copy holds %d frames, the segments %d", info.Frames, frames)
-		default:
-			if msgs := ffmpegMessages(out); msgs != "" {
-				bad("working copy across %d segments: ffmpeg -v error says:\n%s", len(segs), msgs)
-			}
+			bad("working copy %s: %v", w.name, err)
+		case int64(packets) != info.Frames || int64(decoded) != info.Frames:
+			bad("working copy %s: claims %d frames, ffprobe reads %d packets and decodes %d frames", w.name, info.Frames, packets, decoded)
+		case w.frames != 0 && info.Frames != w.frames:
+			bad("working copy %s holds %d frames, the segments %d", w.name, info.Frames, w.frames)
+		}
+		if (info.Start.After(w.from.Add(time.Second)) || info.End.Before(w.to.Add(-time.Second))) && !gapWithin(gaps, w.from, w.to) {
+			bad("working copy %s covers %s to %s, asked %s to %s", w.name, info.Start, info.End, w.from, w.to)
+		}
+	}
+	if thorough {
+		at := mid.Start.Add(1300 * time.Millisecond)
+		if _, when, err := media.FrameAt(context.Background(), media.Source{Path: mid.Path, Start: mid.Start}, at); err != nil {
+			bad("still: %v", err)
+		} else if when.After(at) || at.Sub(when) > 100*time.Millisecond {
+			bad("still at %s shows the frame of %s", at, when)
 		}
 	}
 	t.Logf("%s: %d segments, recorded %s of %s, lost %d packets, dropped %d frames", id, len(segs), recorded.Round(time.Millisecond), up.Round(time.Millisecond), lost, dropped)
 	return errs
+}
+
+// gapWithin reports whether a gap record overlaps [from, to).
+func gapWithin(gaps []store.Gap, from, to time.Time) bool {
+	for _, g := range gaps {
+		if g.From.Before(to) && g.To.After(from) {
+			return true
+		}
+	}
+	return false
 }
 
 // gapCovers reports whether gap records cover [from, to).
@@ -297,10 +409,13 @@ func gapCovers(gaps []store.Gap, from, to time.Time) bool {
 }
 
 // ffmpegMessages decodes path with ffmpeg -v error and returns what it said.
-func ffmpegMessages(path string) string {
+func ffmpegMessages(path string) string { return ffmpegSays(path, "error") }
+
+// ffmpegSays decodes path with ffmpeg at log level and returns what it said.
+func ffmpegSays(path, level string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", level, "-i", path, "-f", "null", "-")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

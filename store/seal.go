@@ -37,6 +37,7 @@ type SealInfo struct {
 
 	LostPackets   int64 // RTP packets lost in this segment
 	DroppedFrames int64 // access units left out (see Seal.DroppedFrames)
+	LeadingFrames int64 // frames shown before the segment's first keyframe (see Seal.LeadingFrames)
 }
 
 // VerifySeal checks rec's version and its signature over the canonical seal.

@@ -190,7 +190,8 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 		Bytes: w.n, Frames: info.Frames, SHA256: hex.EncodeToString(w.h.Sum(nil)),
 		TimeSource: info.TimeSource, ClockOffsetMS: info.ClockOffset.Milliseconds(),
 		CameraClock: info.CameraClock, LostPackets: info.LostPackets, DroppedFrames: info.DroppedFrames,
-		State: SealSealed, Flags: append([]string(nil), info.Flags...),
+		LeadingFrames: info.LeadingFrames,
+		State:         SealSealed, Flags: append([]string(nil), info.Flags...),
 	}
 	return w.s.commitSeal("seal "+w.rel, w.key, seal, nil)
 }

@@ -83,6 +83,10 @@ type Clock struct {
 	TimeSource    string    `json:"time_source"`
 	ClockOffsetMS int64     `json:"clock_offset_ms"`
 	Flags         []string  `json:"flags"`
+	// CameraClock says ClockOffsetMS was measured: the camera's own clock
+	// (from its RTCP sender reports) minus the recorder's, by which the
+	// footage is filed. Absent: the camera reported no clock.
+	CameraClock bool `json:"camera_clock,omitempty"`
 }
 
 // Still is one requested screen print.

@@ -49,12 +49,22 @@ type Camera struct {
 	BFrames int    `json:"bframes,omitempty"` // H.264 B-frames between references
 	Slices  int    `json:"slices,omitempty"`  // H.264 slices per picture
 	X265    string `json:"x265,omitempty"`    // extra x265 option-string
-	Audio   string `json:"audio,omitempty"`   // "", "pcma" or "aac": a second track beside video
+	// X265Defaults drops tune=zerolatency: x265's own defaults, with
+	// B-frames and open GOPs (CRA keyframes followed by leading pictures).
+	X265Defaults bool `json:"x265_defaults,omitempty"`
+	// LatencyMS holds every encoded frame back this long before it is
+	// sent, and its sender reports give the capture time: a camera whose
+	// encoder takes that long.
+	LatencyMS int `json:"latency_ms,omitempty"`
+	// Protocols restricts the lower transports the camera accepts: "udp"
+	// or "tcp" (default both). SETUP with another answers 461.
+	Protocols string `json:"protocols,omitempty"`
+	Audio     string `json:"audio,omitempty"` // "", "pcma" or "aac": a second track beside video
 	// RTCP is "normal" (default), "none" (no sender report ever) or "late"
 	// (the first sender report after RTCPDelay seconds).
 	RTCP          string  `json:"rtcp,omitempty"`
 	RTCPDelay     float64 `json:"rtcp_delay,omitempty"`
-	ClockOffsetMS int     `json:"clock_offset_ms,omitempty"` // added to the sender reports' NTP time
+	ClockOffsetMS int64   `json:"clock_offset_ms,omitempty"` // added to the sender reports' NTP time
 	// Loss drops this fraction of RTP packets at random (after the
 	// payloader); MarkerLossEvery drops every n-th packet that carries the
 	// RTP marker bit (the last packet of a frame).

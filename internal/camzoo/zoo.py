@@ -35,10 +35,20 @@ def video_branch(c):
     gop = c.get("gop", 25)
     kbps = c.get("kbps", 300)
     params = c.get("params", "sdp")  # sdp | stap | every-idr
+    latency = c.get("latency_ms", 0)
+    if latency:
+        # An encoder that takes this long: frames leave it late, stamped
+        # with their capture time.
+        enc_delay = ("queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 "
+                     f"min-threshold-time={latency * 1000000} ! ")
+    else:
+        enc_delay = ""
     if c.get("codec", "h264") == "h265":
         opts = c.get("x265", "")
-        enc = (f"x265enc speed-preset=ultrafast tune=zerolatency key-int-max={gop} bitrate={kbps}"
-               + (f' option-string="{opts}"' if opts else "") + " ! ")
+        # tune=zerolatency unless asked for x265's defaults (B-frames, open GOPs).
+        tune = "" if c.get("x265_defaults") else "tune=zerolatency "
+        enc = (f"x265enc speed-preset=ultrafast {tune}key-int-max={gop} bitrate={kbps}"
+               + (f' option-string="{opts}"' if opts else "") + " ! " + enc_delay)
         pay = "rtph265pay name=pay0 pt=96"
         if params != "sdp":
             pay += " config-interval=-1"
@@ -53,7 +63,8 @@ def video_branch(c):
            f"bframes={bframes} b-adapt=false threads=1 "
            + ("" if bframes else "tune=zerolatency ")
            + (f'option-string="{":".join(xopts)}" ' if xopts else "")
-           + "! video/x-h264,stream-format=avc,profile=" + ("main" if bframes else "baseline") + " ! ")
+           + "! video/x-h264,stream-format=avc,profile=" + ("main" if bframes else "baseline") + " ! "
+           + enc_delay)
     pay = "rtph264pay name=pay0 pt=96"
     if params != "sdp":
         pay += " config-interval=-1"
@@ -153,7 +164,9 @@ class Camera:
             st["t0"] = now
         if mode == "late" and now - st["t0"] < self.c.get("rtcp_delay", 10):
             return Gst.PadProbeReturn.DROP
-        off = self.c.get("clock_offset_ms", 0)
+        # A camera with encoder latency stamps its sender reports with the
+        # capture time of the pictures, which leave the encoder later.
+        off = self.c.get("clock_offset_ms", 0) - self.c.get("latency_ms", 0)
         if not off:
             return Gst.PadProbeReturn.OK
         buf = info.get_buffer()
@@ -192,6 +205,12 @@ class Factory(GstRtspServer.RTSPMediaFactory):
         self.set_shared(False)
         self.set_eos_shutdown(False)
         self.connect("media-configure", cam.configure)
+        protos = cam.c.get("protocols")
+        if protos:
+            flags = 0
+            for p in protos.split(","):
+                flags |= {"udp": GstRtsp.RTSPLowerTrans.UDP, "tcp": GstRtsp.RTSPLowerTrans.TCP}[p]
+            self.set_protocols(GstRtsp.RTSPLowerTrans(flags))
 
 
 def main():

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -114,11 +115,15 @@ type clipWriter struct {
 	tc        *transcoder
 	sentFrame bool
 	info      ClipInfo
-	// pending caption: the second it shows and when it starts
-	capSec, capFrom time.Time
-	capOpen         bool
-	lastEnd         time.Time
-	spkt            *astiav.Packet
+	// Captions: cues not yet written, in presentation order; the latest
+	// wall time seen; the second of the last cue written and its end.
+	cues     []cue
+	frontier time.Time
+	capDone  bool
+	capLast  time.Time
+	capStop  int64
+	lastEnd  time.Time // end of the latest frame shown
+	spkt     *astiav.Packet
 }
 
 func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error) {
@@ -136,12 +141,12 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 	if w.spkt = astiav.AllocPacket(); w.spkt == nil {
 		return ClipInfo{}, errors.New("alloc packet: out of memory")
 	}
-	var gop []wallPacket // packets since the last keyframe before From
-	defer func() {
-		for _, p := range gop {
-			p.pkt.Free()
-		}
-	}()
+	var (
+		gop    []wallPacket // packets since the last keyframe before From
+		beyond []wallPacket // packets shown after To, not yet known to be needed
+	)
+	defer freeAll(&gop)
+	defer freeAll(&beyond)
 	done := false
 	for i, src := range o.Sources {
 		if done {
@@ -154,7 +159,7 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 		}
 		// Once the output is open its stream parameters are fixed: later
 		// sources need no probing (decoding frames), only their packets.
-		err := readSource(ctx, src, !w.started, o.Progress, func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error) {
+		err := readSource(ctx, src, !w.started, o.Progress, func(in *astiav.Stream, pkt *astiav.Packet, wall, dwall time.Time, key bool) (bool, error) {
 			if w.info.Codec == 0 {
 				c, err := codecOf(in.CodecParameters().CodecID())
 				if err != nil {
@@ -166,7 +171,9 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 					w.info.Method = "transcode"
 				}
 			}
-			if !wall.Before(o.To) {
+			// The window ends in decode order: with B-frames a reference
+			// shown after To may be needed by frames shown before it.
+			if !dwall.Before(o.To) || (!w.started && !wall.Before(o.To)) {
 				done = true
 				return false, nil
 			}
@@ -206,6 +213,18 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 			if !w.sent && !key {
 				return true, nil
 			}
+			if !wall.Before(o.To) {
+				// Shown after the window: kept only if a frame shown inside
+				// it follows in decode order (a B-frame may refer to it).
+				beyond = append(beyond, wallPacket{pkt: pkt.Clone(), wall: wall, src: i})
+				return true, nil
+			}
+			for _, p := range beyond {
+				if err := w.video(p.pkt, p.wall, p.src); err != nil {
+					return false, err
+				}
+			}
+			freeAll(&beyond)
 			return true, w.video(pkt, wall, i)
 		})
 		if err != nil {
@@ -224,10 +243,21 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 	return w.info, nil
 }
 
+// cue is a time caption waiting to be written: the second it shows, from
+// the first frame shown in that second to the end of the last.
+type cue struct{ sec, from, end time.Time }
+
 type wallPacket struct {
 	pkt  *astiav.Packet
 	wall time.Time
 	src  int
+}
+
+func freeAll(ps *[]wallPacket) {
+	for _, p := range *ps {
+		p.pkt.Free()
+	}
+	*ps = (*ps)[:0]
 }
 
 func codecOf(id astiav.CodecID) (Codec, error) {
@@ -240,12 +270,21 @@ func codecOf(id astiav.CodecID) (Codec, error) {
 	return 0, fmt.Errorf("unsupported codec %s", id)
 }
 
-// readSource calls fn with every video packet of src in file order and its
-// wall time, until fn returns false or an error. With probe false the
-// stream parameters are not probed (no frames are decoded): the video
-// stream, its time base and its packets are all the caller then uses.
+// readSource calls fn with every video access unit of src in file (decode)
+// order, with the wall time at which it is shown (its pts) and the wall time
+// at which it is decoded (its dts; the same without B-frames), until fn
+// returns false or an error. With probe false the stream parameters are not
+// probed (no frames are decoded): the video stream, its time base and its
+// packets are all the caller then uses.
+//
+// FFmpeg's H.264 parser ends an access unit at a parameter set that follows
+// a slice, so a keyframe whose slices each come after repeated parameter
+// sets (as some cameras send them) is read as several packets, only the
+// first with a timestamp. The packets without one are joined back to the
+// packet before them: every slice of the access unit reaches fn, byte for
+// byte, as one packet.
 func readSource(ctx context.Context, src Source, probe bool, progress func(int64),
-	fn func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error)) error {
+	fn func(in *astiav.Stream, pkt *astiav.Packet, wall, decodeWall time.Time, key bool) (bool, error)) error {
 	in := astiav.AllocFormatContext()
 	if in == nil {
 		return errors.New("alloc input context: out of memory")
@@ -276,11 +315,31 @@ func readSource(ctx context.Context, src Source, probe bool, progress func(int64
 		return errors.New("alloc packet: out of memory")
 	}
 	defer pkt.Free()
+	held := astiav.AllocPacket() // the access unit read last, not yet given to fn
+	if held == nil {
+		return errors.New("alloc packet: out of memory")
+	}
+	defer held.Free()
 	var (
 		first   int64
 		haveTS  bool
+		holding bool
 		lastPos int64
 	)
+	// give passes the held access unit to fn.
+	give := func() (bool, error) {
+		defer held.Unref()
+		holding = false
+		if !haveTS {
+			first, haveTS = held.Pts(), true
+		}
+		wall := src.Start.Add(tsDuration(held.Pts()-first, tb))
+		dwall := wall
+		if d := held.Dts(); d != astiav.NoPtsValue {
+			dwall = src.Start.Add(tsDuration(d-first, tb))
+		}
+		return fn(vs, held, wall, dwall, held.Flags().Has(astiav.PacketFlagKey))
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -297,16 +356,34 @@ func readSource(ctx context.Context, src Source, probe bool, progress func(int64
 				progress(pos - lastPos)
 				lastPos = pos
 			}
-			if pkt.StreamIndex() != vs.Index() || pkt.Pts() == astiav.NoPtsValue {
+			if pkt.StreamIndex() != vs.Index() {
 				return true, nil
 			}
-			if !haveTS {
-				first, haveTS = pkt.Pts(), true
+			if pkt.Pts() == astiav.NoPtsValue {
+				if holding {
+					return true, joinPacket(held, pkt)
+				}
+				return true, nil // no access unit to belong to: before the first one
 			}
-			wall := src.Start.Add(tsDuration(pkt.Pts()-first, tb))
-			return fn(vs, pkt, wall, pkt.Flags().Has(astiav.PacketFlagKey))
+			more := true
+			if holding {
+				var err error
+				if more, err = give(); err != nil || !more {
+					return more, err
+				}
+			}
+			if err := held.Ref(pkt); err != nil {
+				return false, fmt.Errorf("ref packet: %w", err)
+			}
+			holding = true
+			return more, nil
 		}()
 		if err != nil || !more {
+			return err
+		}
+	}
+	if holding {
+		if _, err := give(); err != nil {
 			return err
 		}
 	}
@@ -315,6 +392,24 @@ func readSource(ctx context.Context, src Source, probe bool, progress func(int64
 			progress(fi.Size() - lastPos)
 		}
 	}
+	return nil
+}
+
+// joinPacket appends the data of part to au, keeping au's timestamps and
+// flags.
+func joinPacket(au, part *astiav.Packet) error {
+	data := append(au.Data(), part.Data()...)
+	pts, dts, flags, idx, pos, dur := au.Pts(), au.Dts(), au.Flags(), au.StreamIndex(), au.Pos(), au.Duration()
+	au.Unref()
+	if err := au.FromData(data); err != nil {
+		return fmt.Errorf("join packet: %w", err)
+	}
+	au.SetPts(pts)
+	au.SetDts(dts)
+	au.SetFlags(flags)
+	au.SetStreamIndex(idx)
+	au.SetPos(pos)
+	au.SetDuration(dur)
 	return nil
 }
 
@@ -427,7 +522,7 @@ func (w *clipWriter) writeVideo(pkt *astiav.Packet, wall time.Time, src int) err
 	if n := len(w.info.Used); n == 0 || w.info.Used[n-1] != src {
 		w.info.Used = append(w.info.Used, src)
 	}
-	if err := w.caption(wall); err != nil {
+	if err := w.caption(wall, wall.Add(w.frameD)); err != nil {
 		return err
 	}
 	pts := durationTS(wall.Sub(w.wall0), w.vtb)
@@ -452,39 +547,70 @@ func (w *clipWriter) writeVideo(pkt *astiav.Packet, wall time.Time, src int) err
 		return fmt.Errorf("write video packet: %w", err)
 	}
 	w.info.Frames++
-	w.lastEnd = wall.Add(w.frameD)
+	if end := wall.Add(w.frameD); end.After(w.lastEnd) {
+		w.lastEnd = end // B-frames: the last written is not the last shown
+	}
 	w.info.End = w.lastEnd
 	return nil
 }
 
-// caption emits the pending caption cue once a frame at wall shows that its
-// second is over, and opens the cue for wall's second.
-func (w *clipWriter) caption(wall time.Time) error {
+// caption notes a frame shown from wall to end for the time captions: one
+// cue per second of wall time, from the first frame shown in that second to
+// the end of the last one (at most the second's end). Frames arrive in
+// decode order, so with B-frames a second's frames come out of order: a
+// cue is written once frames shown well after its second have arrived, and
+// cues are written in presentation order.
+func (w *clipWriter) caption(wall, end time.Time) error {
 	sec := wall.Truncate(time.Second)
-	if w.capOpen && sec.Equal(w.capSec) {
-		return nil
+	if w.capDone && !sec.After(w.capLast) {
+		return nil // a late frame of a second whose cue is written: it is covered
 	}
-	if w.capOpen {
+	i := len(w.cues)
+	for i > 0 && w.cues[i-1].sec.After(sec) {
+		i--
+	}
+	if i > 0 && w.cues[i-1].sec.Equal(sec) {
+		c := &w.cues[i-1]
+		if wall.Before(c.from) {
+			c.from = wall
+		}
+		if end.After(c.end) {
+			c.end = end
+		}
+	} else {
+		w.cues = slices.Insert(w.cues, i, cue{sec: sec, from: wall, end: end})
+	}
+	if wall.After(w.frontier) {
+		w.frontier = wall
+	}
+	margin := max(500*time.Millisecond, 8*w.frameD)
+	for len(w.cues) > 0 && !w.cues[0].sec.Add(time.Second+margin).After(w.frontier) {
 		if err := w.flushCaption(); err != nil {
 			return err
 		}
 	}
-	w.capSec, w.capFrom, w.capOpen = sec, wall, true
 	return nil
 }
 
+// flushCaption writes the earliest pending cue.
 func (w *clipWriter) flushCaption() error {
-	w.capOpen = false
-	end := w.capSec.Add(time.Second)
-	if w.lastEnd.Before(end) {
-		end = w.lastEnd
+	c := w.cues[0]
+	w.cues = w.cues[1:]
+	w.capDone, w.capLast = true, c.sec
+	end := c.sec.Add(time.Second)
+	if c.end.Before(end) {
+		end = c.end
 	}
-	start := durationTS(w.capFrom.Sub(w.wall0), w.stb)
+	start := durationTS(c.from.Sub(w.wall0), w.stb)
 	stop := durationTS(end.Sub(w.wall0), w.stb)
+	if start < w.capStop {
+		start = w.capStop
+	}
 	if stop <= start {
 		return nil
 	}
-	text := CaptionText(w.capSec, w.o.Location)
+	w.capStop = stop
+	text := CaptionText(c.sec, w.o.Location)
 	b := make([]byte, 2, 2+len(text))
 	binary.BigEndian.PutUint16(b, uint16(len(text)))
 	b = append(b, text...)
@@ -507,7 +633,7 @@ func (w *clipWriter) flushCaption() error {
 // finish writes the last caption and the trailer (which, with faststart,
 // moves the moov box in front of mdat) and closes the file.
 func (w *clipWriter) finish() error {
-	if w.capOpen {
+	for len(w.cues) > 0 {
 		if err := w.flushCaption(); err != nil {
 			return err
 		}

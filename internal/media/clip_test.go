@@ -7,6 +7,7 @@ import (
 	"image"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +230,66 @@ func TestFrameAt_LastFrameAtOrBefore(t *testing.T) {
 	}
 	if _, _, err := media.FrameAt(t.Context(), srcs[1], clipT0.Add(time.Second)); !errors.Is(err, media.ErrNoFrames) {
 		t.Errorf("before the segment: err %v, want ErrNoFrames", err)
+	}
+}
+
+// TestWriteClip_BFrames: a window across two segments of an H.264 stream
+// with B-frames (encoded by ffmpeg with -bf 2, so frames arrive in decode
+// order, not presentation order) becomes a working copy whose captions are
+// in presentation order and which decodes without a warning, holding every
+// frame shown in the window (issue 18: "write caption packet: Invalid
+// argument").
+func TestWriteClip_BFrames(t *testing.T) {
+	testutil.NeedTool(t, "ffmpeg")
+	dir := t.TempDir()
+	var srcs []media.Source
+	for i := range 2 {
+		p := filepath.Join(dir, fmt.Sprintf("seg%d.ts", i))
+		run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=d=2:s=320x240:r=25",
+			"-c:v", "libx264", "-bf", "2", "-g", "25", "-pix_fmt", "yuv420p", "-f", "mpegts", p)
+		srcs = append(srcs, media.Source{Path: p, Start: clipT0.Add(time.Duration(i) * 2 * time.Second)})
+	}
+	if p := testutil.FFprobe(t, srcs[0].Path); p.Packets[1].PTS <= p.Packets[2].PTS {
+		t.Fatalf("the test stream has no B-frames: %+v", p.Packets[:4])
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to time.Duration
+		start    time.Duration
+		frames   int64
+	}{
+		{"inside one segment", 1100 * time.Millisecond, 1900 * time.Millisecond, time.Second, 23},
+		{"across the seam", 1500 * time.Millisecond, 3500 * time.Millisecond, time.Second, 63},
+		{"every frame", 0, 4 * time.Second, 0, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "clip.mp4")
+			info, err := media.WriteClip(t.Context(), out, media.ClipOptions{Sources: srcs, From: clipT0.Add(tc.from), To: clipT0.Add(tc.to)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Frames shown after To are kept when a frame shown before it
+			// refers to them: up to the two B-frames' reference.
+			if !info.Start.Equal(clipT0.Add(tc.start)) || info.Frames < tc.frames || info.Frames > tc.frames+2 {
+				t.Errorf("start %s, %d frames; want %s, %d (+2)", info.Start, info.Frames, clipT0.Add(tc.start), tc.frames)
+			}
+			if _, msgs := run(t, "ffmpeg", "-nostdin", "-v", "warning", "-i", out, "-f", "null", "-"); msgs != "" {
+				t.Errorf("ffmpeg -v warning says:\n%s", msgs)
+			}
+			packets, frames, err := testutil.CountFrames(out)
+			if err != nil || int64(packets) != info.Frames || int64(frames) != info.Frames {
+				t.Errorf("ffprobe: %d packets, %d frames (%v); want %d", packets, frames, err, info.Frames)
+			}
+			subs, _ := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-map", "0:s:0", "-f", "srt", "-")
+			var secs []string
+			for _, l := range strings.Split(subs, "\n") {
+				if strings.Contains(l, "2026-11-22 ") {
+					secs = append(secs, l)
+				}
+			}
+			if !slices.IsSorted(secs) || len(secs) != info.Captions || len(secs) == 0 {
+				t.Errorf("captions %q, %d written:\n%s", secs, info.Captions, subs)
+			}
+		})
 	}
 }

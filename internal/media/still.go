@@ -79,7 +79,7 @@ func frameAt(ctx context.Context, src Source, at time.Time) (*image.RGBA, time.T
 			}
 		}
 	}
-	err := readSource(ctx, src, true, nil, func(in *astiav.Stream, pkt *astiav.Packet, wall time.Time, key bool) (bool, error) {
+	err := readSource(ctx, src, true, nil, func(in *astiav.Stream, pkt *astiav.Packet, wall, _ time.Time, key bool) (bool, error) {
 		if cc == nil {
 			codec := astiav.FindDecoder(in.CodecParameters().CodecID())
 			if codec == nil {

@@ -235,7 +235,7 @@ func (w *clipWriter) encode(f *astiav.Frame, wall time.Time, src int) error {
 	if n := len(w.info.Used); n == 0 || w.info.Used[n-1] != src {
 		w.info.Used = append(w.info.Used, src)
 	}
-	if err := w.caption(wall); err != nil {
+	if err := w.caption(wall, wall.Add(w.frameD)); err != nil {
 		return err
 	}
 	pts := durationTS(wall.Sub(w.wall0), t.encTB)
@@ -243,7 +243,9 @@ func (w *clipWriter) encode(f *astiav.Frame, wall time.Time, src int) error {
 		pts = t.lastPTS + 1 // see writeVideo
 	}
 	t.lastPTS = pts
-	w.lastEnd = wall.Add(w.frameD)
+	if end := wall.Add(w.frameD); end.After(w.lastEnd) {
+		w.lastEnd = end
+	}
 	w.info.End = w.lastEnd
 
 	in := f

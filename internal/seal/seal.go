@@ -38,8 +38,14 @@ type Seal struct {
 	// DroppedFrames the access units left out of the file because of them
 	// (damaged, or depending on a damaged one until the next keyframe) or
 	// because they could not be muxed.
-	LostPackets   int64     `json:"lost_packets,omitempty"`
-	DroppedFrames int64     `json:"dropped_frames,omitempty"`
+	LostPackets   int64 `json:"lost_packets,omitempty"`
+	DroppedFrames int64 `json:"dropped_frames,omitempty"`
+	// LeadingFrames counts the frames, among Frames, that are shown before
+	// the segment's first keyframe (the leading pictures of an open-GOP
+	// H.265 CRA). They refer to the segment before and decode only after
+	// it; on their own (a player opening this file) they are skipped.
+	// Their time lies before Start, inside the previous segment's span.
+	LeadingFrames int64     `json:"leading_frames,omitempty"`
 	State         string    `json:"state"` // "sealed" | "recovered" | "adopted"
 	Flags         []string  `json:"flags,omitempty"`
 	Prev          string    `json:"prev"` // Hash of the previous seal of this camera; "" for Seq 1

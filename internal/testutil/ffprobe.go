@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,6 +20,10 @@ type Packet struct {
 	DTS  float64
 	Key  bool
 	Size int
+	// HasPTS is false for a packet without a timestamp: FFmpeg's H.264
+	// parser splits an access unit at parameter sets repeated after a
+	// slice, and only the first part carries the PES timestamp.
+	HasPTS bool
 }
 
 // Probe describes a media file as ffprobe sees it.
@@ -78,7 +84,8 @@ func FFprobe(t testing.TB, path string) Probe {
 		pts, _ := strconv.ParseFloat(r.PTS, 64)
 		dts, _ := strconv.ParseFloat(r.DTS, 64)
 		size, _ := strconv.Atoi(r.Size)
-		p.Packets = append(p.Packets, Packet{PTS: pts, DTS: dts, Key: len(r.Flags) > 0 && r.Flags[0] == 'K', Size: size})
+		p.Packets = append(p.Packets, Packet{PTS: pts, DTS: dts, Key: len(r.Flags) > 0 && r.Flags[0] == 'K', Size: size,
+			HasPTS: r.PTS != "" && r.PTS != "N/A"})
 	}
 	return p
 }
@@ -101,6 +108,34 @@ func Decode(t testing.TB, path string) int {
 		t.Fatalf("ffmpeg decode %s reported errors:\n%s", path, stderr.String())
 	}
 	return len(FFprobe(t, path).Packets)
+}
+
+// Timed counts the packets that carry a timestamp: the access units of an
+// MPEG-TS whose parameter sets are repeated before every slice.
+func (p Probe) Timed() int {
+	n := 0
+	for _, pk := range p.Packets {
+		if pk.HasPTS {
+			n++
+		}
+	}
+	return n
+}
+
+// CountFrames runs ffprobe -count_frames on the first video stream of path
+// and returns the packets read and the frames decoded.
+func CountFrames(path string) (packets, frames int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-count_packets",
+		"-show_entries", "stream=nb_read_frames,nb_read_packets", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ffprobe -count_frames %s: %v: %s", path, err, stderrOf(err))
+	}
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "%d,%d", &frames, &packets); err != nil {
+		return 0, 0, fmt.Errorf("ffprobe -count_frames %s: %q: %v", path, out, err)
+	}
+	return packets, frames, nil
 }
 
 func stderrOf(err error) string {
