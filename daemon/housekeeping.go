@@ -19,6 +19,10 @@ const (
 	// pressureHysteresis is freed beyond min_free, so deletion does not run
 	// on every segment once the disk is full.
 	pressureHysteresis = 0.01
+	// foldEvery is how often disposal records past disposal_grace are
+	// folded into daily summaries, foldPassLimit how many at most per pass.
+	foldEvery     = time.Hour
+	foldPassLimit = 200_000
 )
 
 // housekeeper deletes what retention and disk pressure require, every
@@ -35,6 +39,7 @@ type housekeeper struct {
 	lastDrift    time.Duration
 	jumpBase     time.Duration // drift before the jump that paused deletion
 	pausedByJump bool
+	lastFold     time.Time // of disposal records into daily summaries
 }
 
 func newHousekeeper(s *service) *housekeeper {
@@ -113,8 +118,13 @@ func (h *housekeeper) pass() {
 	}
 	h.relievePressure(now)
 	// Disposal records past their grace fold into daily summaries, so the
-	// index stops growing with every deleted segment.
-	if n, err := st.FoldDisposals(now, s.cfg.DisposalGrace.Duration, retentionPassLimit); err != nil {
+	// index stops growing with every deleted segment: hourly, a day's worth
+	// of a busy box at most per pass.
+	if now.Sub(h.lastFold) < foldEvery && !h.lastFold.IsZero() {
+		return
+	}
+	h.lastFold = now
+	if n, err := st.FoldDisposals(now, s.cfg.DisposalGrace.Duration, foldPassLimit); err != nil {
 		s.log.Error("fold disposal records into daily summaries", "err", err)
 	} else if n > 0 {
 		s.log.Info("folded disposal records into daily summaries", "records", n)

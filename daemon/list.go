@@ -45,9 +45,12 @@ func (s *service) list(a api.ListRequest) (api.List, error) {
 			}
 			cl.Deleted = []api.Disposal{}
 			for _, d := range ds {
-				ad := api.Disposal{File: filepath.Join(s.cfg.DataDir, filepath.FromSlash(d.File)), Start: d.Start.UTC(), End: d.End.UTC(), SHA256: d.SHA256, Deleted: d.When.UTC(), Why: d.Why}
+				ad := api.Disposal{Start: d.Start.UTC(), End: d.End.UTC(), SHA256: d.SHA256, Deleted: d.When.UTC(), Why: d.Why}
 				if d.Folded != nil {
 					ad.Segments = d.Folded.Count
+					ad.File = d.Folded.FirstFile + " … " + d.Folded.LastFile
+				} else {
+					ad.File = filepath.Join(s.cfg.DataDir, filepath.FromSlash(d.File))
 				}
 				cl.Deleted = append(cl.Deleted, ad)
 			}
