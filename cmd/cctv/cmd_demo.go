@@ -171,18 +171,25 @@ transport = "udp"
 	}
 	fmt.Fprintf(w, "\nexported %s – %s (both cameras, one still) and verified it:\n  %s\n",
 		localTime(from, cfg.Location), until.In(cfg.Location).Format("15:04:05"), pkg)
+	// The commands below must run as printed: after `make demo` cctv is
+	// bin/cctv, not on PATH.
+	self := "cctv"
+	if strings.Contains(os.Args[0], "/") {
+		self = os.Args[0]
+	}
 	fmt.Fprintf(w, "\nthe police verify it with OpenSSH and coreutils alone:\n")
 	fmt.Fprintf(w, "  cd %s\n", pkg)
 	fmt.Fprintf(w, "  ssh-keygen -Y verify -f allowed_signers -I %s -n cctv-evidence -s manifest.json.sig < manifest.json\n", cfg.BoxID)
 	fmt.Fprintf(w, "  sha256sum -c SHA256SUMS\n")
-	fmt.Fprintf(w, "or all of it, seals included: cctv verify --fingerprint %s %s\n", key.Fingerprint(), pkg)
+	fmt.Fprintf(w, "or all of it, seals included: %s verify --fingerprint %s %s\n", self, key.Fingerprint(), pkg)
 
 	fmt.Fprintf(w, "\nthe demo box is in %s. Try:\n", dir)
 	fmt.Fprintf(w, "  ffprobe -hide_banner %s\n", filepath.Join(pkg, "video", "front-desk.mp4"))
-	fmt.Fprintf(w, "  cctv --config %s list --from %q --to %q\n", cfgPath,
+	fmt.Fprintf(w, "  %s --config %s list --from %q --to %q\n", self, cfgPath,
 		out.From.Format(time.RFC3339), out.To.Format(time.RFC3339))
-	fmt.Fprintf(w, "  cctv --config %s audit list\n", cfgPath)
-	fmt.Fprintf(w, "  cctv --config %s check --deep\n", cfgPath)
+	fmt.Fprintf(w, "  %s --config %s audit list\n", self, cfgPath)
+	fmt.Fprintf(w, "  %s --config %s check --deep\n", self, cfgPath)
+	fmt.Fprintf(w, "(the demo's recorder ran only while the demo did: status now says it is not running)\n")
 	fmt.Fprintf(w, "remove it with: rm -r %s\n", strings.TrimSuffix(dir, "/"))
 	return nil
 }
