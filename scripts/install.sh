@@ -12,7 +12,8 @@
 # systemd unit, sysusers and tmpfiles files; user and groups; /etc/cctv and an
 # example config (only if none; readable by staff, as it holds no secret) and
 # /etc/cctv/secrets for camera password files; `cctv keys init` (only if no key); `cctv init`
-# (only on an empty data_dir without marker); the IPAddressAllow= drop-in from
+# (only on an empty data_dir without marker, and once box_id is no longer
+# the example's: the marker names the box); the IPAddressAllow= drop-in from
 # `cctv systemd-dropin`; `systemctl daemon-reload && systemctl enable cctv`
 # (only when systemd is PID 1).
 #
@@ -286,10 +287,17 @@ fi
 
 # --- 6. the data directory ----------------------------------------------------
 DATA=$DESTDIR$data_dir
+box_id=$(toml_top box_id "$DESTDIR$CONFIG")
 if [ -f "$DATA/.cctv-data" ]; then
 	say "kept       $DATA (already a cctv data directory)"
 elif [ -d "$DATA" ] && [ -n "$(find "$DATA" -mindepth 1 -maxdepth 1 ! -name lost+found -print -quit)" ]; then
 	warn "$DATA is not empty and has no cctv marker: not running \`cctv init\` (is the wrong disk mounted there?)"
+elif [ "$box_id" = "$(toml_top box_id "$SCRIPT_DIR/cctv.example.toml")" ]; then
+	# The data directory's marker names the box: initialised now, it would
+	# belong to the example's box_id, and the recorder would refuse it once
+	# the site sets its own.
+	warn "not initialising $DATA yet: set box_id in $DESTDIR$CONFIG (it is still the example's \"$box_id\"), then run the installer again"
+	NEED_INIT=1
 else
 	ensure_dir "$DATA" 0750 "$OWN_SVC"
 	as_service "$CCTV" --config "$RUN_CONFIG" init >"$TMP/init.out" 2>&1 || {
@@ -329,7 +337,8 @@ cat <<EOF
 cctv is installed. Next steps:
   1. Edit $DESTDIR$CONFIG${NEW_CONFIG:+ (a new example: set site and box_id)}: add a [[camera]] table per
      camera and the camera networks to allowed_networks; then run the installer
-     again to rewrite the drop-in ($DROPIN).
+     again to rewrite the drop-in ($DROPIN)${NEED_INIT:+
+     and initialise the data directory $DATA}.
   2. Add staff to groups: cctv-view (status, list), cctv-export (export, still),
      cctv-admin (holds, audit). Export and admin staff must ALSO be in cctv-view:
        usermod -a -G cctv-view,cctv-export alice

@@ -84,7 +84,7 @@ else
 fi
 for f in usr/local/bin/cctv etc/systemd/system/cctv.service usr/lib/sysusers.d/cctv.conf \
 	usr/lib/tmpfiles.d/cctv.conf etc/cctv/cctv.toml etc/cctv/box_ed25519 \
-	etc/systemd/system/cctv.service.d/cameras.conf var/lib/cctv/.cctv-data; do
+	etc/systemd/system/cctv.service.d/cameras.conf; do
 	check "installed /$f" test -f "$ROOT/$f"
 done
 check "binary is the one given" cmp -s "$BINARY" "$ROOT/usr/local/bin/cctv"
@@ -129,6 +129,18 @@ if command -v systemd-analyze >/dev/null; then
 else
 	echo "skip  systemd-analyze verify (systemd-analyze not installed)"
 fi
+
+# --- the site sets box_id; the next run initialises the data directory ----------
+check "data_dir not initialised under the example's box_id" test ! -e "$ROOT/var/lib/cctv/.cctv-data"
+check "... and the installer says to set box_id first" grep -q 'set box_id in' "$WORK/run1.log"
+sed -i 's/^box_id *=.*/box_id = "site-box-01"/' "$ROOT/etc/cctv/cctv.toml"
+if DESTDIR=$ROOT "$INSTALL" --binary "$BINARY" >"$WORK/run1b.log" 2>&1; then
+	pass "install after setting box_id"
+else
+	cat "$WORK/run1b.log" >&2
+	fail "install after setting box_id"
+fi
+check "data_dir initialised for the site's box" grep -q 'site-box-01' "$ROOT/var/lib/cctv/.cctv-data"
 
 # --- second install over an edited config: nothing changes ----------------------
 echo '# edited by the site' >>"$ROOT/etc/cctv/cctv.toml"
