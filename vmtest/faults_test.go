@@ -186,6 +186,9 @@ func (r *rig) scenarioPowerCuts(t *testing.T, n int) {
 		}
 		var cutLoss []string
 		for _, c := range l.Cameras {
+			if _, ok := r.cams[c.Camera]; !ok {
+				continue // a camera of an earlier scenario, no longer configured
+			}
 			var last *api.Segment
 			var at time.Time
 			for k := range c.Segments {

@@ -231,7 +231,9 @@ cd /; umount /media/usb`)
 		verdict, _, _ := strings.Cut(e.Result, ":") // ok, refused: …, error: …
 		seen[e.User+" "+e.Action+" "+verdict] = true
 	}
-	for _, want := range []string{"vera request.export refused", "otto export ok", "vera request.status ok",
+	// The disclosure entry of the export says "started" (the package is
+	// then verified and handed over by the CLI).
+	for _, want := range []string{"vera request.export refused", "otto export started", "otto request.export ok", "vera request.status ok",
 		"sue hold.add ok", "sam hold.release ok", "sue request.hold.release error"} {
 		if !seen[want] {
 			t.Errorf("audit log has no entry %q", want)
