@@ -189,12 +189,25 @@ func (r *rig) scenarioPowerCuts(t *testing.T, n int) {
 			if _, ok := r.cams[c.Camera]; !ok {
 				continue // a camera of an earlier scenario, no longer configured
 			}
+			// A recovered segment's times ("pts") continue the clock its
+			// session used: the camera's (rtcp, the host's clock here) or
+			// the box's (arrival). Take the camera's newest other segment's.
+			basis := "arrival"
+			for _, s := range c.Segments {
+				if s.TimeSource == "rtcp" || s.TimeSource == "arrival" {
+					basis = s.TimeSource
+				}
+			}
 			var last *api.Segment
 			var at time.Time
 			for k := range c.Segments {
 				s := &c.Segments[k]
+				src := s.TimeSource
+				if src == "pts" {
+					src = basis
+				}
 				ref := guestCut // arrival: the box's clock
-				if s.TimeSource == "rtcp" {
+				if src == "rtcp" {
 					ref = cut // the camera's clock, which is the host's
 				}
 				if s.Start.Before(ref) && (last == nil || s.End.After(last.End)) {
@@ -225,7 +238,8 @@ func (r *rig) scenarioPowerCuts(t *testing.T, n int) {
 			t.Errorf("cut %d: cctv check --deep:\n%s", i, out)
 			fails++
 		}
-		t.Logf("cut %d: boot %.0fs, recording %.0fs after power on; loss %s", i, helloS, bootRec[len(bootRec)-1], strings.Join(cutLoss, ", "))
+		t.Logf("cut %d: boot %.0fs, recording %.0fs after power on; box clock %+.3fs against the host's; loss %s",
+			i, helloS, bootRec[len(bootRec)-1], off.Seconds(), strings.Join(cutLoss, ", "))
 	}
 	lmin, lmed, lmax := median(losses)
 	bmin, bmed, bmax := median(bootRec)
