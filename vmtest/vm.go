@@ -63,7 +63,7 @@ func Boot(img Image, d Disks, share, runDir string, o BootOptions) (*VM, error) 
 		o.Memory = 1024
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Minute
+		o.Timeout = 4 * time.Minute
 	}
 	sock := filepath.Join(runDir, "agent.sock")
 	os.Remove(sock)
