@@ -11,7 +11,7 @@ LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 10s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build verifier test vet fuzz demo bench soak clean install check-install check-readme
+.PHONY: all deps build verifier test vet fuzz demo bench soak clean install check-install check-readme vm-deps vm-test
 
 all: build
 
@@ -91,6 +91,24 @@ check-install: build
 # `make demo` there (slow; not part of test).
 check-readme:
 	scripts/readme_check.sh
+
+# vm-test boots the appliance for real (vmtest/): Debian 12 under QEMU with
+# systemd, the installer, staff accounts, cameras, power cuts, a missing and a
+# full data disk. The guest image is cached in ~/.cache/cctv-vm (keyed by a
+# hash of vmtest/image.sh and vmtest/guest/). VM_POWERCUTS cuts (20 for the
+# figures; .ci/run uses fewer to stay within its time budget).
+VM_DEB_PKGS  := qemu-system-x86 qemu-utils mmdebstrap e2fsprogs dosfstools
+VM_POWERCUTS ?= 20
+vm-deps:
+	@missing=$$(for p in $(VM_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+vm-test: build vm-deps
+	$(SUDO) env PATH="$$PATH" CCTV_BINARY=$(abspath $(BIN)) CCTV_VM_POWERCUTS=$(VM_POWERCUTS) \
+		$(GO) test -tags vmtest -count=1 -v -timeout 120m -run TestVM ./vmtest
 
 clean:
 	rm -rf bin

@@ -164,7 +164,14 @@ func dialError(ctx context.Context, path string, err error) error {
 		return fmt.Errorf("%w (nothing answers on %s)", ErrDaemonDown, path)
 	case errors.Is(err, fs.ErrPermission):
 		e := &Error{Code: CodeFailed, Msg: fmt.Sprintf("permission denied on the cctv socket %s", path)}
-		if g := socketGroup(path); g != "" {
+		if g, own := socketGroup(path); own {
+			// The socket still has the service's own group: the recorder
+			// could not hand it to the viewer group. Joining the service
+			// group would give unaudited access to all footage.
+			e.Hints = append(e.Hints,
+				fmt.Sprintf("the socket belongs to the service's own group %s, not to the viewer group: the recorder could not hand it over (see: journalctl -u cctv)", g),
+				"never join group "+g+": it reads every segment and the signing key; ask the administrator to fix the recorder")
+		} else if g != "" {
 			e.Hints = append(e.Hints, fmt.Sprintf("ask a supervisor to add you to group %s, then log in again", g))
 		} else {
 			e.Hints = append(e.Hints, "ask a supervisor to add you to the viewer group in the [access] table of the config, then log in again")
@@ -176,19 +183,25 @@ func dialError(ctx context.Context, path string, err error) error {
 	return fmt.Errorf("connect to the cctv daemon on %s: %w", path, err)
 }
 
-// socketGroup names the group owning the socket file, or "".
-func socketGroup(path string) string {
+// socketGroup names the group owning the socket file ("" if unknown), and
+// whether that is its owner's primary group: the daemon did not hand it over.
+func socketGroup(path string) (name string, ownersPrimary bool) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return ""
+		return "", false
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return ""
+		return "", false
 	}
 	g, err := user.LookupGroupId(strconv.FormatUint(uint64(st.Gid), 10))
 	if err != nil {
-		return ""
+		return "", false
 	}
-	return g.Name
+	if st.Uid != 0 {
+		if u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err == nil && u.Gid == g.Gid {
+			return g.Name, true
+		}
+	}
+	return g.Name, false
 }

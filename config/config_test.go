@@ -138,7 +138,7 @@ supervisor = "s"
 [[camera]]
 id = "c1"
 name = "Cam one"
-url = "rtsps://user:pw@[fd00::5]:322/x"
+url = "rtsps://user@[fd00::5]:322/x"
 username = "user"
 password_file = "/etc/p"
 transport = "udp"
@@ -464,7 +464,7 @@ id = "good"
 url = "rtsp://good.lan/x"
 [[camera]]
 id = "bad"
-url = "rtsp://u:s3cret@bad.lan/x"
+url = "rtsp://u@bad.lan/x?channel=s3cret"
 [[camera]]
 id = "gone"
 url = "rtsp://gone.lan/x"
@@ -687,7 +687,7 @@ func TestSecrets_NeverPrinted(t *testing.T) {
 	c := mustParse(t, base+fmt.Sprintf(`
 [[camera]]
 id = "front-desk"
-url = "rtsp://admin:%[1]s@10.20.0.11:554/x?password=%[1]s"
+url = "rtsp://admin@10.20.0.11:554/x?channel=1"
 username = "admin"
 password_file = %[2]q
 `, secret, pwFile))
@@ -699,7 +699,7 @@ password_file = %[2]q
 	if pw.Reveal() != secret {
 		t.Fatalf("Password() = %q (trailing newline not trimmed?)", pw.Reveal())
 	}
-	if cam.DisplayURL() != "rtsp://10.20.0.11:554/x?password=%5Bredacted%5D" {
+	if cam.DisplayURL() != "rtsp://10.20.0.11:554/x?channel=1" {
 		t.Errorf("DisplayURL() = %q", cam.DisplayURL())
 	}
 
@@ -735,6 +735,8 @@ func TestSecrets_NotInProblems(t *testing.T) {
 		"rtsp://u:s3cret@10.20.0.1:99999/",
 		"rtsp://u:s3cret%zz@10.20.0.1/",
 		"rtsp://u:s3cret@/x",
+		"rtsp://u:s3cret@10.20.0.1/",
+		"rtsp://10.20.0.1/x?password=s3cret",
 	} {
 		_, err := Parse("cctv.toml", []byte(base+fmt.Sprintf("[[camera]]\nid = \"a\"\nurl = %q\n", url)))
 		if err == nil {
@@ -744,6 +746,20 @@ func TestSecrets_NotInProblems(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("url %q: error leaks the secret: %v", url, err)
 		}
+	}
+}
+
+// The config is readable by every user of the box: a password in a camera
+// URL is refused, and the refusal says where it goes instead.
+func TestConfig_Parse_URLPasswordRefused(t *testing.T) {
+	for _, url := range []string{"rtsp://u:s3cret@10.20.0.1/", "rtsp://10.20.0.1/x?PWD=s3cret"} {
+		_, err := Parse("cctv.toml", []byte(base+fmt.Sprintf("[[camera]]\nid = \"a\"\nurl = %q\n", url)))
+		if err == nil || !strings.Contains(err.Error(), "password_file") || !strings.Contains(err.Error(), "readable by every user") {
+			t.Errorf("url %q: err = %v, want a refusal pointing to password_file", url, err)
+		}
+	}
+	if _, err := Parse("cctv.toml", []byte(base+"[[camera]]\nid = \"a\"\nurl = \"rtsp://recorder@10.20.0.1/\"\n")); err != nil {
+		t.Errorf("a user name alone: %v", err)
 	}
 }
 

@@ -141,13 +141,28 @@ func (c *Config) checkURL(ps *problems, cam *Camera) {
 	if err != nil || u.Opaque != "" {
 		// url.Parse errors quote the URL, credentials and all, so say
 		// nothing more specific.
-		ps.add(l, "camera.url", "write rtsp://user:password@host:554/path, escaping @ : / in the password as %40 %3A %2F",
+		ps.add(l, "camera.url", "write rtsp://host:554/path (user name and password go in username and password_file)",
 			"not a valid URL")
 		return
 	}
 	if s := strings.ToLower(u.Scheme); s != "rtsp" && s != "rtsps" {
 		ps.add(l, "camera.url", "use the camera's RTSP address, rtsp://host:554/path", "must start with rtsp:// or rtsps://, not %q", RedactURL(cam.URL))
 		return
+	}
+	// The config is readable by every user of the box (staff read it to
+	// find the socket): a password belongs in password_file, which only the
+	// service can read.
+	if _, has := u.User.Password(); has {
+		ps.add(l, "camera.url", "keep only the user name in the url (or use username) and put the password in password_file, readable by the service only",
+			"has a password in it, and this file is readable by every user of the box")
+	}
+	if q, err := url.ParseQuery(u.RawQuery); err == nil {
+		for k := range q {
+			if sensitiveQuery[strings.ToLower(k)] {
+				ps.add(l, "camera.url", "put the password in password_file, readable by the service only",
+					"has a credential in its %q parameter, and this file is readable by every user of the box", k)
+			}
+		}
 	}
 	host := u.Hostname()
 	if host == "" {

@@ -10,8 +10,10 @@
 #
 # Steps: build bin (unless --binary / CCTV_BINARY) -> $PREFIX/bin/cctv;
 # systemd unit, sysusers and tmpfiles files; user and groups; /etc/cctv and an
-# example config (only if none); `cctv keys init` (only if no key); `cctv init`
-# (only on an empty data_dir without marker); the IPAddressAllow= drop-in from
+# example config (only if none; readable by staff, as it holds no secret) and
+# /etc/cctv/secrets for camera password files; `cctv keys init` (only if no key); `cctv init`
+# (only on an empty data_dir without marker, and once box_id is no longer
+# the example's: the marker names the box); the IPAddressAllow= drop-in from
 # `cctv systemd-dropin`; `systemctl daemon-reload && systemctl enable cctv`
 # (only when systemd is PID 1).
 #
@@ -200,11 +202,29 @@ OWN_CFG=$(owner_of root "$SVC_GROUP")
 OWN_SVC=$(owner_of "$SVC_USER" "$SVC_GROUP")
 
 # --- 4. /etc/cctv and the config -----------------------------------------------
-ensure_dir "$DESTDIR/etc/cctv" 0750 "$OWN_CFG"
+# Staff run cctv as themselves, and cctv reads the config to find the socket:
+# the directory and the config are readable by every user, and the config
+# holds no secret (cctv refuses a password in a camera url). Camera passwords
+# live in /etc/cctv/secrets (root:cctv 0750, files 0640) and the key is
+# cctv's alone (0600), so only the service reads them.
+ensure_dir "$DESTDIR/etc/cctv" 0755 "$OWN_CFG"
+ensure_dir "$DESTDIR/etc/cctv/secrets" 0750 "$OWN_CFG"
 if [ -e "$DESTDIR$CONFIG" ]; then
 	say "kept       $DESTDIR$CONFIG (an existing config is never overwritten)"
+	if [ "$(stat -c '%a' "$DESTDIR$CONFIG")" != 644 ]; then
+		# An older install made it 0640: open it to staff only once cctv
+		# confirms it is valid, which includes holding no password.
+		if "$CCTV" --config "$DESTDIR$CONFIG" systemd-dropin >/dev/null 2>"$TMP/cfg.err"; then
+			chown "$OWN_CFG" "$DESTDIR$CONFIG"
+			chmod 0644 "$DESTDIR$CONFIG"
+			say "fixed mode $DESTDIR$CONFIG (0644 $OWN_CFG: staff read it to reach the recorder)"
+		else
+			cat "$TMP/cfg.err" >&2
+			warn "$DESTDIR$CONFIG is not readable by staff (mode $(stat -c '%a' "$DESTDIR$CONFIG")): fix the problems above (a password goes in password_file), then run the installer again"
+		fi
+	fi
 else
-	put "$SCRIPT_DIR/cctv.example.toml" "$DESTDIR$CONFIG" 0640 "$OWN_CFG"
+	put "$SCRIPT_DIR/cctv.example.toml" "$DESTDIR$CONFIG" 0644 "$OWN_CFG"
 	NEW_CONFIG=1
 fi
 
@@ -267,10 +287,17 @@ fi
 
 # --- 6. the data directory ----------------------------------------------------
 DATA=$DESTDIR$data_dir
+box_id=$(toml_top box_id "$DESTDIR$CONFIG")
 if [ -f "$DATA/.cctv-data" ]; then
 	say "kept       $DATA (already a cctv data directory)"
 elif [ -d "$DATA" ] && [ -n "$(find "$DATA" -mindepth 1 -maxdepth 1 ! -name lost+found -print -quit)" ]; then
 	warn "$DATA is not empty and has no cctv marker: not running \`cctv init\` (is the wrong disk mounted there?)"
+elif [ "$box_id" = "$(toml_top box_id "$SCRIPT_DIR/cctv.example.toml")" ]; then
+	# The data directory's marker names the box: initialised now, it would
+	# belong to the example's box_id, and the recorder would refuse it once
+	# the site sets its own.
+	warn "not initialising $DATA yet: set box_id in $DESTDIR$CONFIG (it is still the example's \"$box_id\"), then run the installer again"
+	NEED_INIT=1
 else
 	ensure_dir "$DATA" 0750 "$OWN_SVC"
 	as_service "$CCTV" --config "$RUN_CONFIG" init >"$TMP/init.out" 2>&1 || {
@@ -310,7 +337,8 @@ cat <<EOF
 cctv is installed. Next steps:
   1. Edit $DESTDIR$CONFIG${NEW_CONFIG:+ (a new example: set site and box_id)}: add a [[camera]] table per
      camera and the camera networks to allowed_networks; then run the installer
-     again to rewrite the drop-in ($DROPIN).
+     again to rewrite the drop-in ($DROPIN)${NEED_INIT:+
+     and initialise the data directory $DATA}.
   2. Add staff to groups: cctv-view (status, list), cctv-export (export, still),
      cctv-admin (holds, audit). Export and admin staff must ALSO be in cctv-view:
        usermod -a -G cctv-view,cctv-export alice

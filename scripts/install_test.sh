@@ -4,8 +4,8 @@
 #
 #   scripts/install_test.sh [--binary PATH]   # default: builds bin once (CCTV_BINARY too)
 #
-# Checks: a first install puts every file in place; the key is 0600 and the
-# config 0640 (owned by cctv / group cctv when those exist here, else root);
+# Checks: a first install puts every file in place; the key is 0600, the
+# config 0644 and /etc/cctv 0755 (staff read them), secrets/ 0750 (owned by cctv / group cctv when those exist here, else root);
 # a second run over an edited config changes nothing (checksums, modes, owners,
 # mtimes) and keeps the edit and the key; systemd-analyze verify finds no unknown
 # directives in the installed unit and drop-in; the drop-in allows exactly the
@@ -84,13 +84,16 @@ else
 fi
 for f in usr/local/bin/cctv etc/systemd/system/cctv.service usr/lib/sysusers.d/cctv.conf \
 	usr/lib/tmpfiles.d/cctv.conf etc/cctv/cctv.toml etc/cctv/box_ed25519 \
-	etc/systemd/system/cctv.service.d/cameras.conf var/lib/cctv/.cctv-data; do
+	etc/systemd/system/cctv.service.d/cameras.conf; do
 	check "installed /$f" test -f "$ROOT/$f"
 done
 check "binary is the one given" cmp -s "$BINARY" "$ROOT/usr/local/bin/cctv"
 check "key is 0600 $SVC_USER:$SVC_GROUP" test "$(stat -c '%a %U:%G' "$ROOT/etc/cctv/box_ed25519")" = "600 $SVC_USER:$SVC_GROUP"
-check "config is 0640 root:$CFG_GROUP" test "$(stat -c '%a %U:%G' "$ROOT/etc/cctv/cctv.toml")" = "640 root:$CFG_GROUP"
-check "/etc/cctv is 0750 root:$CFG_GROUP" test "$(stat -c '%a %U:%G' "$ROOT/etc/cctv")" = "750 root:$CFG_GROUP"
+check "config is 0644 root:$CFG_GROUP (staff read it; it holds no secret)" test "$(stat -c '%a %U:%G' "$ROOT/etc/cctv/cctv.toml")" = "644 root:$CFG_GROUP"
+check "/etc/cctv is 0755 root:$CFG_GROUP" test "$(stat -c '%a %U:%G' "$ROOT/etc/cctv")" = "755 root:$CFG_GROUP"
+check "/etc/cctv/secrets is 0750 root:$CFG_GROUP" test "$(stat -c '%a %U:%G' "$ROOT/etc/cctv/secrets")" = "750 root:$CFG_GROUP"
+tmpfiles_etc=$(awk '$1 == "d" && $2 == "/etc/cctv" { print $3 }' "$ROOT/usr/lib/tmpfiles.d/cctv.conf")
+check "tmpfiles keeps /etc/cctv at the installer's mode (0755, not $tmpfiles_etc)" test "$tmpfiles_etc" = 0755
 check "config is the example" cmp -s "$EXAMPLE" "$ROOT/etc/cctv/cctv.toml"
 check "next steps printed" grep -q 'cctv keys show' "$WORK/run1.log"
 check "next steps mention cctv-view for export/admin staff" grep -q 'ALSO be in cctv-view' "$WORK/run1.log"
@@ -127,6 +130,18 @@ else
 	echo "skip  systemd-analyze verify (systemd-analyze not installed)"
 fi
 
+# --- the site sets box_id; the next run initialises the data directory ----------
+check "data_dir not initialised under the example's box_id" test ! -e "$ROOT/var/lib/cctv/.cctv-data"
+check "... and the installer says to set box_id first" grep -q 'set box_id in' "$WORK/run1.log"
+sed -i 's/^box_id *=.*/box_id = "site-box-01"/' "$ROOT/etc/cctv/cctv.toml"
+if DESTDIR=$ROOT "$INSTALL" --binary "$BINARY" >"$WORK/run1b.log" 2>&1; then
+	pass "install after setting box_id"
+else
+	cat "$WORK/run1b.log" >&2
+	fail "install after setting box_id"
+fi
+check "data_dir initialised for the site's box" grep -q 'site-box-01' "$ROOT/var/lib/cctv/.cctv-data"
+
 # --- second install over an edited config: nothing changes ----------------------
 echo '# edited by the site' >>"$ROOT/etc/cctv/cctv.toml"
 key_sum=$(sha256sum <"$ROOT/etc/cctv/box_ed25519")
@@ -147,6 +162,19 @@ fi
 check "edited config kept" grep -q '^# edited by the site$' "$ROOT/etc/cctv/cctv.toml"
 check "key kept" test "$(sha256sum <"$ROOT/etc/cctv/box_ed25519")" = "$key_sum"
 check "second run reports nothing installed" bash -c "! grep -qE '^install: (installed|created|initialised)' '$WORK/run2.log'"
+
+# --- an older install's 0640 config: opened to staff once valid ---------------
+chmod 0640 "$ROOT/etc/cctv/cctv.toml"
+DESTDIR=$ROOT "$INSTALL" --binary "$BINARY" >"$WORK/run2b.log" 2>&1 || true
+check "a valid 0640 config from an older install becomes 0644" test "$(stat -c '%a' "$ROOT/etc/cctv/cctv.toml")" = 644
+cp "$ROOT/etc/cctv/cctv.toml" "$WORK/keep.toml"
+chmod 0640 "$ROOT/etc/cctv/cctv.toml"
+printf '\n[[camera]]\nid = "door"\nurl = "rtsp://admin:hunter2@10.20.0.9/x"\n' >>"$ROOT/etc/cctv/cctv.toml"
+DESTDIR=$ROOT "$INSTALL" --binary "$BINARY" >"$WORK/run2c.log" 2>&1 || true
+check "a config with a password in a url stays 0640" test "$(stat -c '%a' "$ROOT/etc/cctv/cctv.toml")" = 640
+check "... and the installer says why" grep -q 'not readable by staff' "$WORK/run2c.log"
+check "... without printing the password" bash -c "! grep -q hunter2 '$WORK/run2c.log'"
+cp "$WORK/keep.toml" "$ROOT/etc/cctv/cctv.toml"
 
 # --- a non-empty data_dir without marker is left alone -------------------------
 ROOT2=$WORK/root2

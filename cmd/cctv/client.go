@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os/exec"
+	"strings"
+	"time"
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
@@ -20,9 +24,46 @@ func ask(ctx context.Context, cfg *config.Config, command string, args, out any,
 		return err
 	}
 	if !daemon.CanRunDirect(command) {
-		return failed(err, "the cctv daemon is not running (nothing answers on "+cfg.Socket+")",
-			"start it: systemctl start cctv",
-			"see why it stopped: journalctl -u cctv")
+		hints := []string{"start it: systemctl start cctv", "see why it stopped: journalctl -u cctv -e"}
+		if u := unitState(ctx); u != "" {
+			hints = append([]string{u}, hints...)
+		}
+		return failed(err, "the cctv daemon is not running (nothing answers on "+cfg.Socket+")", hints...)
 	}
 	return daemon.Direct(ctx, cfg, command, args, out, body)
+}
+
+// unitState describes cctv.service as systemd sees it ("cctv.service is
+// activating (auto-restart) after exit-code, 3 restarts, since …"), so that a
+// stopped recorder's status says more than "not running". It returns ""
+// where there is no systemd or no such unit (the demo, a development box).
+func unitState(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "systemctl", "show", "cctv.service", "--no-pager",
+		"-p", "LoadState", "-p", "ActiveState", "-p", "SubState", "-p", "Result", "-p", "NRestarts",
+		"-p", "StateChangeTimestamp").Output()
+	if err != nil {
+		return ""
+	}
+	p := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			p[k] = v
+		}
+	}
+	if p["LoadState"] != "loaded" {
+		return ""
+	}
+	msg := fmt.Sprintf("systemd: cctv.service is %s (%s)", p["ActiveState"], p["SubState"])
+	if r := p["Result"]; r != "" && r != "success" {
+		msg += " after " + r
+	}
+	if n := p["NRestarts"]; n != "" && n != "0" {
+		msg += ", " + n + " restarts"
+	}
+	if ts := p["StateChangeTimestamp"]; ts != "" {
+		msg += ", since " + ts
+	}
+	return msg
 }

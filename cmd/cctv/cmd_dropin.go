@@ -18,7 +18,21 @@ func writeDropin(w io.Writer, cfg *config.Config) {
 	for _, p := range cfg.AllowedNetworks {
 		fmt.Fprintf(w, "IPAddressAllow=%s\n", p)
 	}
+	for _, cam := range cfg.Cameras {
+		if cam.Transport == "udp" {
+			// The unit denies bind(2) to every port (SocketBindDeny=any). An
+			// RTSP client over UDP binds an RTP/RTCP port pair of its own,
+			// which gortsplib picks in 10000-65535. Inbound packets still
+			// pass only from IPAddressAllow= (the camera networks).
+			fmt.Fprintf(w, "# Camera %s uses RTSP over UDP: let the recorder bind its RTP/RTCP ports.\n", cam.ID)
+			fmt.Fprintln(w, "SocketBindAllow=udp:"+udpClientPorts)
+			break
+		}
+	}
 }
+
+// udpClientPorts is the range gortsplib's client picks RTP/RTCP ports in.
+const udpClientPorts = "10000-65535"
 
 func cmdDropin() *cli.Command {
 	return &cli.Command{

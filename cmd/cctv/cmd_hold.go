@@ -28,7 +28,7 @@ func cmdHold() *cli.Command {
 					markFlag,
 					&cli.StringFlag{Name: "case", Usage: "case reference", Required: true},
 					&cli.StringFlag{Name: "reason", Usage: "legal basis / reason", Required: true},
-					&cli.StringFlag{Name: "review", Usage: "review date (default: 90 days from now)"},
+					&cli.StringFlag{Name: "review", Usage: "review date, YYYY-MM-DD or a time (default: 90 days from now)"},
 					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 				},
 				Action: configAction(func(c *cli.Context, cfg *config.Config) error {
@@ -38,6 +38,9 @@ func cmdHold() *cli.Command {
 					}
 					a := api.HoldAddRequest{Camera: camera, From: from, To: to, Case: c.String("case"), Reason: c.String("reason")}
 					if r := c.String("review"); r != "" {
+						if len(r) == len("2006-01-02") {
+							r += " 00:00" // a review date is a day: its start, in the site's timezone
+						}
 						if a.Review, err = timeinput.Parse(r, cfg.Location); err != nil {
 							return err
 						}

@@ -72,10 +72,13 @@ deletion_interval = "1s"`)
 	// Hold the first segment's footage.
 	out := b.mustRun("hold", "add", "--camera", "desk", "--json",
 		"--from", first.Start.Add(time.Second).Format(time.RFC3339Nano), "--to", first.Start.Add(2*time.Second).Format(time.RFC3339Nano),
-		"--case", "T-1", "--reason", "test hold")
+		"--case", "T-1", "--reason", "test hold", "--review", "2099-02-20") // a bare date, as in the README
 	var h api.Hold
 	if err := json.Unmarshal([]byte(out), &h); err != nil || h.ID == "" {
 		t.Fatalf("hold add: %s", out)
+	}
+	if h.Review.Year() != 2099 || h.Review.Month() != time.February || h.Review.Day() < 19 || h.Review.Day() > 20 {
+		t.Errorf("hold review %s, want the start of 2099-02-20", h.Review)
 	}
 	waitUntil(t, "retention to delete expired footage", 60*time.Second, func() bool {
 		l := b.list(true)

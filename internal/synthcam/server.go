@@ -16,8 +16,11 @@ import (
 // ServerOptions configure a Server. The zero value serves RTSP over TCP
 // only, with sender reports every second and no logging.
 type ServerOptions struct {
+	// Host is the IP address to listen on (RTSP and UDP). It defaults to
+	// 127.0.0.1.
+	Host string
 	// UDP also serves RTP/RTCP over UDP, on a free even port and the next
-	// one, on 127.0.0.1. It defaults to false (TCP only).
+	// one, on Host. It defaults to false (TCP only).
 	UDP bool
 	// DisableRTCP turns off RTCP sender reports, so clients never learn the
 	// camera's wall-clock time (to test the arrival-time fallback). It
@@ -32,7 +35,7 @@ type ServerOptions struct {
 	Logger *slog.Logger
 }
 
-// Server is an RTSP server for synthetic cameras, listening on 127.0.0.1.
+// Server is an RTSP server for synthetic cameras, listening on one address.
 type Server struct {
 	opts ServerOptions
 	log  *slog.Logger
@@ -44,8 +47,15 @@ type Server struct {
 	closed  bool
 }
 
-// NewServer starts a server on 127.0.0.1 with a port chosen by the system.
+// NewServer starts a server on opts.Host with a port chosen by the system.
 func NewServer(opts ServerOptions) (*Server, error) {
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	ip := net.ParseIP(opts.Host)
+	if ip == nil {
+		return nil, fmt.Errorf("start synthcam server: host %q is not an IP address", opts.Host)
+	}
 	if opts.SenderReportPeriod <= 0 {
 		opts.SenderReportPeriod = time.Second
 	}
@@ -58,7 +68,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("start synthcam server: listen tcp: %w", err)
 	}
@@ -88,7 +98,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		},
 	}
 	if opts.UDP {
-		rtp, rtcp, err := listenUDPPair()
+		rtp, rtcp, err := listenUDPPair(ip)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("start synthcam server: %w", err)
@@ -115,17 +125,17 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// listenUDPPair binds an even UDP port and the next one on 127.0.0.1, as
-// RTP/RTCP over UDP requires.
-func listenUDPPair() (rtp, rtcp *net.UDPConn, err error) {
+// listenUDPPair binds an even UDP port and the next one on ip, as RTP/RTCP
+// over UDP requires.
+func listenUDPPair(ip net.IP) (rtp, rtcp *net.UDPConn, err error) {
 	for range 100 {
-		rtp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		rtp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen udp: %w", err)
 		}
 		port := rtp.LocalAddr().(*net.UDPAddr).Port
 		if port%2 == 0 {
-			rtcp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
+			rtcp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port + 1})
 			if err == nil {
 				return rtp, rtcp, nil
 			}
@@ -135,7 +145,7 @@ func listenUDPPair() (rtp, rtcp *net.UDPConn, err error) {
 	return nil, nil, errors.New("listen udp: no free even/odd port pair found")
 }
 
-// URL returns the RTSP URL of path, rtsp://127.0.0.1:PORT/path.
+// URL returns the RTSP URL of path, rtsp://HOST:PORT/path.
 func (s *Server) URL(path string) string {
 	return "rtsp://" + s.addr + "/" + path
 }
