@@ -88,6 +88,7 @@ type segmenter struct {
 	mux *media.TSMuxer
 
 	anchored   bool
+	pre        []frame // the session's first frames, held until the timeline is anchored
 	anchorWall time.Time
 	anchorPTS  int64
 	reanchor   bool // anchor afresh at the next segment (the box clock jumped)
@@ -148,6 +149,67 @@ func (s *segmenter) countLoss(lost, dropped int64) {
 // would break the muxer is refused with errBadTiming; a muxer failure that
 // is not the storage's is an *inputError (the segment is then closed).
 func (s *segmenter) write(f *frame) (opened time.Time, err error) {
+	if !s.anchored && (len(s.pre) > 0 || f.key) {
+		return s.preroll(f)
+	}
+	return s.writeFrame(f)
+}
+
+// prerollFor is how much of a session's start (from its first keyframe)
+// is held in memory before the session's timeline is anchored.
+const prerollFor = time.Second
+
+// preroll holds the frames of the session's first second, then anchors the
+// timeline and writes them. The box clock files footage by when frames
+// arrive, but the first ones often arrive late (a camera sends what its
+// encoder queued while the session was set up, a loaded machine delivers
+// in bursts): anchored at the first keyframe's arrival, everything after
+// would be filed that much late. The least-delayed frame of the first
+// second says best when the keyframe would have arrived: the timeline
+// puts it there. Frames arrive in decode order, so delays are measured
+// against decode times.
+func (s *segmenter) preroll(f *frame) (time.Time, error) {
+	hf := *f
+	hf.data = append([]byte(nil), f.data...) // f is recycled; only a session's first second is copied
+	s.pre = append(s.pre, hf)
+	if time.Duration(f.dts-s.pre[0].dts)*time.Second/90000 < prerollFor && len(s.pre) < 128 {
+		return time.Time{}, nil
+	}
+	return s.flushPreroll()
+}
+
+// flushPreroll anchors the timeline on the held frames and writes them.
+func (s *segmenter) flushPreroll() (opened time.Time, err error) {
+	if len(s.pre) == 0 {
+		return time.Time{}, nil
+	}
+	pre := s.pre
+	s.pre = nil
+	key := pre[0]
+	t := key.arrival
+	for _, f := range pre[1:] {
+		if c := f.arrival.Add(-time.Duration(f.dts-key.dts) * time.Second / 90000); c.Before(t) {
+			t = c
+		}
+	}
+	s.anchor(t, key.pts)
+	for i := range pre {
+		o, err := s.writeFrame(&pre[i])
+		if errors.Is(err, errBadTiming) {
+			continue // dropped and counted; the ones after still go in
+		}
+		if err != nil {
+			return opened, err
+		}
+		if opened.IsZero() {
+			opened = o
+		}
+	}
+	return opened, nil
+}
+
+// writeFrame adds one access unit once the timeline is anchored.
+func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 	s.countLoss(f.lost, f.dropped)
 	if f.pts < f.dts || (s.w != nil && f.dts <= s.lastDTS) {
 		s.countLoss(0, 1)
@@ -293,6 +355,12 @@ func (s *segmenter) end() time.Time {
 // in the seal), or a frame interval longer than the shortest: none of it is
 // a hole in the recording. It returns the end time of what was sealed.
 func (s *segmenter) close(next time.Time) (time.Time, error) {
+	if _, err := s.flushPreroll(); err != nil {
+		if s.w != nil {
+			return s.fail(err), err
+		}
+		return time.Time{}, err
+	}
 	if s.w == nil {
 		return time.Time{}, nil
 	}

@@ -98,12 +98,23 @@ func TestRecorder_Zoo(t *testing.T) {
 		}
 		cases = some
 	}
-	zoo := camzoo.Start(t, camzoo.Spec{Cameras: camsOf(cases)})
+	// Two servers share the cameras: one GStreamer RTSP server prepares
+	// the pipelines of its clients one at a time, and 30 at once on a
+	// loaded machine time out.
+	var halves [2][]camzoo.Camera
+	for i, tc := range cases {
+		halves[i%2] = append(halves[i%2], tc.cam)
+	}
+	zoos := [2]*camzoo.Server{camzoo.Start(t, camzoo.Spec{Cameras: halves[0]}), camzoo.Start(t, camzoo.Spec{Cameras: halves[1]})}
 	// A camera that reboots half way (new SSRC, sequence numbers and
 	// timestamps) and one behind digest authentication get servers of
 	// their own.
 	rebooting := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "reboot"}, {Path: "reboot-bframes", BFrames: 2}}})
 	authed := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "digest"}}, User: "cctv", Password: "s3cret pass"})
+	// B-frames as ffmpeg's x264 makes them (B-pyramid) and its RTP
+	// packetiser sends them, through an RTSP relay (rtsp-server-perl; UDP
+	// only), as a camera behind a media server.
+	published := camzoo.Publish(t, "ffmpeg-bf2", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2")
 	pwFile := filepath.Join(t.TempDir(), "digest.pw")
 	if err := os.WriteFile(pwFile, []byte("s3cret pass\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -111,12 +122,13 @@ func TestRecorder_Zoo(t *testing.T) {
 
 	h := newHarness(t, synthcam.ServerOptions{})
 	var cfgs []recorder.CameraConfig
-	for _, tc := range cases {
-		cfgs = append(cfgs, recorder.CameraConfig{ID: camID(tc.cam.Path), URL: zoo.URL(tc.cam.Path), Transport: tc.transport})
+	for i, tc := range cases {
+		cfgs = append(cfgs, recorder.CameraConfig{ID: camID(tc.cam.Path), URL: zoos[i%2].URL(tc.cam.Path), Transport: tc.transport})
 	}
 	cfgs = append(cfgs,
 		recorder.CameraConfig{ID: "reboot", URL: rebooting.URL("reboot"), Transport: "tcp"},
 		recorder.CameraConfig{ID: "reboot-bframes", URL: rebooting.URL("reboot-bframes"), Transport: "udp"},
+		recorder.CameraConfig{ID: "ffmpeg-bf2", URL: published.URL, Transport: "udp"},
 		recorder.CameraConfig{ID: "wrong-password", URL: authed.URL("digest"), Transport: "tcp", Username: "cctv", Password: "not it"},
 		recorder.CameraConfig{ID: "digest", URL: authed.URL("digest"), Transport: "udp", Username: "cctv",
 			PasswordFile: pwFile, LoadPassword: func() (string, error) {
@@ -153,7 +165,8 @@ func TestRecorder_Zoo(t *testing.T) {
 		mu.Unlock()
 	}
 	sem := make(chan struct{}, 2) // two cores
-	for _, tc := range append(cases, zooCase{cam: camzoo.Camera{Path: "reboot"}}, zooCase{cam: camzoo.Camera{Path: "reboot-bframes", BFrames: 2}}, zooCase{cam: camzoo.Camera{Path: "digest"}}) {
+	for _, tc := range append(cases, zooCase{cam: camzoo.Camera{Path: "reboot"}}, zooCase{cam: camzoo.Camera{Path: "reboot-bframes", BFrames: 2}},
+		zooCase{cam: camzoo.Camera{Path: "ffmpeg-bf2", BFrames: 2}, transport: "udp"}, zooCase{cam: camzoo.Camera{Path: "digest"}}) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -179,7 +192,7 @@ func TestRecorder_Zoo(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("zoo server log:\n%s", zoo.Stderr())
+		t.Logf("zoo server logs:\n%s\n%s\nffmpeg and relay:\n%s", zoos[0].Stderr(), zoos[1].Stderr(), published.Log())
 		// CCTV_ZOO_KEEP=dir keeps the recording for a closer look.
 		if keep := os.Getenv("CCTV_ZOO_KEEP"); keep != "" {
 			if err := exec.Command("cp", "-a", h.dir, keep).Run(); err != nil {
@@ -187,14 +200,6 @@ func TestRecorder_Zoo(t *testing.T) {
 			}
 		}
 	}
-}
-
-func camsOf(cases []zooCase) []camzoo.Camera {
-	var out []camzoo.Camera
-	for _, tc := range cases {
-		out = append(out, tc.cam)
-	}
-	return out
 }
 
 // camID turns a zoo path into a camera id ([a-z0-9-]).
@@ -225,6 +230,15 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		// an access unit into when parameter sets come before every slice.
 		if n := testutil.FFprobe(t, s.Path).Timed(); int64(n) != s.Frames {
 			bad("%s: sealed %d frames, ffprobe counts %d with a timestamp", s.File, s.Frames, n)
+		}
+		if tc.cam.X265Defaults && i > 0 {
+			// Leading pictures of the CRA a segment starts with refer to
+			// the segment before: the seal counts them, and a player
+			// opening the file on its own decodes all but them.
+			_, decoded, err := testutil.CountFrames(s.Path)
+			if err != nil || s.LeadingFrames == 0 || int64(decoded) != s.Frames-s.LeadingFrames {
+				bad("%s: sealed %d frames of which %d leading; ffprobe decodes %d (%v)", s.File, s.Frames, s.LeadingFrames, decoded, err)
+			}
 		}
 		if s.State != store.SealSealed {
 			bad("%s: seal state %s %v, want sealed", s.File, s.State, s.Flags)
@@ -265,12 +279,25 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		bad("the camera clock was never measured")
 	}
 	first, last := segs[0].Start, segs[len(segs)-1].End
-	// Some 30 GStreamer pipelines start at once on 2 shared cores (and a
-	// camera refusing its transport is asked twice).
-	if d := first.Sub(began); d > 10*time.Second {
-		bad("first footage %s after the recorder started", d)
+	// Some 35 GStreamer pipelines start at once on 2 shared cores (and a
+	// camera refusing its transport is asked twice): a camera that did not
+	// answer in time at start is a gap before its first footage, on record.
+	upAt := began
+	var startGaps []store.Gap
+	for _, g := range gaps {
+		if !g.To.After(first.Add(time.Millisecond)) && !reboot {
+			startGaps = append(startGaps, g)
+			upAt = g.To
+		}
 	}
-	if d := ended.Sub(last); d > 1500*time.Millisecond || d < -500*time.Millisecond {
+	if d := first.Sub(upAt); d > 10*time.Second {
+		bad("first footage %s after the recorder started (or its start-up gap ended)", d)
+	}
+	lag := 1500 * time.Millisecond
+	if tc.cam.Codec == "h265" {
+		lag = 2500 * time.Millisecond // x265 runs behind on a loaded machine
+	}
+	if d := ended.Sub(last); d > lag || d < -500*time.Millisecond {
 		bad("last footage ends %s before the recorder stopped", d)
 	}
 	want := tc.coverage
@@ -286,7 +313,7 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 			bad("gaps %+v, want one around the reboot at %s", gaps, rebooted)
 		}
 	} else {
-		for _, g := range gaps {
+		for _, g := range gaps[len(startGaps):] {
 			// A camera that falls seconds behind real time (the 1080p
 			// encoder on a loaded machine) is re-anchored at the box clock;
 			// the time skipped is on record.
@@ -302,6 +329,18 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 	}
 	if !tc.lossy && tc.transport == "tcp" && (lost != 0 || dropped != 0) {
 		bad("seals count %d lost packets and %d dropped frames over TCP without loss", lost, dropped)
+	}
+	// Over UDP on the loopback a packet may be lost now and then, but a
+	// stream the recorder cannot follow shows as frames dropped without
+	// loss (B-frames whose decode times it got wrong, say).
+	if !tc.lossy {
+		var kept int64
+		for _, s := range segs {
+			kept += s.Frames
+		}
+		if dropped > lost*60+kept/100 {
+			bad("%d frames dropped (%d recorded) for %d packets lost", dropped, kept, lost)
+		}
 	}
 	if want := cmp.Or(tc.fallback, tc.transport); want != "" && hs.Transport != want {
 		bad("recorded over %q, want %s", hs.Transport, want)
