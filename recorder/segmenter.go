@@ -102,6 +102,9 @@ type segmenter struct {
 	nRecent    int
 	frames     int64
 	leading    int64 // frames shown before the first keyframe (open GOP)
+	startDTS   int64
+	minLag     time.Duration // least arrival-minus-timeline of the segment's frames
+	lagKnown   bool
 	lost       int64
 	dropped    int64
 	pendLost   int64 // counted while no segment is open, for the next one
@@ -216,8 +219,13 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 		return time.Time{}, errBadTiming
 	}
 	if s.w != nil && f.key && (s.cutPending || s.elapsed(f.pts) >= s.target) {
-		if _, err := s.close(s.at(f.pts)); err != nil {
+		next := s.at(f.pts)
+		slewed := s.slew(next)
+		if _, err := s.close(slewed); err != nil {
 			return time.Time{}, err
+		}
+		if !slewed.Equal(next) {
+			s.anchor(slewed, f.pts)
 		}
 	}
 	if s.w == nil {
@@ -237,6 +245,11 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 		return opened, fmt.Errorf("write frame: %w", err)
 	}
 	s.noteStep(f.pts)
+	// Frames arrive in decode order: the delay is measured against the
+	// decode time, shifted by the keyframe's reordering.
+	if lag := f.arrival.Sub(s.at(f.dts + s.startPTS - s.startDTS)); !s.lagKnown || lag < s.minLag {
+		s.minLag, s.lagKnown = lag, true
+	}
 	if f.pts < s.startPTS {
 		s.leading++ // shown before the keyframe the segment starts with
 	}
@@ -266,6 +279,33 @@ func (s *segmenter) noteStep(pts int64) {
 	}
 	s.recent[s.nRecent%len(s.recent)] = pts
 	s.nRecent++
+}
+
+// slew returns where the segment starting at next (on the timeline) should
+// start so that the timeline keeps following the box clock. A camera's RTP
+// clock runs a little fast or slow against the box's (crystals differ by
+// tens of ppm: seconds a day), so a long session's timeline would drift
+// ahead of the box clock without end, or fall behind until re-anchored.
+// The least delay with which the segment's frames arrived measures the
+// drift; at each cut the timeline moves towards it by at most half a frame
+// interval, which the seam absorbs (the segment's last frame shows that
+// much longer or shorter), so nothing overlaps and no hole opens. Half a
+// frame per segment follows several hundred ppm. (Working copies keep
+// whole frame intervals across such seams: media.WriteClip.)
+func (s *segmenter) slew(next time.Time) time.Time {
+	if !s.lagKnown || s.frameDur <= 0 || s.cutPending {
+		return next // a clock jump anchors afresh instead
+	}
+	step := time.Duration(s.frameDur) * time.Second / 90000 / 2
+	d := min(max(s.minLag, -step), step)
+	if d > -time.Millisecond && d < time.Millisecond {
+		return next
+	}
+	// Never before the last frame shown has had half its interval.
+	if floor := s.at(s.maxPTS).Add(step); next.Add(d).Before(floor) {
+		return floor
+	}
+	return next.Add(d)
 }
 
 func (s *segmenter) elapsed(pts int64) time.Duration {
@@ -314,6 +354,7 @@ func (s *segmenter) open(f *frame) error {
 	s.w, s.mux = w, mux
 	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
 	s.frames, s.leading = 0, 0 // frameDur carries over: a one-frame segment still has a length
+	s.startDTS, s.lagKnown = f.dts, false
 	s.lost, s.dropped, s.pendLost, s.pendDrop = s.pendLost, s.pendDrop, 0, 0
 	s.offset, s.camClock = 0, false
 	s.flags = append(s.flags[:0], s.nextFlags...)
