@@ -5,7 +5,8 @@ DEB_PKGS  := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-
              libavfilter-dev libswresample-dev libavdevice-dev ffmpeg openssh-client age \
              gcc git systemd unzip zip chromium poppler-utils \
              python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-             gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+             gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+             rtsp-server-perl
 BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 10s
@@ -22,6 +23,10 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		if echo "$$missing" | grep -qx rtsp-server-perl; then \
+			echo "disabling the rtsp-server-perl service (the camera zoo runs its own relays on 127.0.0.1)"; \
+			$(SUDO) systemctl disable --now rtsp-server-perl.service 2>/dev/null || true; \
+		fi; \
 	fi
 
 build: deps

@@ -141,8 +141,13 @@ func (h *health) frame(n int) {
 func (c *Camera) Run(ctx context.Context) {
 	bo := newBackoff(c.opts.BackoffMin, c.opts.BackoffMax, c.opts.Clock)
 	lastReason := ""
-	for {
-		c.setState(StateConnecting, "", "")
+	for first := true; ; first = false {
+		if first {
+			// Retries keep the state and reason of the fault (down,
+			// error) until a session is up: status shows why, not
+			// "connecting".
+			c.setState(StateConnecting, "", "")
+		}
 		c.salvageAbandoned()
 		res := c.runSession(ctx)
 		if ctx.Err() != nil {

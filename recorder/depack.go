@@ -62,6 +62,9 @@ type depacketizer struct {
 	cur   auBuf    // the access unit being assembled
 	out   auBuf    // the one being delivered
 	nalus [][]byte // out's NAL units
+	// withParams is a keyframe's NAL units behind the parameter sets last
+	// seen, for the DTS extractor.
+	withParams [][]byte
 
 	// Timeline: RTP timestamps unwrapped from the session's first.
 	tsKnown bool
@@ -244,14 +247,28 @@ func (d *depacketizer) deliver(dst []byte) ([]byte, int64, int64, bool, error) {
 		d.dts = d.newDTS() // decode order restarts at a keyframe
 	}
 	pts := d.unwrap(d.out.ts) + ptsOffset
-	dts, err := d.dts(nalus, pts)
+	hasParams := d.noteParams(nalus)
+	// The DTS extractor reads the SPS from the access unit: a keyframe
+	// without parameter sets (a camera that sends them only in the SDP)
+	// is shown it with the ones it will be written with.
+	dtsAU := nalus
+	if key && !hasParams {
+		d.withParams = d.withParams[:0]
+		for _, p := range [][]byte{d.vps, d.sps, d.pps} {
+			if len(p) > 0 {
+				d.withParams = append(d.withParams, p)
+			}
+		}
+		d.withParams = append(d.withParams, nalus...)
+		dtsAU = d.withParams
+	}
+	dts, err := d.dts(dtsAU, pts)
 	if err != nil {
 		// A stream the extractor cannot follow still gets recorded: with
 		// DTS = PTS the frames stay in order for a stream without B-frames.
 		// The writer drops what would break the muxer.
 		dts = pts
 	}
-	hasParams := d.noteParams(nalus)
 	if key && !hasParams {
 		dst = d.appendParams(dst)
 	}

@@ -88,6 +88,7 @@ type segmenter struct {
 	mux *media.TSMuxer
 
 	anchored   bool
+	pre        []frame // the session's first frames, held until the timeline is anchored
 	anchorWall time.Time
 	anchorPTS  int64
 	reanchor   bool // anchor afresh at the next segment (the box clock jumped)
@@ -101,6 +102,9 @@ type segmenter struct {
 	nRecent    int
 	frames     int64
 	leading    int64 // frames shown before the first keyframe (open GOP)
+	startDTS   int64
+	minLag     time.Duration // least arrival-minus-timeline of the segment's frames
+	lagKnown   bool
 	lost       int64
 	dropped    int64
 	pendLost   int64 // counted while no segment is open, for the next one
@@ -148,14 +152,80 @@ func (s *segmenter) countLoss(lost, dropped int64) {
 // would break the muxer is refused with errBadTiming; a muxer failure that
 // is not the storage's is an *inputError (the segment is then closed).
 func (s *segmenter) write(f *frame) (opened time.Time, err error) {
+	if !s.anchored && (len(s.pre) > 0 || f.key) {
+		return s.preroll(f)
+	}
+	return s.writeFrame(f)
+}
+
+// prerollFor is how much of a session's start (from its first keyframe)
+// is held in memory before the session's timeline is anchored.
+const prerollFor = time.Second
+
+// preroll holds the frames of the session's first second, then anchors the
+// timeline and writes them. The box clock files footage by when frames
+// arrive, but the first ones often arrive late (a camera sends what its
+// encoder queued while the session was set up, a loaded machine delivers
+// in bursts): anchored at the first keyframe's arrival, everything after
+// would be filed that much late. The least-delayed frame of the first
+// second says best when the keyframe would have arrived: the timeline
+// puts it there. Frames arrive in decode order, so delays are measured
+// against decode times.
+func (s *segmenter) preroll(f *frame) (time.Time, error) {
+	hf := *f
+	hf.data = append([]byte(nil), f.data...) // f is recycled; only a session's first second is copied
+	s.pre = append(s.pre, hf)
+	if time.Duration(f.dts-s.pre[0].dts)*time.Second/90000 < prerollFor && len(s.pre) < 128 {
+		return time.Time{}, nil
+	}
+	return s.flushPreroll()
+}
+
+// flushPreroll anchors the timeline on the held frames and writes them.
+func (s *segmenter) flushPreroll() (opened time.Time, err error) {
+	if len(s.pre) == 0 {
+		return time.Time{}, nil
+	}
+	pre := s.pre
+	s.pre = nil
+	key := pre[0]
+	t := key.arrival
+	for _, f := range pre[1:] {
+		if c := f.arrival.Add(-time.Duration(f.dts-key.dts) * time.Second / 90000); c.Before(t) {
+			t = c
+		}
+	}
+	s.anchor(t, key.pts)
+	for i := range pre {
+		o, err := s.writeFrame(&pre[i])
+		if errors.Is(err, errBadTiming) {
+			continue // dropped and counted; the ones after still go in
+		}
+		if err != nil {
+			return opened, err
+		}
+		if opened.IsZero() {
+			opened = o
+		}
+	}
+	return opened, nil
+}
+
+// writeFrame adds one access unit once the timeline is anchored.
+func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 	s.countLoss(f.lost, f.dropped)
 	if f.pts < f.dts || (s.w != nil && f.dts <= s.lastDTS) {
 		s.countLoss(0, 1)
 		return time.Time{}, errBadTiming
 	}
 	if s.w != nil && f.key && (s.cutPending || s.elapsed(f.pts) >= s.target) {
-		if _, err := s.close(s.at(f.pts)); err != nil {
+		next := s.at(f.pts)
+		slewed := s.slew(next)
+		if _, err := s.close(slewed); err != nil {
 			return time.Time{}, err
+		}
+		if !slewed.Equal(next) {
+			s.anchor(slewed, f.pts)
 		}
 	}
 	if s.w == nil {
@@ -175,6 +245,11 @@ func (s *segmenter) write(f *frame) (opened time.Time, err error) {
 		return opened, fmt.Errorf("write frame: %w", err)
 	}
 	s.noteStep(f.pts)
+	// Frames arrive in decode order: the delay is measured against the
+	// decode time, shifted by the keyframe's reordering.
+	if lag := f.arrival.Sub(s.at(f.dts + s.startPTS - s.startDTS)); !s.lagKnown || lag < s.minLag {
+		s.minLag, s.lagKnown = lag, true
+	}
 	if f.pts < s.startPTS {
 		s.leading++ // shown before the keyframe the segment starts with
 	}
@@ -204,6 +279,33 @@ func (s *segmenter) noteStep(pts int64) {
 	}
 	s.recent[s.nRecent%len(s.recent)] = pts
 	s.nRecent++
+}
+
+// slew returns where the segment starting at next (on the timeline) should
+// start so that the timeline keeps following the box clock. A camera's RTP
+// clock runs a little fast or slow against the box's (crystals differ by
+// tens of ppm: seconds a day), so a long session's timeline would drift
+// ahead of the box clock without end, or fall behind until re-anchored.
+// The least delay with which the segment's frames arrived measures the
+// drift; at each cut the timeline moves towards it by at most half a frame
+// interval, which the seam absorbs (the segment's last frame shows that
+// much longer or shorter), so nothing overlaps and no hole opens. Half a
+// frame per segment follows several hundred ppm. (Working copies keep
+// whole frame intervals across such seams: media.WriteClip.)
+func (s *segmenter) slew(next time.Time) time.Time {
+	if !s.lagKnown || s.frameDur <= 0 || s.cutPending {
+		return next // a clock jump anchors afresh instead
+	}
+	step := time.Duration(s.frameDur) * time.Second / 90000 / 2
+	d := min(max(s.minLag, -step), step)
+	if d > -time.Millisecond && d < time.Millisecond {
+		return next
+	}
+	// Never before the last frame shown has had half its interval.
+	if floor := s.at(s.maxPTS).Add(step); next.Add(d).Before(floor) {
+		return floor
+	}
+	return next.Add(d)
 }
 
 func (s *segmenter) elapsed(pts int64) time.Duration {
@@ -252,6 +354,7 @@ func (s *segmenter) open(f *frame) error {
 	s.w, s.mux = w, mux
 	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
 	s.frames, s.leading = 0, 0 // frameDur carries over: a one-frame segment still has a length
+	s.startDTS, s.lagKnown = f.dts, false
 	s.lost, s.dropped, s.pendLost, s.pendDrop = s.pendLost, s.pendDrop, 0, 0
 	s.offset, s.camClock = 0, false
 	s.flags = append(s.flags[:0], s.nextFlags...)
@@ -293,6 +396,12 @@ func (s *segmenter) end() time.Time {
 // in the seal), or a frame interval longer than the shortest: none of it is
 // a hole in the recording. It returns the end time of what was sealed.
 func (s *segmenter) close(next time.Time) (time.Time, error) {
+	if _, err := s.flushPreroll(); err != nil {
+		if s.w != nil {
+			return s.fail(err), err
+		}
+		return time.Time{}, err
+	}
 	if s.w == nil {
 		return time.Time{}, nil
 	}

@@ -325,6 +325,16 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 	var jumps jumpDetector
 
 	finish := func(err error) sessionResult {
+		// A session shorter than the preroll still files its frames, and
+		// they end the camera's outage.
+		opened, perr := seg.flushPreroll()
+		if !opened.IsZero() && !res.recorded {
+			res.recorded = true
+			c.recording(opened)
+		}
+		if perr != nil {
+			err = errors.Join(err, &storageError{perr})
+		}
 		end, cerr := seg.close(time.Time{})
 		if !end.IsZero() {
 			res.lastEnd = end

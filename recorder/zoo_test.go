@@ -43,13 +43,7 @@ const ntpEpochMS = 2208988800 * 1000
 // messages, sealed frame counts equal ffprobe's, segments of a camera meet
 // without overlap, and loss costs frames, never the session (issue 10).
 func TestRecorder_Zoo(t *testing.T) {
-	camzoo.Require(t)
-	if testing.Short() {
-		t.Skip("camera zoo: -short")
-	}
-	const run = 22 * time.Second
-	nowMS := time.Now().UnixMilli()
-	cases := []zooCase{
+	runZoo(t, []zooCase{
 		{cam: camzoo.Camera{Path: "tcp-h264"}, transport: "tcp"},
 		{cam: camzoo.Camera{Path: "udp-h264"}, transport: "udp"},
 		{cam: camzoo.Camera{Path: "bframes", BFrames: 2}, transport: "tcp"},
@@ -59,8 +53,8 @@ func TestRecorder_Zoo(t *testing.T) {
 		{cam: camzoo.Camera{Path: "aac", Audio: "aac"}, transport: "udp"},
 		{cam: camzoo.Camera{Path: "stap-a", Params: "stap"}, transport: "tcp"},
 		{cam: camzoo.Camera{Path: "every-idr", Params: "every-idr"}, transport: "udp"},
-		// Several slices with parameter sets in the SDP. (Parameter sets repeated
-		// before every slice of a keyframe split it for FFmpeg: issue 18.)
+		// Several slices with parameter sets in the SDP (before every slice:
+		// TestRecorder_ZooClocksBFrames).
 		{cam: camzoo.Camera{Path: "slices", Slices: 4}, transport: "tcp"},
 		{cam: camzoo.Camera{Path: "fps12.5", FPS: "25/2", GOP: 12}, transport: "udp"},
 		{cam: camzoo.Camera{Path: "fps30", FPS: "30/1", GOP: 30}, transport: "tcp"},
@@ -70,6 +64,18 @@ func TestRecorder_Zoo(t *testing.T) {
 		{cam: camzoo.Camera{Path: "loss-1pc", Loss: 0.01, Seed: 7}, transport: "udp", coverage: 0.95, lossy: true},
 		{cam: camzoo.Camera{Path: "marker-loss", MarkerLossEvery: 60}, transport: "tcp", coverage: 0.95, lossy: true},
 		{cam: camzoo.Camera{Path: "hd-udp", Width: 1920, Height: 1080, Kbps: 8000, Pattern: "snow", GOP: 50}, transport: "udp"},
+	}, false)
+}
+
+// TestRecorder_ZooClocksBFrames records the zoo's cameras of issue 18 the
+// same way (after the others, so that fewer encoders compete for the
+// cores): wrong camera clocks, encoder latency, B-frames from GStreamer's
+// and ffmpeg's x264 (the latter through an RTSP relay), x265 open GOPs,
+// keyframes in slices with parameter sets before each, cameras that refuse
+// a transport, a rebooting B-frame camera and a wrong password.
+func TestRecorder_ZooClocksBFrames(t *testing.T) {
+	nowMS := time.Now().UnixMilli()
+	runZoo(t, []zooCase{
 		// Issue 18: cameras with wrong clocks are filed by the box's clock,
 		// their own clock only measured.
 		{cam: camzoo.Camera{Path: "clock-1970", ClockOffsetMS: -nowMS}, transport: "tcp", offsetMS: -nowMS},
@@ -87,7 +93,19 @@ func TestRecorder_Zoo(t *testing.T) {
 		// refuses UDP: each is recorded over the other transport.
 		{cam: camzoo.Camera{Path: "udp-only", Protocols: "udp"}, transport: "tcp", fallback: "udp"},
 		{cam: camzoo.Camera{Path: "tcp-only", Protocols: "tcp"}, transport: "udp", fallback: "tcp"},
+	}, true)
+}
+
+// runZoo records cases from two zoo servers, plus a camera that reboots
+// half way and one behind digest authentication (issue18: a B-frame camera
+// that reboots, ffmpeg's B-frames through a relay and a wrong password),
+// and judges every camera.
+func runZoo(t *testing.T, cases []zooCase, issue18 bool) {
+	camzoo.Require(t)
+	if testing.Short() {
+		t.Skip("camera zoo: -short")
 	}
+	const run = 22 * time.Second
 	// CCTV_ZOO_ONLY=path,path runs only those cameras (while working on one).
 	if only := os.Getenv("CCTV_ZOO_ONLY"); only != "" {
 		var some []zooCase
@@ -98,12 +116,34 @@ func TestRecorder_Zoo(t *testing.T) {
 		}
 		cases = some
 	}
-	zoo := camzoo.Start(t, camzoo.Spec{Cameras: camsOf(cases)})
+	// Two servers share the cameras: one GStreamer RTSP server prepares
+	// the pipelines of its clients one at a time, and 30 at once on a
+	// loaded machine time out.
+	var halves [2][]camzoo.Camera
+	for i, tc := range cases {
+		halves[i%2] = append(halves[i%2], tc.cam)
+	}
+	zoos := [2]*camzoo.Server{camzoo.Start(t, camzoo.Spec{Cameras: halves[0]}), camzoo.Start(t, camzoo.Spec{Cameras: halves[1]})}
 	// A camera that reboots half way (new SSRC, sequence numbers and
 	// timestamps) and one behind digest authentication get servers of
 	// their own.
-	rebooting := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "reboot"}, {Path: "reboot-bframes", BFrames: 2}}})
+	rebootCase := zooCase{cam: camzoo.Camera{Path: "reboot"}, transport: "tcp"}
+	if issue18 {
+		rebootCase = zooCase{cam: camzoo.Camera{Path: "reboot-bframes", BFrames: 2}, transport: "udp"}
+	}
+	rebooting := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{rebootCase.cam}})
 	authed := camzoo.Start(t, camzoo.Spec{Cameras: []camzoo.Camera{{Path: "digest"}}, User: "cctv", Password: "s3cret pass"})
+	extra := []zooCase{rebootCase}
+	var published *camzoo.Published
+	if issue18 {
+		// B-frames as ffmpeg's x264 makes them and its RTP packetiser
+		// sends them, through an RTSP relay (rtsp-server-perl; UDP only),
+		// as a camera behind a media server.
+		published = camzoo.Publish(t, "ffmpeg-bf2", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2")
+		extra = append(extra, zooCase{cam: camzoo.Camera{Path: "ffmpeg-bf2", BFrames: 2}, transport: "udp"})
+	} else {
+		extra = append(extra, zooCase{cam: camzoo.Camera{Path: "digest"}})
+	}
 	pwFile := filepath.Join(t.TempDir(), "digest.pw")
 	if err := os.WriteFile(pwFile, []byte("s3cret pass\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -111,19 +151,21 @@ func TestRecorder_Zoo(t *testing.T) {
 
 	h := newHarness(t, synthcam.ServerOptions{})
 	var cfgs []recorder.CameraConfig
-	for _, tc := range cases {
-		cfgs = append(cfgs, recorder.CameraConfig{ID: camID(tc.cam.Path), URL: zoo.URL(tc.cam.Path), Transport: tc.transport})
+	for i, tc := range cases {
+		cfgs = append(cfgs, recorder.CameraConfig{ID: camID(tc.cam.Path), URL: zoos[i%2].URL(tc.cam.Path), Transport: tc.transport})
 	}
-	cfgs = append(cfgs,
-		recorder.CameraConfig{ID: "reboot", URL: rebooting.URL("reboot"), Transport: "tcp"},
-		recorder.CameraConfig{ID: "reboot-bframes", URL: rebooting.URL("reboot-bframes"), Transport: "udp"},
-		recorder.CameraConfig{ID: "wrong-password", URL: authed.URL("digest"), Transport: "tcp", Username: "cctv", Password: "not it"},
-		recorder.CameraConfig{ID: "digest", URL: authed.URL("digest"), Transport: "udp", Username: "cctv",
+	cfgs = append(cfgs, recorder.CameraConfig{ID: rebootCase.cam.Path, URL: rebooting.URL(rebootCase.cam.Path), Transport: rebootCase.transport})
+	if issue18 {
+		cfgs = append(cfgs,
+			recorder.CameraConfig{ID: "ffmpeg-bf2", URL: published.URL, Transport: "udp"},
+			recorder.CameraConfig{ID: "wrong-password", URL: authed.URL("digest"), Transport: "tcp", Username: "cctv", Password: "not it"})
+	} else {
+		cfgs = append(cfgs, recorder.CameraConfig{ID: "digest", URL: authed.URL("digest"), Transport: "udp", Username: "cctv",
 			PasswordFile: pwFile, LoadPassword: func() (string, error) {
 				b, err := os.ReadFile(pwFile)
 				return strings.TrimSuffix(string(b), "\n"), err
-			}},
-	)
+			}})
+	}
 	began := time.Now()
 	rec, stop := h.start(recorder.Options{Cameras: cfgs, Segment: 4 * time.Second, StallTimeout: 5 * time.Second})
 	time.Sleep(run / 2) // the zoo runs in real time: this is the recording being tested
@@ -153,7 +195,7 @@ func TestRecorder_Zoo(t *testing.T) {
 		mu.Unlock()
 	}
 	sem := make(chan struct{}, 2) // two cores
-	for _, tc := range append(cases, zooCase{cam: camzoo.Camera{Path: "reboot"}}, zooCase{cam: camzoo.Camera{Path: "reboot-bframes", BFrames: 2}}, zooCase{cam: camzoo.Camera{Path: "digest"}}) {
+	for _, tc := range append(cases, extra...) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -167,7 +209,7 @@ func TestRecorder_Zoo(t *testing.T) {
 	}
 	// A wrong password is a credentials problem naming the camera, not an
 	// unreachable camera.
-	if hs := health["wrong-password"]; hs.State != recorder.StateError || !strings.Contains(hs.Reason, "wrong user name or password for camera wrong-password") {
+	if hs := health["wrong-password"]; issue18 && (hs.State != recorder.StateError || !strings.Contains(hs.Reason, "wrong user name or password for camera wrong-password")) {
 		t.Errorf("wrong-password: state %s: %s; want error: wrong user name or password", hs.State, hs.Reason)
 	} else if strings.Contains(hs.Reason, "not it") {
 		t.Errorf("wrong-password: the reason quotes the password: %s", hs.Reason)
@@ -179,7 +221,10 @@ func TestRecorder_Zoo(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("zoo server log:\n%s", zoo.Stderr())
+		t.Logf("zoo server logs:\n%s\n%s", zoos[0].Stderr(), zoos[1].Stderr())
+		if published != nil {
+			t.Logf("ffmpeg and relay:\n%s", published.Log())
+		}
 		// CCTV_ZOO_KEEP=dir keeps the recording for a closer look.
 		if keep := os.Getenv("CCTV_ZOO_KEEP"); keep != "" {
 			if err := exec.Command("cp", "-a", h.dir, keep).Run(); err != nil {
@@ -187,14 +232,6 @@ func TestRecorder_Zoo(t *testing.T) {
 			}
 		}
 	}
-}
-
-func camsOf(cases []zooCase) []camzoo.Camera {
-	var out []camzoo.Camera
-	for _, tc := range cases {
-		out = append(out, tc.cam)
-	}
-	return out
 }
 
 // camID turns a zoo path into a camera id ([a-z0-9-]).
@@ -225,6 +262,15 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		// an access unit into when parameter sets come before every slice.
 		if n := testutil.FFprobe(t, s.Path).Timed(); int64(n) != s.Frames {
 			bad("%s: sealed %d frames, ffprobe counts %d with a timestamp", s.File, s.Frames, n)
+		}
+		if tc.cam.X265Defaults && i > 0 {
+			// Leading pictures of the CRA a segment starts with refer to
+			// the segment before: the seal counts them, and a player
+			// opening the file on its own decodes all but them.
+			_, decoded, err := testutil.CountFrames(s.Path)
+			if err != nil || s.LeadingFrames == 0 || int64(decoded) != s.Frames-s.LeadingFrames {
+				bad("%s: sealed %d frames of which %d leading; ffprobe decodes %d (%v)", s.File, s.Frames, s.LeadingFrames, decoded, err)
+			}
 		}
 		if s.State != store.SealSealed {
 			bad("%s: seal state %s %v, want sealed", s.File, s.State, s.Flags)
@@ -265,19 +311,31 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 		bad("the camera clock was never measured")
 	}
 	first, last := segs[0].Start, segs[len(segs)-1].End
-	// Some 30 GStreamer pipelines start at once on 2 shared cores (and a
-	// camera refusing its transport is asked twice).
-	if d := first.Sub(began); d > 10*time.Second {
-		bad("first footage %s after the recorder started", d)
+	// Some 35 GStreamer pipelines start at once on 2 shared cores (and a
+	// camera refusing its transport is asked twice): a camera that did not
+	// answer in time at start is a gap before its first footage, on record.
+	upAt := began
+	var startGaps []store.Gap
+	for _, g := range gaps {
+		if !g.To.After(first.Add(time.Millisecond)) && !reboot {
+			startGaps = append(startGaps, g)
+			upAt = g.To
+		}
 	}
-	// The camera's own encoder runs on this machine too: a 1080p x264
-	// camera on two busy cores lags by up to a GOP, which the recorder
-	// cannot record before it stops.
-	tail := 1500 * time.Millisecond
-	if tc.cam.Width >= 1920 {
-		tail = 4 * time.Second
+	if d := first.Sub(upAt); d > 10*time.Second {
+		bad("first footage %s after the recorder started (or its start-up gap ended)", d)
 	}
-	if d := ended.Sub(last); d > tail || d < -500*time.Millisecond {
+	// The cameras' own encoders run on this machine too and lag behind on
+	// busy cores: x265 more, a 1080p x264 camera by up to a GOP. What they
+	// had not sent when the recorder stopped cannot be recorded.
+	lag := 1500 * time.Millisecond
+	switch {
+	case tc.cam.Width >= 1920:
+		lag = 4 * time.Second
+	case tc.cam.Codec == "h265":
+		lag = 2500 * time.Millisecond
+	}
+	if d := ended.Sub(last); d > lag || d < -500*time.Millisecond {
 		bad("last footage ends %s before the recorder stopped", d)
 	}
 	want := tc.coverage
@@ -293,7 +351,7 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 			bad("gaps %+v, want one around the reboot at %s", gaps, rebooted)
 		}
 	} else {
-		for _, g := range gaps {
+		for _, g := range gaps[len(startGaps):] {
 			// A camera that falls seconds behind real time (the 1080p
 			// encoder on a loaded machine) is re-anchored at the box clock;
 			// the time skipped is on record.
@@ -309,6 +367,18 @@ func judgeZooCamera(t *testing.T, h *harness, id string, tc zooCase, began, rebo
 	}
 	if !tc.lossy && tc.transport == "tcp" && (lost != 0 || dropped != 0) {
 		bad("seals count %d lost packets and %d dropped frames over TCP without loss", lost, dropped)
+	}
+	// Over UDP on the loopback a packet may be lost now and then, but a
+	// stream the recorder cannot follow shows as frames dropped without
+	// loss (B-frames whose decode times it got wrong, say).
+	if !tc.lossy {
+		var kept int64
+		for _, s := range segs {
+			kept += s.Frames
+		}
+		if dropped > lost*60+kept/100 {
+			bad("%d frames dropped (%d recorded) for %d packets lost", dropped, kept, lost)
+		}
 	}
 	if want := cmp.Or(tc.fallback, tc.transport); want != "" && hs.Transport != want {
 		bad("recorded over %q, want %s", hs.Transport, want)

@@ -137,6 +137,9 @@ func Start(t testing.TB, spec Spec) *Server {
 	if err := os.WriteFile(path, script, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if spec.Cameras == nil {
+		spec.Cameras = []Camera{} // a server with no cameras (yet): not null
+	}
 	arg, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)

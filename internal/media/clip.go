@@ -123,6 +123,9 @@ type clipWriter struct {
 	capLast  time.Time
 	capStop  int64
 	lastEnd  time.Time // end of the latest frame shown
+	copyEnd  time.Time // the same on the copy's timeline (see place)
+	shift    time.Duration
+	placeSrc int
 	spkt     *astiav.Packet
 }
 
@@ -243,9 +246,10 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 	return w.info, nil
 }
 
-// cue is a time caption waiting to be written: the second it shows, from
-// the first frame shown in that second to the end of the last.
-type cue struct{ sec, from, end time.Time }
+// cue is a time caption waiting to be written: the second of wall time it
+// shows, and on the copy's timeline the first frame shown in that second,
+// the end of the last, and where the second ends.
+type cue struct{ sec, from, end, secEnd time.Time }
 
 type wallPacket struct {
 	pkt  *astiav.Packet
@@ -522,10 +526,11 @@ func (w *clipWriter) writeVideo(pkt *astiav.Packet, wall time.Time, src int) err
 	if n := len(w.info.Used); n == 0 || w.info.Used[n-1] != src {
 		w.info.Used = append(w.info.Used, src)
 	}
-	if err := w.caption(wall, wall.Add(w.frameD)); err != nil {
+	at := w.place(wall, src)
+	if err := w.caption(wall, at); err != nil {
 		return err
 	}
-	pts := durationTS(wall.Sub(w.wall0), w.vtb)
+	pts := durationTS(at.Sub(w.wall0), w.vtb)
 	dts := pts
 	if pkt.Dts() != astiav.NoPtsValue {
 		dts = pts - (pkt.Pts() - pkt.Dts())
@@ -547,44 +552,72 @@ func (w *clipWriter) writeVideo(pkt *astiav.Packet, wall time.Time, src int) err
 		return fmt.Errorf("write video packet: %w", err)
 	}
 	w.info.Frames++
-	if end := wall.Add(w.frameD); end.After(w.lastEnd) {
-		w.lastEnd = end // B-frames: the last written is not the last shown
-	}
-	w.info.End = w.lastEnd
+	w.shown(wall, at)
 	return nil
 }
 
-// caption notes a frame shown from wall to end for the time captions: one
-// cue per second of wall time, from the first frame shown in that second to
-// the end of the last one (at most the second's end). Frames arrive in
-// decode order, so with B-frames a second's frames come out of order: a
-// cue is written once frames shown well after its second have arrived, and
-// cues are written in presentation order.
-func (w *clipWriter) caption(wall, end time.Time) error {
+// shown notes a frame written at wall (at on the copy's timeline): the
+// latest end of a frame shown, for ClipInfo.End and for place. (With
+// B-frames the last written is not the last shown.)
+func (w *clipWriter) shown(wall, at time.Time) {
+	if end := wall.Add(w.frameD); end.After(w.lastEnd) {
+		w.lastEnd = end
+	}
+	if end := at.Add(w.frameD); end.After(w.copyEnd) {
+		w.copyEnd = end
+	}
+	w.info.End = w.lastEnd
+}
+
+// place returns where a frame shown at wall goes on the working copy's
+// timeline. Segments meet exactly on the recorder's timeline, which
+// follows the box clock by steps of less than half a frame at seams; the
+// copy keeps whole frame intervals across such a seam (the step is carried
+// in an offset, at most a few frames over hours), since decoders and
+// players count frames at the stream's frame rate. A larger step (a gap,
+// a reconnection) is kept as it is. Captions give the wall time.
+func (w *clipWriter) place(wall time.Time, src int) time.Time {
+	if w.info.Frames > 0 && src != w.placeSrc {
+		if d := w.copyEnd.Sub(wall.Add(w.shift)); d != 0 && d <= w.frameD/2 && d >= -w.frameD/2 {
+			w.shift += d
+		}
+	}
+	w.placeSrc = src
+	return wall.Add(w.shift)
+}
+
+// caption notes a frame shown at wall, at on the copy's timeline, for the
+// time captions: one cue per second of wall time, from the first frame
+// shown in that second to the end of the last one (at most the second's
+// end). Frames arrive in decode order, so with B-frames a second's frames
+// come out of order: a cue is written once frames shown well after its
+// second have arrived, and cues are written in presentation order.
+func (w *clipWriter) caption(wall, at time.Time) error {
 	sec := wall.Truncate(time.Second)
 	if w.capDone && !sec.After(w.capLast) {
 		return nil // a late frame of a second whose cue is written: it is covered
 	}
+	end, secEnd := at.Add(w.frameD), at.Add(sec.Add(time.Second).Sub(wall))
 	i := len(w.cues)
 	for i > 0 && w.cues[i-1].sec.After(sec) {
 		i--
 	}
 	if i > 0 && w.cues[i-1].sec.Equal(sec) {
 		c := &w.cues[i-1]
-		if wall.Before(c.from) {
-			c.from = wall
+		if at.Before(c.from) {
+			c.from = at
 		}
 		if end.After(c.end) {
 			c.end = end
 		}
 	} else {
-		w.cues = slices.Insert(w.cues, i, cue{sec: sec, from: wall, end: end})
+		w.cues = slices.Insert(w.cues, i, cue{sec: sec, from: at, end: end, secEnd: secEnd})
 	}
-	if wall.After(w.frontier) {
-		w.frontier = wall
+	if at.After(w.frontier) {
+		w.frontier = at
 	}
 	margin := max(500*time.Millisecond, 8*w.frameD)
-	for len(w.cues) > 0 && !w.cues[0].sec.Add(time.Second+margin).After(w.frontier) {
+	for len(w.cues) > 0 && !w.cues[0].secEnd.Add(margin).After(w.frontier) {
 		if err := w.flushCaption(); err != nil {
 			return err
 		}
@@ -597,7 +630,7 @@ func (w *clipWriter) flushCaption() error {
 	c := w.cues[0]
 	w.cues = w.cues[1:]
 	w.capDone, w.capLast = true, c.sec
-	end := c.sec.Add(time.Second)
+	end := c.secEnd
 	if c.end.Before(end) {
 		end = c.end
 	}

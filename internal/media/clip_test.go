@@ -293,3 +293,43 @@ func TestWriteClip_BFrames(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteClip_SubFrameSeam: segments whose seam is a fraction of a frame
+// off the frame cadence (the recorder follows the box clock by such steps)
+// make a working copy that still decodes without a warning: the copy keeps
+// whole frame intervals across the seam.
+func TestWriteClip_SubFrameSeam(t *testing.T) {
+	testutil.NeedTool(t, "ffmpeg")
+	dir := t.TempDir()
+	var paths []string
+	for i := range 3 {
+		p := filepath.Join(dir, fmt.Sprintf("seg%d.ts", i))
+		run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=d=2:s=320x240:r=25",
+			"-c:v", "libx264", "-bf", "2", "-g", "25", "-pix_fmt", "yuv420p", "-f", "mpegts", p)
+		paths = append(paths, p)
+	}
+	for _, step := range []time.Duration{-20 * time.Millisecond, 15 * time.Millisecond} {
+		t.Run(step.String(), func(t *testing.T) {
+			srcs := []media.Source{
+				{Path: paths[0], Start: clipT0},
+				{Path: paths[1], Start: clipT0.Add(2*time.Second + step)},
+				{Path: paths[2], Start: clipT0.Add(4*time.Second + 2*step)},
+			}
+			out := filepath.Join(t.TempDir(), "clip.mp4")
+			info, err := media.WriteClip(t.Context(), out, media.ClipOptions{Sources: srcs, From: clipT0, To: clipT0.Add(7 * time.Second)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Frames != 150 || !info.End.Equal(clipT0.Add(6*time.Second+2*step)) {
+				t.Errorf("%d frames to %s, want 150 to %s", info.Frames, info.End, clipT0.Add(6*time.Second+2*step))
+			}
+			if _, msgs := run(t, "ffmpeg", "-nostdin", "-v", "warning", "-i", out, "-f", "null", "-"); msgs != "" {
+				t.Errorf("ffmpeg -v warning says:\n%s", msgs)
+			}
+			subs, _ := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-map", "0:s:0", "-f", "srt", "-")
+			if n := strings.Count(subs, "2026-11-22 14:00:0"); n != info.Captions || n < 6 {
+				t.Errorf("%d captions in the file, %d written:\n%s", n, info.Captions, subs)
+			}
+		})
+	}
+}

@@ -235,18 +235,16 @@ func (w *clipWriter) encode(f *astiav.Frame, wall time.Time, src int) error {
 	if n := len(w.info.Used); n == 0 || w.info.Used[n-1] != src {
 		w.info.Used = append(w.info.Used, src)
 	}
-	if err := w.caption(wall, wall.Add(w.frameD)); err != nil {
+	at := w.place(wall, src)
+	if err := w.caption(wall, at); err != nil {
 		return err
 	}
-	pts := durationTS(wall.Sub(w.wall0), t.encTB)
+	pts := durationTS(at.Sub(w.wall0), t.encTB)
 	if pts <= t.lastPTS {
 		pts = t.lastPTS + 1 // see writeVideo
 	}
 	t.lastPTS = pts
-	if end := wall.Add(w.frameD); end.After(w.lastEnd) {
-		w.lastEnd = end
-	}
-	w.info.End = w.lastEnd
+	w.shown(wall, at)
 
 	in := f
 	if f.Width() != t.enc.Width() || f.Height() != t.enc.Height() || f.PixelFormat() != astiav.PixelFormatYuv420P {
