@@ -155,6 +155,9 @@ type CameraStatus struct {
 	LostPackets   int64 `json:"lost_packets"`
 	DroppedFrames int64 `json:"dropped_frames"`
 	InputErrors   int64 `json:"input_errors"`
+	// Transport is the RTSP transport of the last session, "tcp" or "udp"
+	// (a camera refusing the configured one is recorded over the other).
+	Transport string `json:"transport,omitempty"`
 }
 
 // Disk is the data disk in Status.

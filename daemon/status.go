@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/council/cctv/api"
@@ -47,6 +48,7 @@ func (s *service) status() (api.Status, error) {
 			cs.State, cs.Reason, cs.Since, cs.Codec, cs.DownSince = h.State, h.Reason, h.Since, h.Codec, h.DownSince
 			cs.LastFrame = h.LastFrame
 			cs.LostPackets, cs.DroppedFrames, cs.InputErrors = h.LostPackets, h.Dropped, h.InputErrors
+			cs.Transport = h.Transport
 			if !h.LastJump.IsZero() && now.Sub(h.LastJump) < s.alerts.ClockJumpFor {
 				out.Alerts = append(out.Alerts, fmt.Sprintf("the box clock jumped at %s (seen by camera %s); check the box's time source", s.localTime(h.LastJump), cam))
 			}
@@ -80,13 +82,8 @@ func (s *service) status() (api.Status, error) {
 			return out, fmt.Errorf("read gaps: %w", err)
 		}
 		cs.GapsToday = len(gaps)
-		// An outage counts from its start, whatever the retry schedule.
-		down := cs.Since
-		if !cs.DownSince.IsZero() {
-			down = cs.DownSince
-		}
-		if (cs.State == "down" || cs.State == "error" || !cs.DownSince.IsZero() && cs.State != "recording") && now.Sub(down) > s.alerts.CameraDownAfter {
-			out.Alerts = append(out.Alerts, fmt.Sprintf("camera %s %s since %s: %s", cam, cs.State, s.localTime(down), cs.Reason))
+		if alert, ok := cameraDownAlert(cs, now, s.alerts.CameraDownAfter, s.cfg.Location); ok {
+			out.Alerts = append(out.Alerts, alert)
 		}
 		out.Cameras = append(out.Cameras, cs)
 	}
@@ -188,6 +185,23 @@ func (s *service) retentionStatus(out *api.Status, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// cameraDownAlert is the alert for a camera that is not recording: once its
+// outage (counted from its start, whatever the retry schedule) is older
+// than after, or at once for a fault that will not cure itself (a wrong
+// password, an unreadable password_file).
+func cameraDownAlert(cs api.CameraStatus, now time.Time, after time.Duration, loc *time.Location) (string, bool) {
+	down := cs.Since
+	if !cs.DownSince.IsZero() {
+		down = cs.DownSince
+	}
+	config := cs.State == "error" && (strings.Contains(cs.Reason, "wrong user name or password") || strings.Contains(cs.Reason, "password_file"))
+	out := cs.State == "down" || cs.State == "error" || !cs.DownSince.IsZero() && cs.State != "recording"
+	if !config && !(out && now.Sub(down) > after) {
+		return "", false
+	}
+	return fmt.Sprintf("camera %s %s since %s: %s", cs.Camera, cs.State, down.In(loc).Format("2006-01-02 15:04:05 MST"), cs.Reason), true
 }
 
 // cameraClockAlert says how far a camera's clock is off the box's (footage
