@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +10,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/api"
-	"github.com/council/cctv/config"
 	"github.com/council/cctv/daemon"
-	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/clock"
 	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/media"
@@ -52,27 +48,8 @@ retention = "10s"
 deletion_interval = "1s"
 stall_timeout = "2s"`)
 	b.mustRun("init")
-	cfg, err := config.Load(b.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := boxkey.Load(cfg.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock.Shifted{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler), Clock: clk,
-			Alerts: daemon.AlertTiming{CameraDownAfter: 2 * time.Second, ClockJumpFor: 5 * time.Second}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("record: %v", err)
-		}
-	}()
+	b.runDaemon(daemon.Options{Clock: clk, Alerts: daemon.AlertTiming{CameraDownAfter: 2 * time.Second, ClockJumpFor: 5 * time.Second}})
 	alerts := func() string {
 		_, out, _ := b.run("status", "--json")
 		var st api.Status

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,6 +22,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/council/cctv/api"
+	"github.com/council/cctv/config"
+	"github.com/council/cctv/daemon"
+	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
 	"github.com/council/cctv/internal/testutil"
@@ -431,4 +435,33 @@ func TestAudit_TamperedLog_DetectedAndRecordingGoesOn(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "first bad entry is seq 1") {
 		t.Errorf("audit verify through the daemon: exit %d: %s", code, stderr)
 	}
+}
+
+// runDaemon runs the daemon in this process with o (its Config, Key and
+// Logger filled in from the box) until the test ends, and waits until it
+// answers on its socket. The daemon must end without error.
+func (b *box) runDaemon(o daemon.Options) {
+	b.t.Helper()
+	cfg, err := config.Load(b.cfgPath)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	key, err := boxkey.Load(cfg.KeyFile)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	o.Config, o.Key, o.Logger = cfg, key, slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, o) }()
+	b.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.t.Errorf("daemon: %v", err)
+		}
+	})
+	waitUntil(b.t, "the daemon to answer", 30*time.Second, func() bool {
+		code, _, stderr := b.run("status", "--json")
+		return code == 0 || !strings.Contains(stderr, "not running")
+	})
 }

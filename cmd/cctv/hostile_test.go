@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +11,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/api"
-	"github.com/council/cctv/config"
 	"github.com/council/cctv/daemon"
-	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/testutil"
 )
@@ -107,30 +103,7 @@ func TestHostile_StalledExportsAndIdleViewers_SupervisorGetsThrough(t *testing.T
 	viewer := throwawayUser(t, "cctvti"+suffix, "cctvt-view")
 	bin := filepath.Join(b.dir, "cctv")
 	copyFile(t, os.Args[0], bin, 0o755)
-	cfg, err := config.Load(b.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := boxkey.Load(cfg.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const stall = 3 * time.Second
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler), StreamStall: stall})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	}()
-	waitUntil(t, "the daemon to answer", 30*time.Second, func() bool {
-		code, _, stderr := b.run("status", "--json")
-		return code == 0 || !strings.Contains(stderr, "not running")
-	})
+	b.runDaemon(daemon.Options{StreamStall: 3 * time.Second})
 	waitUntil(t, "two segments", 60*time.Second, func() bool {
 		l := b.list(false)
 		return len(l.Cameras) == 1 && len(l.Cameras[0].Segments) >= 2

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/daemon"
-	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/internal/synthcam"
 )
@@ -27,26 +24,11 @@ func TestOutage_DeadCamera_DownSinceItsStartAndOngoingGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.addCamera("desk")
+	b.runDaemon(daemon.Options{Alerts: daemon.AlertTiming{CameraDownAfter: 10 * time.Second}})
 	cfg, err := config.Load(b.cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := boxkey.Load(cfg.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler),
-			Alerts: daemon.AlertTiming{CameraDownAfter: 10 * time.Second}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	}()
 	status := func() (int, api.Status) {
 		code, out, _ := b.run("status", "--json")
 		var st api.Status

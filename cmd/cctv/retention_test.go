@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +10,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/api"
-	"github.com/council/cctv/config"
 	"github.com/council/cctv/daemon"
-	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/clock"
 	"github.com/council/cctv/internal/fsutil"
 	"github.com/council/cctv/internal/testutil"
@@ -214,30 +210,8 @@ deletion_interval = "1s"`)
 func TestRecord_ClockJump_PausesDeletionUntilConfirmed(t *testing.T) {
 	b := newBox(t, "desk")
 	b.setConfig(`deletion_interval = "1s"`)
-	cfg, err := config.Load(b.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := boxkey.Load(cfg.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock.Shifted{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Key: key, Logger: slog.New(slog.DiscardHandler), Clock: clk})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("record: %v", err)
-		}
-	}()
-	waitUntil(t, "the daemon to answer", 30*time.Second, func() bool {
-		code, _, stderr := b.run("status", "--json")
-		return code == 0 || !strings.Contains(stderr, "not running")
-	})
+	b.runDaemon(daemon.Options{Clock: clk})
 	clk.Shift(2 * time.Hour)
 	var st api.Status
 	waitUntil(t, "deletion to pause", 30*time.Second, func() bool {
