@@ -286,24 +286,24 @@ func earlierOf(a, b time.Time) time.Time {
 	return b
 }
 
-// stillImage is the answer of a still or a contact sheet: the JPEG follows
+// jpegAnswer is the answer of a still or a contact sheet: the JPEG follows
 // the answer line.
-type stillImage struct {
+type jpegAnswer struct {
 	result any // api.StillResult, api.SheetResult
 	jpeg   []byte
 }
 
 // MarshalJSON encodes the answer line: the result.
-func (r *stillImage) MarshalJSON() ([]byte, error) { return json.Marshal(r.result) }
+func (r *jpegAnswer) MarshalJSON() ([]byte, error) { return json.Marshal(r.result) }
 
 // StreamTo sends the JPEG.
-func (r *stillImage) StreamTo(_ context.Context, w io.Writer) error {
+func (r *jpegAnswer) StreamTo(_ context.Context, w io.Writer) error {
 	_, err := io.Copy(w, bytes.NewReader(r.jpeg))
 	return err
 }
 
 // Close releases nothing: the JPEG is in memory.
-func (r *stillImage) Close() error { return nil }
+func (r *jpegAnswer) Close() error { return nil }
 
 // still finds the segment on screen at a.At and renders it, audited as a
 // disclosure ("still"). The master is checked against its seal first.
@@ -337,5 +337,5 @@ func (s *service) still(ctx context.Context, c api.Caller, a api.StillRequest) (
 	if err != nil {
 		return nil, failed(err.Error())
 	}
-	return &stillImage{result: api.StillResult{Camera: a.Camera, At: a.At.UTC(), FrameTime: when.UTC(), Bytes: len(img)}, jpeg: img}, nil
+	return &jpegAnswer{result: api.StillResult{Camera: a.Camera, At: a.At.UTC(), FrameTime: when.UTC(), Bytes: len(img)}, jpeg: img}, nil
 }

@@ -51,5 +51,5 @@ func (s *service) sheet(ctx context.Context, c api.Caller, a api.SheetRequest) (
 	case err != nil:
 		return nil, failed(fmt.Sprintf("contact sheet: %v", err))
 	}
-	return &stillImage{jpeg: img, result: api.SheetResult{Tiles: info.Tiles, Missing: info.Missing, Bytes: len(img)}}, nil
+	return &jpegAnswer{jpeg: img, result: api.SheetResult{Tiles: info.Tiles, Missing: info.Missing, Bytes: len(img)}}, nil
 }
