@@ -75,6 +75,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			return err
 		}
 		checkIndex(tx, entries, add)
+		disposals = make([]Disposal, 0, tx.Bucket(bktDisposals).Stats().KeyN)
 		if err := tx.Bucket(bktDisposals).ForEach(func(k, v []byte) error {
 			d, err := newCodec(tx).decodeDisposal(k, v)
 			if err != nil {
@@ -105,16 +106,16 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		return nil, err
 	}
 
-	seals := map[string][]SealRecord{} // camera → every seal, kept or disposed
-	sealless := map[string]bool{}      // camera has disposals without a seal
-	verifySeal := func(rec SealRecord) {
+	seals := map[string][]*SealRecord{} // camera → every seal, kept or disposed
+	sealless := map[string]bool{}       // camera has disposals without a seal
+	verifySeal := func(rec *SealRecord) {
 		if verify != nil {
-			if err := VerifySeal(rec, verify); err != nil {
+			if err := VerifySeal(*rec, verify); err != nil {
 				add("bad-signature", rec.Seal.Camera, rec.Seal.File, err.Error())
 			}
 		}
 	}
-	checkSeal := func(rec SealRecord, file string) {
+	checkSeal := func(rec *SealRecord) {
 		if deep {
 			verifySeal(rec)
 		}
@@ -145,7 +146,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		if sl.Camera != e.Camera || sl.File != e.File || !sl.Start.Equal(e.Start) {
 			add("bad-seal", e.Camera, e.File, fmt.Sprintf("seal names %s %s at %s", sl.Camera, sl.File, sl.Start))
 		}
-		checkSeal(*e.Record, e.File)
+		checkSeal(e.Record)
 		if e.State == stateSealed {
 			s.checkFile(deep, sl, add)
 		}
@@ -156,7 +157,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			sealless[d.Camera] = true
 			continue
 		}
-		checkSeal(*d.Seal, d.File)
+		checkSeal(d.Seal)
 	}
 	for f, n := range byFile {
 		if n > 1 {
@@ -255,8 +256,8 @@ func (s *Store) checkFile(deep bool, sl Seal, add func(kind, camera, path, detai
 // last before a gap or fold, or either side of a broken link. Every other
 // seal's content is covered by the signature of the anchor that ends its
 // run of links.
-func checkChains(seals map[string][]SealRecord, sealless map[string]bool, folded map[string][]SummaryRecord,
-	heads map[string]chainHead, add func(kind, camera, path, detail string)) (anchors []SealRecord) {
+func checkChains(seals map[string][]*SealRecord, sealless map[string]bool, folded map[string][]SummaryRecord,
+	heads map[string]chainHead, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
 	cams := map[string]bool{}
 	for c := range seals {
 		cams[c] = true
