@@ -40,7 +40,12 @@ func (v Violation) String() string {
 //     disposing);
 //   - every seal, kept or in a disposal record, verifies with verify and
 //     agrees with its entry; with verify nil the store's signer is used, and
-//     with neither signatures are not checked;
+//     with neither signatures are not checked. Deep verifies every seal's
+//     signature; otherwise only the anchors' (checkChains): a seal that its
+//     successor names by hash is vouched for by the signature at the end of
+//     its run of links, so a changed seal is still found (as a broken link,
+//     and a bad signature), but a signature damaged while its seal is
+//     intact is found only by deep;
 //   - per camera, the seals have Seq 1, 2, 3, … each naming its
 //     predecessor's hash, and the chain head is the last of them. A chain may
 //     start after 1 only if the camera has disposals whose seals were not kept;
@@ -70,6 +75,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			return err
 		}
 		checkIndex(tx, entries, add)
+		disposals = make([]Disposal, 0, tx.Bucket(bktDisposals).Stats().KeyN)
 		if err := tx.Bucket(bktDisposals).ForEach(func(k, v []byte) error {
 			d, err := newCodec(tx).decodeDisposal(k, v)
 			if err != nil {
@@ -100,13 +106,18 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		return nil, err
 	}
 
-	seals := map[string][]SealRecord{} // camera → every seal, kept or disposed
-	sealless := map[string]bool{}      // camera has disposals without a seal
-	checkSeal := func(rec SealRecord, file string) {
+	seals := map[string][]*SealRecord{} // camera → every seal, kept or disposed
+	sealless := map[string]bool{}       // camera has disposals without a seal
+	verifySeal := func(rec *SealRecord) {
 		if verify != nil {
-			if err := VerifySeal(rec, verify); err != nil {
-				add("bad-signature", rec.Seal.Camera, file, err.Error())
+			if err := VerifySeal(*rec, verify); err != nil {
+				add("bad-signature", rec.Seal.Camera, rec.Seal.File, err.Error())
 			}
+		}
+	}
+	checkSeal := func(rec *SealRecord) {
+		if deep {
+			verifySeal(rec)
 		}
 		seals[rec.Seal.Camera] = append(seals[rec.Seal.Camera], rec)
 	}
@@ -135,7 +146,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		if sl.Camera != e.Camera || sl.File != e.File || !sl.Start.Equal(e.Start) {
 			add("bad-seal", e.Camera, e.File, fmt.Sprintf("seal names %s %s at %s", sl.Camera, sl.File, sl.Start))
 		}
-		checkSeal(*e.Record, e.File)
+		checkSeal(e.Record)
 		if e.State == stateSealed {
 			s.checkFile(deep, sl, add)
 		}
@@ -146,7 +157,7 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			sealless[d.Camera] = true
 			continue
 		}
-		checkSeal(*d.Seal, d.File)
+		checkSeal(d.Seal)
 	}
 	for f, n := range byFile {
 		if n > 1 {
@@ -177,7 +188,14 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			}
 		}
 	}
-	checkChains(seals, sealless, folded, heads, add)
+	anchors := checkChains(seals, sealless, folded, heads, add)
+	if !deep {
+		// A seal its signed successor names by hash is authenticated by
+		// that signature: verify only the seals nothing later vouches for.
+		for _, rec := range anchors {
+			verifySeal(rec)
+		}
+	}
 	rep, err := s.VerifyAudit(nil)
 	if err != nil {
 		return vs, err
@@ -230,8 +248,16 @@ func (s *Store) checkFile(deep bool, sl Seal, add func(kind, camera, path, detai
 	}
 }
 
-func checkChains(seals map[string][]SealRecord, sealless map[string]bool, folded map[string][]SummaryRecord,
-	heads map[string]chainHead, add func(kind, camera, path, detail string)) {
+// checkChains reports, per camera, seals whose sequence or links are wrong
+// and a chain head that is not the last seal.
+//
+// It returns the anchors: each seal that the next seal of its camera does
+// not name by hash (Seq+1 with Prev its hash), such as the newest seal, the
+// last before a gap or fold, or either side of a broken link. Every other
+// seal's content is covered by the signature of the anchor that ends its
+// run of links.
+func checkChains(seals map[string][]*SealRecord, sealless map[string]bool, folded map[string][]SummaryRecord,
+	heads map[string]chainHead, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
 	cams := map[string]bool{}
 	for c := range seals {
 		cams[c] = true
@@ -253,6 +279,7 @@ func checkChains(seals map[string][]SealRecord, sealless map[string]bool, folded
 			return "", false
 		}
 		var prev *Seal
+		covered := make([]bool, len(list))
 		for i := range list {
 			sl := list[i].Seal
 			switch {
@@ -278,8 +305,15 @@ func checkChains(seals map[string][]SealRecord, sealless map[string]bool, folded
 				add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d follows %d: seals are missing", sl.Seq, prev.Seq))
 			case sl.Prev != prev.Hash():
 				add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of seq %d", sl.Prev, prev.Seq))
+			default:
+				covered[i-1] = true
 			}
 			prev = &list[i].Seal
+		}
+		for i, c := range covered {
+			if !c {
+				anchors = append(anchors, list[i])
+			}
 		}
 		h, ok := heads[camera]
 		switch {
@@ -289,6 +323,7 @@ func checkChains(seals map[string][]SealRecord, sealless map[string]bool, folded
 			add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
 		}
 	}
+	return anchors
 }
 
 // checkTimeline reports, per camera, sealed segments that overlap their

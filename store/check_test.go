@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -88,6 +89,17 @@ func TestCheck_DetectsTampering(t *testing.T) {
 			r["seal"].(map[string]any)["prev"] = recs[0].Seal.Hash()
 		})
 	}
+	// badSig damages the signature of recs[i], leaving its seal intact.
+	badSig := func(i int) tamper {
+		return func(t *testing.T, e *env, recs []store.SealRecord) {
+			editSeal(t, e.dir, recs[i].Seal.File, func(r map[string]any) {
+				sig := []byte(r["signature"].(string))
+				j := bytes.LastIndex(sig, []byte("\n-----END")) - 8 // inside the signature's bytes
+				sig[j] = map[bool]byte{true: 'B', false: 'A'}[sig[j] == 'A']
+				r["signature"] = string(sig)
+			})
+		}
+	}
 	tests := []struct {
 		name    string
 		tampers []tamper
@@ -103,6 +115,11 @@ func TestCheck_DetectsTampering(t *testing.T) {
 		{"forged seal", []tamper{forge}, false, []string{"bad-signature", "chain-broken"}},
 		// Editing prev also invalidates the signature and the next link's hash.
 		{"broken chain", []tamper{breakChain}, false, []string{"bad-signature", "chain-broken", "chain-broken"}},
+		// Shallow checks verify only the seals no later seal names by
+		// hash: the newest here, whose signature vouches for the others.
+		{"bad signature newest shallow", []tamper{badSig(3)}, false, []string{"bad-signature"}},
+		{"bad signature older shallow", []tamper{badSig(1)}, false, nil},
+		{"bad signature older deep", []tamper{badSig(1)}, true, []string{"bad-signature"}},
 		{"all at once", []tamper{flipByte, truncate, extra, missing, forge}, true,
 			[]string{"bad-signature", "chain-broken", "extra-file", "hash-mismatch", "missing-file", "size-mismatch"}},
 	}

@@ -34,6 +34,14 @@
 //     "recovered" (truncated to whole packets).
 //   - DisposeSegment is idempotent and crash-safe; every deletion leaves a
 //     Disposal record that keeps the seal, so chains stay verifiable.
+//   - Check verifies every seal's signature only when deep. Otherwise it
+//     verifies the signatures of the anchors: per camera, each seal that
+//     the next seal does not name by hash (the newest, the last before a
+//     fold or gap, either side of a broken link). Every other seal's
+//     content is vouched for by the anchor's signature through the hash
+//     links, so a shallow check of years of seals costs a few verifications
+//     per camera; a signature damaged while its seal is intact is found
+//     only by a deep check.
 //   - Footage is never deleted except by DisposeSegment: files with no entry
 //     are adopted or quarantined. Only zero-byte files, and files with no
 //     whole video frame that the store itself created, are removed.

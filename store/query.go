@@ -472,8 +472,9 @@ func spanScan(tx *bolt.Tx, camera string) (oldest, newest time.Time, n int, err 
 
 // allEntries copies out every segment entry with its key.
 func (s *Store) allEntries(tx *bolt.Tx) ([]keyed, error) {
-	var out []keyed
-	err := tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
+	b := tx.Bucket(bktSegments)
+	out := make([]keyed, 0, b.Stats().KeyN) // millions of entries: grow once
+	err := b.ForEach(func(k, v []byte) error {
 		e, err := newCodec(tx).decodeEntry(k, v)
 		if err != nil {
 			return err
