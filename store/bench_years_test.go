@@ -83,12 +83,12 @@ func (b *benchSigner) NoteSigner(name string) (note.Signer, error) { return b.Si
 // files, no video): BulkDayForTest writes the day's 92,160 sealed entries
 // (real compact entries, chained seals, SSHSIG-shaped signatures) in one
 // transaction; BulkExpireForTest turns what expires into the disposal
-// records and per-minute "retention.batch" audit entries that the passes
+// records and hourly "retention.batch" audit entries that the passes
 // would leave, in one transaction; then the real FoldDisposals runs with
 // the default 90-day grace. On the resulting index it measures, through
 // the real API:
 //
-//	index-bytes/live-segment  pages of buckets segments + by_end per sealed entry
+//	index-bytes/live-segment  pages of bucket segments per sealed entry
 //	index-MB-dayN             index.db at day 30, 365 and the last day simulated
 //	index-MB-day1825          measured with CCTV_INDEX_YEARS=1; otherwise extrapolated
 //	                          from the last day's buckets (see indexAt1825)
@@ -150,7 +150,7 @@ func BenchmarkIndexYears(b *testing.B) {
 			now := from.Add(time.Duration(d+1) * day)
 			clk.Set(now)
 			if d >= 30 {
-				if _, err := s.BulkExpireForTest(now.Add(-policy.Default), now, time.Minute); err != nil {
+				if _, err := s.BulkExpireForTest(now.Add(-policy.Default), now, time.Hour); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -277,14 +277,14 @@ func auditBytes(alloc map[string]int64) int64 {
 // that ended with one day folded, bucket by bucket, at what each holds in
 // the steady state:
 //
-//   - live entries (segments, by_end, counts, pending, …): as measured
+//   - live entries (segments, counts, pending, …): as measured
 //     (steady from day 30);
 //   - disposal records: the measured bytes per record × 90 days of
 //     records (the grace);
 //   - daily summaries: the measured bytes per summary × 64 × (1825 − 30 −
 //     90) days;
 //   - audit log: as measured, plus its growth per day since day 30 (a
-//     retention.batch entry per minute) for the remaining days;
+//     retention.batch entry per hour) for the remaining days;
 //   - everything else as measured;
 //
 // and the sum scaled by the run's ratio of index.db to allocated pages

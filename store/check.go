@@ -20,7 +20,7 @@ type Violation struct {
 	// "hash-mismatch", "unreadable", "extra-file", "duplicate-entry",
 	// "bad-seal", "bad-signature", "chain-seq", "chain-broken", "chain-head",
 	// "audit" (a problem found by VerifyAudit; Path is "audit/<seq>"),
-	// "index" (the by_end index or a segment count disagrees with the entries),
+	// "index" (a segment count or pending row disagrees with the entries),
 	// "overlap" (a segment starts before the previous one of its camera ends,
 	// or ends before it starts: the timeline steps backwards).
 	Kind, Camera, Path, Detail string
@@ -49,7 +49,7 @@ func (v Violation) String() string {
 //   - per camera, the seals have Seq 1, 2, 3, … each naming its
 //     predecessor's hash, and the chain head is the last of them. A chain may
 //     start after 1 only if the camera has disposals whose seals were not kept;
-//   - the derived indexes (by_end, per-camera counts) match the entries;
+//   - the derived indexes (per-camera counts, pending) match the entries;
 //   - per camera, sealed segments never overlap and none ends before it
 //     starts (a segment flagged clock-jump may start before its predecessor
 //     ends: the box clock was stepped back, which is audited);

@@ -159,9 +159,9 @@ func TestCheck_DeletedSealedEntry(t *testing.T) {
 		idx  int
 		want []string
 	}{
-		// The derived indexes (by_end row, camera count) still name the entry.
-		{"middle", 1, []string{"chain-seq", "index", "index"}},
-		{"newest", 3, []string{"chain-head", "index", "index"}},
+		// The derived index (camera count) still counts the entry.
+		{"middle", 1, []string{"chain-seq", "index"}},
+		{"newest", 3, []string{"chain-head", "index"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

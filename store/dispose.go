@@ -128,64 +128,71 @@ func (s *Store) disposeKeys(op string, keys [][]byte, why string, strict, perSeg
 func (s *Store) markDisposing(op string, keys [][]byte, why string, strict bool) ([]marked, error) {
 	var out []marked
 	err := s.update(op, func(tx *bolt.Tx) error {
-		out = out[:0]
-		if pausable(why) {
-			p, err := getPause(tx)
-			if err != nil {
-				return err
-			}
-			if p != nil {
-				return ErrDeletionPaused
-			}
-		}
-		holds, err := activeHolds(tx)
-		if err != nil {
-			return err
-		}
-		now := s.clock.Now().UTC().Round(0)
-		for _, k := range keys {
-			e, found, err := getEntry(tx, k)
-			if err != nil {
-				return err
-			}
-			if !found {
-				continue // gone: disposed concurrently
-			}
-			switch e.State {
-			case stateDisposing:
-				out = append(out, marked{key: k, e: e})
-				continue
-			case stateOpen:
-				if strict {
-					return ErrOpen
-				}
-				continue
-			}
-			if e.Record != nil {
-				if h, ok := holdFor(holds, e.Camera, e.Record.Seal.Start, e.Record.Seal.End); ok {
-					if strict {
-						return fmt.Errorf("%w %s (case %s)", ErrHeld, h.ID, h.Case)
-					}
-					continue
-				}
-			}
-			e.State = stateDisposing
-			e.DisposeWhy = why
-			e.DisposeAt = now
-			if err := putEntry(tx, k, e); err != nil {
-				return err
-			}
-			if err := addCount(tx, e.Camera, -1); err != nil {
-				return err
-			}
-			if err := setPending(tx, k, true); err != nil {
-				return err
-			}
-			out = append(out, marked{key: k, e: e})
-		}
-		return nil
+		var err error
+		out, err = s.markInTx(tx, keys, why, strict)
+		return err
 	})
 	return out, err
+}
+
+// markInTx is markDisposing's work inside tx.
+func (s *Store) markInTx(tx *bolt.Tx, keys [][]byte, why string, strict bool) ([]marked, error) {
+	var out []marked
+	if pausable(why) {
+		p, err := getPause(tx)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			return nil, ErrDeletionPaused
+		}
+	}
+	holds, err := activeHolds(tx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().UTC().Round(0)
+	for _, k := range keys {
+		e, found, err := getEntry(tx, k)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue // gone: disposed concurrently
+		}
+		switch e.State {
+		case stateDisposing:
+			out = append(out, marked{key: k, e: e})
+			continue
+		case stateOpen:
+			if strict {
+				return nil, ErrOpen
+			}
+			continue
+		}
+		if e.Record != nil {
+			if h, ok := holdFor(holds, e.Camera, e.Record.Seal.Start, e.Record.Seal.End); ok {
+				if strict {
+					return nil, fmt.Errorf("%w %s (case %s)", ErrHeld, h.ID, h.Case)
+				}
+				continue
+			}
+		}
+		e.State = stateDisposing
+		e.DisposeWhy = why
+		e.DisposeAt = now
+		if err := putEntry(tx, k, e); err != nil {
+			return nil, err
+		}
+		if err := addCount(tx, e.Camera, -1); err != nil {
+			return nil, err
+		}
+		if err := setPending(tx, k, true); err != nil {
+			return nil, err
+		}
+		out = append(out, marked{key: k, e: e})
+	}
+	return out, nil
 }
 
 // unlinkMarked is step 2: unlink each file, then fsync each directory once.
@@ -253,38 +260,11 @@ type batchHook func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error)
 func (s *Store) recordDisposals(op string, ms []marked, perSegment bool, batch batchHook) ([]Disposal, error) {
 	var out []Disposal
 	err := s.update(op, func(tx *bolt.Tx) error {
-		out = out[:0]
-		audit := make([]AuditEntry, 0, len(ms)+1)
-		b := tx.Bucket(bktSegments)
-		for _, m := range ms {
-			cur, found, err := getEntry(tx, m.key)
-			if err != nil {
-				return err
-			}
-			if !found {
-				continue // recorded concurrently
-			}
-			if cur.State != stateDisposing || cur.File != m.e.File {
-				return fmt.Errorf("entry for %s changed to %s", m.e.File, cur.State)
-			}
-			d := disposalOf(cur, cur.DisposeAt, cur.DisposeWhy)
-			if err := b.Delete(m.key); err != nil {
-				return err
-			}
-			if err := unindex(tx, m.key, cur, false); err != nil {
-				return err
-			}
-			if err := setPending(tx, m.key, false); err != nil {
-				return err
-			}
-			if err := putDisposal(tx, m.key, d); err != nil {
-				return err
-			}
-			if perSegment {
-				audit = append(audit, s.auditAction("segment.dispose",
-					"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
-			}
-			out = append(out, d)
+		var audit []AuditEntry
+		var err error
+		out, audit, err = s.recordInTx(tx, ms, perSegment)
+		if err != nil {
+			return err
 		}
 		if batch != nil {
 			more, err := batch(tx, out)
@@ -299,6 +279,46 @@ func (s *Store) recordDisposals(op string, ms []marked, perSegment bool, batch b
 		return nil, err
 	}
 	return out, nil
+}
+
+// recordInTx is recordDisposals' work inside tx, without the batch hook: it
+// returns the disposal records and, with perSegment, their
+// "segment.dispose" audit entries, for the caller to append.
+func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposal, []AuditEntry, error) {
+	var out []Disposal
+	var audit []AuditEntry
+	b := tx.Bucket(bktSegments)
+	for _, m := range ms {
+		cur, found, err := getEntry(tx, m.key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !found {
+			continue // recorded concurrently
+		}
+		if cur.State != stateDisposing || cur.File != m.e.File {
+			return nil, nil, fmt.Errorf("entry for %s changed to %s", m.e.File, cur.State)
+		}
+		d := disposalOf(cur, cur.DisposeAt, cur.DisposeWhy)
+		if err := b.Delete(m.key); err != nil {
+			return nil, nil, err
+		}
+		if err := unindex(tx, m.key, cur, false); err != nil {
+			return nil, nil, err
+		}
+		if err := setPending(tx, m.key, false); err != nil {
+			return nil, nil, err
+		}
+		if err := putDisposal(tx, m.key, d); err != nil {
+			return nil, nil, err
+		}
+		if perSegment {
+			audit = append(audit, s.auditAction("segment.dispose",
+				"camera", d.Camera, "file", d.File, "why", d.Why, "sha256", d.SHA256))
+		}
+		out = append(out, d)
+	}
+	return out, audit, nil
 }
 
 // finishDisposal is steps 2–4 for the one disposing entry at k (Recover);

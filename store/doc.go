@@ -60,7 +60,8 @@
 //
 // Deletion (DisposeSegment, and retention and disk-pressure batches, which
 // mark a whole batch in one transaction, unlink, fsync the directories, then
-// record the whole batch in one transaction):
+// record the whole batch in one transaction; retention records a batch in
+// the next pass's transaction):
 //
 //  1. after the entries are marked disposing, before unlink: disposing
 //     entries with their files; Recover unlinks and records the disposals.
@@ -82,11 +83,17 @@
 //   - PlanRetention is a pure function; ApplyRetention costs O(cameras +
 //     expired + held) per pass: per camera it seeks the oldest entries and
 //     stops at the first start past the camera's cutoff.
-//   - Bucket "by_end" (end(8) + segment key → empty) orders sealed and
-//     disposing entries by end across cameras, for disk pressure; bucket
-//     "counts" holds each camera's number of sealed entries, for Span. Both
-//     change only in the transactions that seal or dispose, Check verifies
-//     them, and Open builds them once for an index that lacks them.
+//   - Disk pressure deletes oldest end first across cameras by merging the
+//     cameras' own orders (a cursor per camera, the oldest head next), so
+//     no second copy of every key is kept; bucket "counts" holds each
+//     camera's number of sealed entries, for Span. It changes only in the
+//     transactions that seal or dispose, Check verifies it, and Open builds
+//     it once for an index that lacks it (and drops the by_end index that
+//     releases before this one kept).
+//   - A retention pass is one transaction (ApplyRetention): it writes the
+//     previous pass's disposal records and marks its own batch disposing,
+//     then unlinks and fsyncs the day directories once each. Retention is
+//     audited once an hour ("retention.batch", naming its records by hash).
 //   - While deletion is paused (meta "deletion_paused", PauseDeletion),
 //     retention and disk pressure delete nothing (ErrDeletionPaused) until
 //     ConfirmTime.
@@ -116,13 +123,15 @@
 //   - Gaps: one per outage or crash (bucket "gaps"), never per segment; the
 //     ongoing outage is one row per camera (bucket "outages").
 //   - Holds: one per hold placed by a person (bucket "holds").
-//   - Audit log: one entry per retention pass that deleted something
-//     ("retention.batch", naming its records by a hash: at most 1,440 a day
-//     at the default deletion_interval), one per FoldDisposals batch, one per
-//     camera state change, recovery action and request; "segment.dispose"
-//     per segment only for DisposeSegment, disk pressure (rare) and
-//     recovery. About 0.5 KB per entry with its tlog hashes: some 0.7 MB a
-//     day on a busy box, the one part of the index that grows for ever.
+//   - Audit log: one entry per hour of retention ("retention.batch",
+//     naming its records by a hash: 24 a day whatever the cameras), one per
+//     FoldDisposals batch, one per camera state change, recovery action and
+//     request; "segment.dispose" per segment only for DisposeSegment, disk
+//     pressure (rare) and recovery. About 0.5 KB per entry with its tlog
+//     hashes: tens of KB a day on a quiet box, the one part of the index
+//     that grows for ever.
+//   - Pages: the buckets that grow by appending are written with bbolt fill
+//     percent 0.95 (store.go packedFill), so their pages stay full.
 //
 // # Audit log
 //

@@ -107,15 +107,14 @@ func SetAfterUnlinkForTest(fn func(rel string)) { testOnlyAfterUnlink = fn }
 // BulkSealedForTest writes, without files, sealed entries for each camera:
 // n segments of dur back to back from from, each of size bytes, with a
 // realistic seal record (a fake signature of an SSHSIG's length), their
-// by_end rows and counts, in one transaction per camera. For index-only
+// counts, in one transaction per camera. For index-only
 // benchmarks: Check would report every file missing.
 func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time.Duration, size int64) error {
 	sig := "-----BEGIN SSH SIGNATURE-----\n" + strings.Repeat("U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAg", 6) + "\n-----END SSH SIGNATURE-----\n"
 	sha := strings.Repeat("ab", 32)
 	for _, cam := range cams {
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			segs, be := tx.Bucket(bktSegments), tx.Bucket(bktByEnd)
-			segs.FillPercent = 0.9
+			packBuckets(tx)
 			prev := ""
 			for i := range n {
 				start := from.Add(time.Duration(i) * dur)
@@ -128,9 +127,6 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 					Record: &SealRecord{Seal: seal, Signature: sig}}
 				k := segKey(cam, start, 0)
 				if err := putEntry(tx, k, e); err != nil {
-					return err
-				}
-				if err := be.Put(endKey(seal.End, k), nil); err != nil {
 					return err
 				}
 			}
@@ -179,18 +175,16 @@ func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
 // BulkDayForTest writes, without files, one day of sealed entries from day
 // for each camera: n segments of dur back to back, size bytes each,
 // chained to the camera's head, through the compact encoding, with their
-// by_end rows, counts and chain heads, in one transaction. sig gives each
+// counts and chain heads, in one transaction. sig gives each
 // seal's armored signature. For index benchmarks.
 //
 // It writes what putEntry would, faster: the compact value is encoded
 // directly (putEntry's JSON round-trip check runs on each camera's first
-// entry only, which must come out compact and identical), and the by_end
-// rows are put in key order (bbolt inserts into one in-memory node per
-// leaf until commit, so a day of out-of-order keys costs O(n²) memmove).
+// entry only, which must come out compact and identical).
 func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Duration, size int64, sig func(i int) string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		segs, be := tx.Bucket(bktSegments), tx.Bucket(bktByEnd)
-		segs.FillPercent, be.FillPercent = 0.95, 0.95
+		packBuckets(tx)
+		segs := tx.Bucket(bktSegments)
 		c := newCodec(tx)
 		// Each camera's chain is sequential, cameras are not: build the
 		// seals and their hashes on every core, then encode and put them
@@ -221,7 +215,6 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 		}
 		close(work)
 		wg.Wait()
-		var ends [][]byte
 		for ci, cam := range cams {
 			o := &out[ci]
 			for i, k := range o.keys {
@@ -242,7 +235,6 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 				if err := segs.Put(k, v); err != nil {
 					return err
 				}
-				ends = append(ends, endKey(e.Record.Seal.End, k))
 			}
 			if err := putJSON(tx.Bucket(bktChain), []byte(cam), o.head); err != nil {
 				return err
@@ -251,12 +243,6 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 				return err
 			}
 			if err := touchCamera(tx, cam, dur+time.Second, 0); err != nil {
-				return err
-			}
-		}
-		slices.SortFunc(ends, bytes.Compare)
-		for _, k := range ends {
-			if err := be.Put(k, nil); err != nil {
 				return err
 			}
 		}
@@ -289,17 +275,17 @@ func (s *Store) bulkCamDay(cam string, ci int, day time.Time, n int, dur time.Du
 // BulkExpireForTest does, in one transaction and without files, what the
 // retention passes of a day do to the sealed entries whose end is at or
 // before cutoff (no holds are consulted): each entry becomes the disposal
-// record a pass leaves (why "retention", deleted at when), its by_end row
-// and count go, and one "retention.batch" audit entry is appended per
+// record a pass leaves (why "retention", deleted at when), its count
+// goes, and one "retention.batch" audit entry is appended per
 // passEvery of ends, as passes at that interval would. Compact values are
 // encoded directly, checked like BulkDayForTest's. It returns how many
 // entries it disposed. For index benchmarks.
 func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duration) (int, error) {
 	total := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		packBuckets(tx)
 		total = 0
-		segs, be, disp := tx.Bucket(bktSegments), tx.Bucket(bktByEnd), tx.Bucket(bktDisposals)
-		disp.FillPercent = 0.95
+		segs, disp := tx.Bucket(bktSegments), tx.Bucket(bktDisposals)
 		c := newCodec(tx)
 		var cams []string
 		if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
@@ -309,7 +295,6 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 			return err
 		}
 		var ds []Disposal
-		var ends [][]byte
 		for _, cam := range cams {
 			prefix := cameraPrefix(cam)
 			last := timeKey(cam, cutoff)
@@ -335,7 +320,6 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 				if err := segs.Delete(k); err != nil {
 					return err
 				}
-				ends = append(ends, endKey(e.Record.Seal.End, k))
 				d := disposalOf(e, when, WhyRetention)
 				v, ok, err := c.compactDisposal(k, d)
 				if err != nil {
@@ -359,12 +343,6 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 				if err := addCount(tx, cam, -int64(len(keys))); err != nil {
 					return err
 				}
-			}
-		}
-		slices.SortFunc(ends, bytes.Compare)
-		for _, k := range ends {
-			if err := be.Delete(k); err != nil {
-				return err
 			}
 		}
 		total = len(ds)
@@ -392,10 +370,10 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 }
 
 // IndexStatsForTest returns the bytes of pages allocated to the live
-// segments (buckets segments and by_end) and the number of sealed entries.
+// segments (bucket segments) and the number of sealed entries.
 func (s *Store) IndexStatsForTest() (liveBytes int64, live int64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktSegments, bktByEnd} {
+		for _, name := range [][]byte{bktSegments} {
 			st := tx.Bucket(name).Stats()
 			liveBytes += int64(st.BranchAlloc + st.LeafAlloc)
 		}
@@ -421,3 +399,15 @@ func (s *Store) BucketStatsForTest() (alloc, keys map[string]int64, err error) {
 	})
 	return alloc, keys, err
 }
+
+// CrashForTest closes s as a crash would leave it: the last retention
+// batch (unlinked, not yet recorded) stays disposing in the index.
+func (s *Store) CrashForTest() error {
+	s.deleteMu.Lock()
+	s.unrecorded = nil
+	s.deleteMu.Unlock()
+	return s.Close()
+}
+
+// TestOnlyView runs fn in a read-only transaction of s's index.
+func (s *Store) TestOnlyView(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }

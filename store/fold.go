@@ -92,13 +92,17 @@ func (d DisposalSummary) disposal() Disposal {
 // crash leaves each batch folded or not, never half. Per camera it walks
 // the disposal records from the oldest start and stops at the first not yet
 // past grace, so its cost is proportional to what it folds. grace <= 0
-// folds nothing.
+// folds nothing. It first records the last retention batch, if a pass
+// left one (ApplyRetention).
 func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (int, error) {
 	if grace <= 0 {
 		return 0, nil
 	}
 	if s.ro {
 		return 0, fmt.Errorf("fold disposals: %w", ErrReadOnly)
+	}
+	if err := s.flushRetention(); err != nil {
+		return 0, fmt.Errorf("fold disposals: %w", err)
 	}
 	cutoff := now.Add(-grace)
 	cams, err := s.Cameras()

@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -11,11 +10,6 @@ import (
 // Derived indexes. They change only in the transactions that change the
 // segments bucket, so they agree with it after every commit:
 //
-//   - by_end holds one key per sealed or disposing entry: its seal's end
-//     (8 bytes, as timeBytes) followed by the segment key. It is written in
-//     the seal transaction and removed in the one that records the disposal.
-//     Walking it from the start visits footage oldest end first, across
-//     cameras (disk pressure).
 //   - counts holds, per camera, the number of sealed entries (Span).
 //   - pending holds the key of every open or disposing entry: the work a
 //     crash can leave for Recover, found without reading every entry. A
@@ -23,16 +17,17 @@ import (
 //     the entry disposing, and removed in the one that seals, removes or
 //     records the disposal of it.
 
-// endKey is the by_end key of the segment at segment key k ending at end.
-func endKey(end time.Time, k []byte) []byte {
-	out := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(k)), timeBytes(end))
-	return append(out, k...)
-}
-
 // ensureDerived creates the derived buckets that are missing and builds
 // them from the segments bucket (one pass, in this transaction). Buckets
-// that exist are kept as they are.
+// that exist are kept as they are. It drops the retired by_end bucket
+// (an end-ordered copy of every entry's key, 40 bytes a segment, that disk
+// pressure walked before it merged the cameras' own orders).
 func ensureDerived(tx *bolt.Tx) error {
+	if tx.Bucket(bktRetiredByEnd) != nil {
+		if err := tx.DeleteBucket(bktRetiredByEnd); err != nil {
+			return fmt.Errorf("drop %s: %w", bktRetiredByEnd, err)
+		}
+	}
 	build := map[string]bool{}
 	for _, name := range derivedBuckets {
 		if tx.Bucket(name) != nil {
@@ -50,7 +45,7 @@ func ensureDerived(tx *bolt.Tx) error {
 	if segs == nil {
 		return nil
 	}
-	be, pb := tx.Bucket(bktByEnd), tx.Bucket(bktPending)
+	pb := tx.Bucket(bktPending)
 	counts := map[string]uint64{}
 	err := segs.ForEach(func(k, v []byte) error {
 		e, err := newCodec(tx).decodeEntry(k, v)
@@ -68,10 +63,7 @@ func ensureDerived(tx *bolt.Tx) error {
 		if e.State == stateSealed {
 			counts[e.Camera]++
 		}
-		if !build[string(bktByEnd)] {
-			return nil
-		}
-		return be.Put(endKey(e.Record.Seal.End, k), nil)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("build derived indexes: %w", err)
@@ -123,20 +115,12 @@ func addCount(tx *bolt.Tx, camera string, d int64) error {
 
 // indexSealed records, in tx, that the entry at k is newly sealed with seal.
 func indexSealed(tx *bolt.Tx, k []byte, seal Seal) error {
-	if err := tx.Bucket(bktByEnd).Put(endKey(seal.End, k), nil); err != nil {
-		return err
-	}
 	return addCount(tx, seal.Camera, 1)
 }
 
-// unindex removes the entry e at k from by_end (its row leaves the segments
-// bucket in the same transaction); wasSealed also lowers its count.
+// unindex records that the entry e at k leaves the segments bucket (in the
+// same transaction); wasSealed lowers its camera's count.
 func unindex(tx *bolt.Tx, k []byte, e entry, wasSealed bool) error {
-	if e.Record != nil {
-		if err := tx.Bucket(bktByEnd).Delete(endKey(e.Record.Seal.End, k)); err != nil {
-			return err
-		}
-	}
 	if wasSealed {
 		return addCount(tx, e.Camera, -1)
 	}
@@ -146,39 +130,14 @@ func unindex(tx *bolt.Tx, k []byte, e entry, wasSealed bool) error {
 // checkIndex reports derived-index rows that disagree with entries (all of
 // them, read in the same transaction): kind "index".
 func checkIndex(tx *bolt.Tx, entries []keyed, add func(kind, camera, path, detail string)) {
-	be, cb := tx.Bucket(bktByEnd), tx.Bucket(bktCounts)
-	if be == nil || cb == nil {
-		return // an old index opened read-only: Open builds them when writing
+	cb := tx.Bucket(bktCounts)
+	if cb == nil {
+		return // an old index opened read-only: Open builds it when writing
 	}
-	want := map[string]keyed{}
 	counts := map[string]uint64{}
 	for _, ke := range entries {
-		if ke.e.Record == nil || (ke.e.State != stateSealed && ke.e.State != stateDisposing) {
-			continue
-		}
-		want[string(endKey(ke.e.Record.Seal.End, ke.key))] = ke
-		if ke.e.State == stateSealed {
+		if ke.e.Record != nil && ke.e.State == stateSealed {
 			counts[ke.e.Camera]++
-		}
-	}
-	n := 0
-	_ = be.ForEach(func(k, _ []byte) error {
-		if _, ok := want[string(k)]; !ok {
-			cam := ""
-			if len(k) > 8 {
-				cam = keyCamera(k[8:])
-			}
-			add("index", cam, fmt.Sprintf("by_end/%x", k), "by_end row without a sealed entry")
-			return nil
-		}
-		n++
-		return nil
-	})
-	if n != len(want) {
-		for k, ke := range want {
-			if be.Get([]byte(k)) == nil {
-				add("index", ke.e.Camera, ke.e.File, "sealed entry missing from by_end")
-			}
 		}
 	}
 	_ = cb.ForEach(func(k, v []byte) error {
@@ -222,12 +181,4 @@ func checkPending(tx *bolt.Tx, entries []keyed, add func(kind, camera, path, det
 	for _, ke := range want {
 		add("index", ke.e.Camera, ke.e.File, ke.e.State+" entry missing from pending")
 	}
-}
-
-// segKeyOfEnd returns the segment key inside a by_end key.
-func segKeyOfEnd(k []byte) []byte {
-	if len(k) <= 8 {
-		return nil
-	}
-	return k[8:]
 }

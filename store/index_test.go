@@ -9,8 +9,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// An index made before by_end and counts existed gets them at Open, once;
-// Span is exact, and handles overlapping segments (a clock stepped back).
+// An index made before counts and pending existed gets them at Open, once,
+// and loses the retired by_end bucket; Span is exact, and handles
+// overlapping segments (a clock stepped back).
 func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
@@ -19,7 +20,7 @@ func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 	writeSeg(t, s, "cam", t0.Add(-time.Hour), time.Minute)                  // oldest
 	writeSeg(t, s, "other", t0.Add(-2*time.Hour), time.Minute)              // another camera
 	if err := s.TestOnlyCrashDispose("other", t0.Add(-2*time.Hour), "retention", false); err != nil {
-		t.Fatal(err) // a disposing entry: in by_end, not counted
+		t.Fatal(err) // a disposing entry: pending, not counted
 	}
 	check := func(s *store.Store) {
 		t.Helper()
@@ -41,12 +42,16 @@ func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{"by_end", "counts", "pending"} {
+		for _, b := range []string{"counts", "pending"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
 		}
-		return nil
+		old, err := tx.CreateBucket([]byte("by_end")) // as an older release left it
+		if err != nil {
+			return err
+		}
+		return old.Put([]byte("row"), nil)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +65,14 @@ func TestOpen_BackfillsDerivedIndexes(t *testing.T) {
 	s = e.open(t)
 	check(s)
 	e.mustClean(t, s)
+	if err := s.TestOnlyView(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("by_end")) != nil {
+			t.Error("by_end still there after a read-write Open")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if acts := e.recover(t, s, "cam", "other"); len(acts) != 1 || acts[0].Kind != "disposed" {
 		t.Fatalf("Recover after backfill of pending: %+v", acts) // the disposing entry is found
 	}

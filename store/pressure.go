@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"container/heap"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,36 +11,35 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// planPressure walks by_end oldest end first, across cameras, deciding to
-// delete each sealed segment no hold covers until the deletions add up to
+// planPressure visits sealed segments oldest end first, across cameras,
+// deciding to delete each one no hold covers until the deletions add up to
 // needBytes or number limit (0: no limit); held segments met on the way are
-// kept. keys holds the key of each decision.
+// kept. keys holds the key of each decision. It merges the cameras' own
+// orders (each camera's entries are in start order, so in end order but
+// for a clock that stepped back): one cursor per camera, the head with the
+// oldest end next.
 func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now time.Time, limit int) (ds []Decision, keys [][]byte, err error) {
 	if needBytes <= 0 {
 		return nil, nil, nil
 	}
-	be := tx.Bucket(bktByEnd)
-	if be == nil {
-		return nil, nil, fmt.Errorf("index has no by_end bucket: open it read-write once to build it")
-	}
 	segs := tx.Bucket(bktSegments)
+	var heads pressureHeads
+	if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
+		h := &pressureHead{c: segs.Cursor(), prefix: cameraPrefix(string(k))}
+		ok, err := h.next(tx, true)
+		if ok {
+			heads = append(heads, h)
+		}
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
+	heap.Init(&heads)
 	var sum int64
 	n := 0
-	c := be.Cursor()
-	for k, _ := c.First(); k != nil && sum < needBytes && (limit <= 0 || n < limit); k, _ = c.Next() {
-		sk := segKeyOfEnd(k)
-		v := segs.Get(sk)
-		if v == nil {
-			return nil, nil, fmt.Errorf("by_end row %x has no entry", k)
-		}
-		e, err := newCodec(tx).decodeEntry(sk, v)
-		if err != nil {
-			return nil, nil, err
-		}
-		if e.State != stateSealed || e.Record == nil {
-			continue // a deletion in progress
-		}
-		g := Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature}
+	for len(heads) > 0 && sum < needBytes && (limit <= 0 || n < limit) {
+		h := heads[0]
+		g := Segment{Seal: h.e.Record.Seal, Path: s.abs(h.e.File), Signature: h.e.Record.Signature}
 		d := Decision{Segment: g}
 		if why := heldBy(holds, g); why != "" {
 			d.Reason = why
@@ -49,9 +50,67 @@ func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now tim
 			n++
 		}
 		ds = append(ds, d)
-		keys = append(keys, slices.Clone(sk))
+		keys = append(keys, slices.Clone(h.k))
+		ok, err := h.next(tx, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			heap.Fix(&heads, 0)
+		} else {
+			heap.Pop(&heads)
+		}
 	}
 	return ds, keys, nil
+}
+
+// pressureHead is a camera's cursor at its next sealed entry.
+type pressureHead struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k      []byte
+	e      entry
+}
+
+// next moves h to the camera's first (first) or next sealed entry; false
+// when the camera has none left.
+func (h *pressureHead) next(tx *bolt.Tx, first bool) (bool, error) {
+	var k, v []byte
+	if first {
+		k, v = h.c.Seek(h.prefix)
+	} else {
+		k, v = h.c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, h.prefix); k, v = h.c.Next() {
+		e, err := newCodec(tx).decodeEntry(k, v)
+		if err != nil {
+			return false, err
+		}
+		if e.State == stateSealed && e.Record != nil {
+			h.k, h.e = k, e
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// pressureHeads is a heap of cameras' heads, oldest end (then key) first.
+type pressureHeads []*pressureHead
+
+func (hs pressureHeads) Len() int { return len(hs) }
+func (hs pressureHeads) Less(i, j int) bool {
+	if c := hs[i].e.Record.Seal.End.Compare(hs[j].e.Record.Seal.End); c != 0 {
+		return c < 0
+	}
+	return bytes.Compare(hs[i].k, hs[j].k) < 0
+}
+func (hs pressureHeads) Swap(i, j int) { hs[i], hs[j] = hs[j], hs[i] }
+func (hs *pressureHeads) Push(x any)   { *hs = append(*hs, x.(*pressureHead)) }
+func (hs *pressureHeads) Pop() any {
+	old := *hs
+	h := old[len(old)-1]
+	*hs = old[:len(old)-1]
+	return h
 }
 
 // PlanPressure says what disk pressure would delete to free needBytes: the

@@ -28,9 +28,7 @@ type candidate struct {
 // Per camera it seeks the camera's first entry and walks in start order
 // until a start is past the camera's cutoff (start <= end, so nothing later
 // can have expired). A pass costs O(cameras + what has expired + held
-// footage), whatever the retentions: a walk of by_end up to now minus the
-// shortest retention would also visit every unexpired segment of the
-// cameras with longer retention.
+// footage), whatever the retentions.
 func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolicy, limit int, holds []Hold) ([]candidate, [][]byte, error) {
 	if p.min() <= 0 {
 		return nil, nil, nil
@@ -127,28 +125,45 @@ func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int)
 // the candidates (at most limit unheld ones) that PlanRetention says to
 // delete, with why "retention", by DisposeSegment's crash-safe procedure,
 // and returns their disposal records, and the decisions to keep (footage
-// under a hold). The batch is audited once, "retention.batch" (params
-// count, bytes, oldest, newest, and records: the SHA-256 over its disposal
-// records' files and hashes), in the transaction that records it; there is
-// no entry per segment (the disposal records name each one). Deletions an error interrupted earlier are finished too.
+// under a hold). Deletions an error interrupted earlier are finished too.
+//
+// A pass costs one transaction: it records the previous pass's batch
+// (whose files it unlinked and whose directories it fsynced: steps 3–4)
+// and marks its own batch disposing (step 1); then it unlinks its files
+// and fsyncs their directories (step 2). Its own records are written by
+// the next pass, or by Close; a crash before either leaves disposing
+// entries whose files are gone, which Recover finishes. Until then the
+// batch is absent from Segments and not yet listed by Disposals.
+//
+// Retention is audited by the hour, not per pass: each recording
+// transaction adds its records to a running summary (meta
+// "retention_rollup"), and the first pass an hour or more after the
+// summary began appends it as one "retention.batch" entry (params count,
+// bytes, oldest, newest, passes, and records: the SHA-256 over the lines
+// "<file> <sha256>\n" of its disposal records in the order recorded), so
+// the audit log grows by 24 entries a day, whatever the number of cameras.
 //
 // While deletion is paused it returns ErrDeletionPaused and deletes
-// nothing. A hold placed during the pass still protects: each segment is
-// checked again in the transaction that marks it for deletion.
+// nothing new. A hold placed during the pass still protects: each segment
+// is checked again in the transaction that marks it for deletion.
 func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (deleted []Disposal, kept []Decision, err error) {
 	s.deleteMu.Lock()
 	defer s.deleteMu.Unlock()
 	var cands []candidate
 	var stuck [][]byte
 	var holds []Hold
+	var paused bool
+	var rollupDue bool
 	err = s.view("retention", func(tx *bolt.Tx) error {
-		if p, err := getPause(tx); err != nil || p != nil {
-			if err == nil {
-				err = ErrDeletionPaused
-			}
+		r, err := getRollup(tx)
+		if err != nil {
 			return err
 		}
-		var err error
+		rollupDue = r.due(now)
+		if p, err := getPause(tx); err != nil || p != nil {
+			paused = p != nil
+			return err
+		}
 		if holds, err = activeHolds(tx); err != nil {
 			return err
 		}
@@ -158,23 +173,96 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 	if err != nil {
 		return nil, nil, err
 	}
-	segs := make([]Segment, len(cands))
-	for i, c := range cands {
-		segs[i] = c.seg
-	}
-	keys := stuck
-	for i, d := range PlanRetention(segs, holds, now, p) {
-		if d.Delete {
-			keys = append(keys, cands[i].key)
-		} else {
-			kept = append(kept, d)
+	var keys [][]byte
+	if !paused {
+		segs := make([]Segment, len(cands))
+		for i, c := range cands {
+			segs[i] = c.seg
+		}
+		keys = stuck
+		for i, d := range PlanRetention(segs, holds, now, p) {
+			if d.Delete {
+				keys = append(keys, cands[i].key)
+			} else {
+				kept = append(kept, d)
+			}
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 && len(s.unrecorded) == 0 && !rollupDue {
+		if paused {
+			return nil, nil, ErrDeletionPaused
+		}
 		return nil, kept, nil
 	}
-	deleted, err = s.disposeKeys("retention", keys, WhyRetention, false, false, s.batchAudit("retention.batch", nil))
-	return deleted, kept, err
+	var ms []marked
+	err = s.update("retention", func(tx *bolt.Tx) error {
+		audit, err := s.recordRetentionInTx(tx, now)
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if ms, err = s.markInTx(tx, keys, WhyRetention, false); err != nil {
+				return err
+			}
+		}
+		return s.auditHookBatch(tx, audit)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.unrecorded = nil
+	if paused {
+		return nil, nil, ErrDeletionPaused
+	}
+	done, uerr := s.unlinkMarked(ms)
+	s.unrecorded = done
+	for _, m := range done {
+		deleted = append(deleted, disposalOf(m.e, m.e.DisposeAt, m.e.DisposeWhy))
+	}
+	return deleted, kept, uerr
+}
+
+// recordRetentionInTx records, in tx, the disposals of the last retention
+// batch (s.unrecorded), adds them to the running retention summary, and
+// returns the summary's audit entry when it is due at now.
+func (s *Store) recordRetentionInTx(tx *bolt.Tx, now time.Time) ([]AuditEntry, error) {
+	ds, _, err := s.recordInTx(tx, s.unrecorded, false)
+	if err != nil {
+		return nil, err
+	}
+	r, err := getRollup(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.add(ds, now); err != nil {
+		return nil, err
+	}
+	var audit []AuditEntry
+	if r.due(now) {
+		audit = append(audit, s.auditAction("retention.batch", r.params()...))
+		r = rollup{}
+	}
+	return audit, putRollup(tx, r)
+}
+
+// flushRetention records the last retention batch, if any (Close).
+func (s *Store) flushRetention() error {
+	s.deleteMu.Lock()
+	defer s.deleteMu.Unlock()
+	if len(s.unrecorded) == 0 || s.ro {
+		return nil
+	}
+	err := s.update("retention", func(tx *bolt.Tx) error {
+		audit, err := s.recordRetentionInTx(tx, s.clock.Now().UTC())
+		if err != nil {
+			return err
+		}
+		return s.auditHookBatch(tx, audit)
+	})
+	if err == nil {
+		s.unrecorded = nil
+	}
+	return err
 }
 
 // batchAudit returns a batch hook that returns the audit entry action

@@ -285,7 +285,9 @@ func (s *Store) CloseGap(camera string, to time.Time) (Gap, bool, error) {
 
 // Disposals returns camera's disposal records whose segment overlapped
 // [from, to), in start order, with one record per daily summary of folded
-// records (FoldDisposals) overlapping it, marked by Folded.
+// records (FoldDisposals) overlapping it, marked by Folded. A segment whose
+// deletion has begun (its entry is disposing: the last retention batch,
+// whose records the next pass writes) is listed as the record it will have.
 func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error) {
 	var out []Disposal
 	err := s.view("disposals of "+camera, func(tx *bolt.Tx) error {
@@ -301,6 +303,19 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 			out = append(out, r.Summary.disposal())
 		}
 		defer func() { sortDisposals(out) }()
+		err = window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+			e, err := newCodec(tx).decodeEntry(k, v)
+			if err != nil || e.State != stateDisposing {
+				return err
+			}
+			if d := disposalOf(e, e.DisposeAt, e.DisposeWhy); overlaps(d.Start, d.End, from, to) {
+				out = append(out, d)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		return window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
 			d, err := newCodec(tx).decodeDisposal(k, v)
 			if err != nil {

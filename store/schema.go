@@ -34,12 +34,14 @@ var (
 	// Derived indexes (index.go), kept in the transactions that change
 	// segments. Init creates them; Open (read-write) builds any that are
 	// missing from the segments bucket, once.
-	bktByEnd       = []byte("by_end")  // end(8) camera 0 start(8) dup(2) → empty; the key's tail after end is the segment key
 	bktCounts      = []byte("counts")  // camera → number of sealed entries (8-byte BE)
 	bktPending     = []byte("pending") // segment key → empty, for every open or disposing entry (Recover's work)
 	bktHolds       = []byte("holds")   // hold id → Hold
 	bktOutages     = []byte("outages") // camera → Gap with zero To: the camera's ongoing outage
-	derivedBuckets = [][]byte{bktByEnd, bktCounts, bktPending}
+	derivedBuckets = [][]byte{bktCounts, bktPending}
+	// bktRetiredByEnd is an index of every entry by end that Open drops
+	// (ensureDerived); an older release rebuilds it if it opens the index.
+	bktRetiredByEnd = []byte("by_end")
 
 	// coreBuckets must exist in every index of this schema version.
 	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}

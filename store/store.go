@@ -79,6 +79,10 @@ type Store struct {
 
 	sealMu   sync.Mutex // serialises chain appends (read head, sign, commit)
 	deleteMu sync.Mutex // serialises retention and disk-pressure passes
+	// unrecorded is the last retention batch: disposing entries whose
+	// files are unlinked and directories fsynced, for the next pass (or
+	// Close) to record (ApplyRetention). Guarded by deleteMu.
+	unrecorded []marked
 	// createMu: CreateSegment holds it shared from creating the file to
 	// committing its open entry; Reconcile holds it to judge a file unknown.
 	createMu sync.RWMutex
@@ -210,11 +214,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if !opts.ReadOnly {
 		// Build the derived indexes of an index made before they existed
 		// (once; a no-op when they are present).
-		var missing bool
+		missing := false
 		_ = db.View(func(tx *bolt.Tx) error {
 			for _, name := range derivedBuckets {
 				missing = missing || tx.Bucket(name) == nil
 			}
+			missing = missing || tx.Bucket(bktRetiredByEnd) != nil
 			return nil
 		})
 		if missing {
@@ -250,7 +255,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 // Close closes the index. It is idempotent; segment writers still open
 // afterwards fail with ErrClosed when sealed (Recover seals them next time).
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		ferr := s.flushRetention()
+		s.closeErr = errors.Join(ferr, s.db.Close())
+	})
 	return s.closeErr
 }
 
@@ -275,10 +283,36 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx) error) error {
 	if s.ro {
 		return fmt.Errorf("%s: %w", op, ErrReadOnly)
 	}
-	if err := s.db.Update(fn); err != nil {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		packBuckets(tx)
+		return fn(tx)
+	}); err != nil {
 		return fmt.Errorf("%s: %w", op, boltErr(err))
 	}
 	return nil
+}
+
+// packedFill is the fill percent of the buckets that grow by appending:
+// bbolt splits a full page at the bucket's fill percent (default 0.5), and a
+// page left of an append point is never written again, so at the default
+// the index holds its entries in half-empty pages (measured: 399 bytes of
+// pages per live segment through the recorder's calls, 261 packed).
+const packedFill = 0.95
+
+// packedBuckets are the buckets whose keys grow at the end of each
+// camera's range (segments, disposal records) or of the bucket (the audit
+// log, summaries, gaps). The others are small or updated in place.
+var packedBuckets = [][]byte{bktSegments, bktDisposals, bktAudit, bktAuditHashes, bktDisposalDays, bktGaps}
+
+// packBuckets sets packedFill on tx's packed buckets; bbolt keeps one
+// handle per bucket for a writable transaction, so it holds for every
+// later tx.Bucket call in it.
+func packBuckets(tx *bolt.Tx) {
+	for _, name := range packedBuckets {
+		if b := tx.Bucket(name); b != nil {
+			b.FillPercent = packedFill
+		}
+	}
 }
 
 func boltErr(err error) error {
