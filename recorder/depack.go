@@ -11,7 +11,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
-	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/internal/codec"
 )
 
 // ptsOffset keeps decode timestamps positive when a camera sends B-frames
@@ -39,7 +39,7 @@ const ptsOffset = 90000
 // its access unit). Lost packets and dropped access units are counted
 // (takeCounts); the stream itself carries on.
 type depacketizer struct {
-	codec      media.Codec
+	codec      codec.Codec
 	newDecoder func() (func(*rtp.Packet) ([][]byte, error), error)
 	newDTS     func() func(au [][]byte, pts int64) (int64, error)
 	clockRate  int64
@@ -79,7 +79,7 @@ func newDepacketizer(forma format.Format) (*depacketizer, error) {
 	var d *depacketizer
 	switch f := forma.(type) {
 	case *format.H264:
-		d = &depacketizer{codec: media.H264,
+		d = &depacketizer{codec: codec.H264,
 			newDecoder: func() (func(*rtp.Packet) ([][]byte, error), error) {
 				dec, err := f.CreateDecoder()
 				if err != nil {
@@ -92,7 +92,7 @@ func newDepacketizer(forma format.Format) (*depacketizer, error) {
 		sps, pps := f.SafeParams()
 		d.sps, d.pps = clone(sps), clone(pps)
 	case *format.H265:
-		d = &depacketizer{codec: media.H265,
+		d = &depacketizer{codec: codec.H265,
 			newDecoder: func() (func(*rtp.Packet) ([][]byte, error), error) {
 				dec, err := f.CreateDecoder()
 				if err != nil {
@@ -325,7 +325,7 @@ func isMorePackets(err error) bool {
 
 // isVCL reports whether a NAL unit is (a slice of) a picture.
 func (d *depacketizer) isVCL(n []byte) bool {
-	if d.codec == media.H265 {
+	if d.codec == codec.H265 {
 		return (n[0]>>1)&0x3f < 32
 	}
 	t := n[0] & 0x1f
@@ -333,7 +333,7 @@ func (d *depacketizer) isVCL(n []byte) bool {
 }
 
 func (d *depacketizer) isRandomAccess(nalus [][]byte) bool {
-	if d.codec == media.H265 {
+	if d.codec == codec.H265 {
 		return h265.IsRandomAccess(nalus)
 	}
 	return h264.IsRandomAccess(nalus)
@@ -347,7 +347,7 @@ func (d *depacketizer) noteParams(nalus [][]byte) bool {
 		if len(n) == 0 {
 			continue
 		}
-		if d.codec == media.H265 {
+		if d.codec == codec.H265 {
 			if len(n) < 2 {
 				continue
 			}
@@ -368,7 +368,7 @@ func (d *depacketizer) noteParams(nalus [][]byte) bool {
 			d.pps, pps = append(d.pps[:0], n...), true
 		}
 	}
-	if d.codec == media.H265 {
+	if d.codec == codec.H265 {
 		return vps && sps && pps
 	}
 	return sps && pps
