@@ -12,7 +12,7 @@ LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 10s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build verifier test vet fuzz demo bench soak clean install check-install check-readme vm-deps vm-test
+.PHONY: all deps build verifier test vet fuzz demo bench bench-record soak clean install check-install check-readme vm-deps vm-test
 
 all: build
 
@@ -37,7 +37,10 @@ vet:
 	if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 	@# the recording path's libraries stay free of cgo (SPEC 2)
-	CGO_ENABLED=0 $(GO) build ./store ./config ./api
+	CGO_ENABLED=0 $(GO) build ./store ./config ./api ./recorder
+	@# recorder's unit tests and fuzz target build without cgo too (its
+	@# end-to-end tests need the cgo synthetic cameras: //go:build cgo)
+	CGO_ENABLED=0 $(GO) vet ./recorder ./internal/mpegts ./internal/codec
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum untidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 # test: the whole suite, then a short pass of every fuzz target.
@@ -74,6 +77,14 @@ demo: build
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem -timeout 60m ./...
+
+# bench-record: cctv record against one `ffmpeg -c copy -f segment` per camera
+# on the same synthetic 1080p25 4 Mbit/s H.264 RTSP/TCP cameras, in one run,
+# measured in steady state from /proc (cmd/cctv/benchrecord_test.go). Slow:
+# not part of test. BENCH_CAMERAS="4 16 64", BENCH_WARMUP=10s, BENCH_WINDOW=40s,
+# BENCH_GOGC / BENCH_GOMEMLIMIT override the recorder's GC settings.
+bench-record: deps
+	nice $(GO) test -v -tags benchrecord -count=1 -run '^TestBenchRecord$$' -timeout 120m ./cmd/cctv
 
 soak: deps
 	CCTV_SOAK=1 $(GO) test -count=1 -run Soak -timeout 120m ./...

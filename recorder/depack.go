@@ -5,13 +5,11 @@ import (
 	"fmt"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
-	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/internal/codec"
 )
 
 // ptsOffset keeps decode timestamps positive when a camera sends B-frames
@@ -39,13 +37,13 @@ const ptsOffset = 90000
 // its access unit). Lost packets and dropped access units are counted
 // (takeCounts); the stream itself carries on.
 type depacketizer struct {
-	codec      media.Codec
-	newDecoder func() (func(*rtp.Packet) ([][]byte, error), error)
-	newDTS     func() func(au [][]byte, pts int64) (int64, error)
-	clockRate  int64
+	codec     codec.Codec
+	newDTS    func() func(au [][]byte, pts int64) (int64, error)
+	clockRate int64
 
-	decode func(*rtp.Packet) ([][]byte, error)
-	dts    func(au [][]byte, pts int64) (int64, error)
+	dts func(au [][]byte, pts int64) (int64, error)
+
+	inFU bool // a fragmented NAL unit is being assembled in cur (its last one)
 
 	// Latest parameter sets, copied out of the stream (or the SDP).
 	vps, sps, pps []byte
@@ -79,27 +77,13 @@ func newDepacketizer(forma format.Format) (*depacketizer, error) {
 	var d *depacketizer
 	switch f := forma.(type) {
 	case *format.H264:
-		d = &depacketizer{codec: media.H264,
-			newDecoder: func() (func(*rtp.Packet) ([][]byte, error), error) {
-				dec, err := f.CreateDecoder()
-				if err != nil {
-					return nil, fmt.Errorf("h264 decoder: %w", err)
-				}
-				return dec.Decode, nil
-			},
+		d = &depacketizer{codec: codec.H264,
 			newDTS: func() func([][]byte, int64) (int64, error) { return h264.NewDTSExtractor().Extract },
 		}
 		sps, pps := f.SafeParams()
 		d.sps, d.pps = clone(sps), clone(pps)
 	case *format.H265:
-		d = &depacketizer{codec: media.H265,
-			newDecoder: func() (func(*rtp.Packet) ([][]byte, error), error) {
-				dec, err := f.CreateDecoder()
-				if err != nil {
-					return nil, fmt.Errorf("h265 decoder: %w", err)
-				}
-				return dec.Decode, nil
-			},
+		d = &depacketizer{codec: codec.H265,
 			newDTS: func() func([][]byte, int64) (int64, error) { return h265.NewDTSExtractor().Extract },
 		}
 		vps, sps, pps := f.SafeParams()
@@ -110,10 +94,6 @@ func newDepacketizer(forma format.Format) (*depacketizer, error) {
 	d.clockRate = int64(forma.ClockRate())
 	if d.clockRate <= 0 {
 		d.clockRate = 90000
-	}
-	var err error
-	if d.decode, err = d.newDecoder(); err != nil {
-		return nil, err
 	}
 	d.dts = d.newDTS()
 	return d, nil
@@ -157,9 +137,7 @@ func (d *depacketizer) damage(ts uint32) {
 	d.cur.reset()
 	d.synced = false
 	d.skipping, d.skipTS = true, ts
-	if dec, err := d.newDecoder(); err == nil {
-		d.decode = dec // a fresh decoder holds no fragment of the damaged unit
-	}
+	d.inFU = false
 }
 
 // push feeds one RTP packet. When the packet completes an access unit it is
@@ -183,37 +161,37 @@ func (d *depacketizer) push(dst []byte, pkt *rtp.Packet) (au []byte, pts, dts in
 		d.skipping = false
 	}
 
-	// Picture boundaries are found here, not in the RTP decoder: it is
-	// told every packet ends a unit, so it returns the packet's NAL units
-	// (or a completed fragmented one) at once.
-	mp := *pkt
-	mp.Marker = true
-	nalus, err := d.decode(&mp)
+	// The payload is checked whole before anything is taken from it, so a
+	// malformed packet damages nothing already assembled.
+	kind, err := d.check(pkt.Payload)
 	if err != nil {
-		if isMorePackets(err) {
-			return dst, 0, 0, false, errNotReady
-		}
+		d.damage(pkt.Timestamp)
+		return dst, 0, 0, false, errDamaged
+	}
+	switch {
+	case kind == fuOrphan && !d.inFU:
+		// The rest of a unit whose start was never seen (the stream was
+		// joined mid-unit): nothing to keep.
+		return dst, 0, 0, false, errNotReady
+	case d.inFU != (kind == fuMiddle || kind == fuEnd || kind == fuOrphan) || (d.inFU && pkt.Timestamp != d.cur.fuTS):
+		// A fragmented unit broken off, or a continuation without its start.
 		d.damage(pkt.Timestamp)
 		return dst, 0, 0, false, errDamaged
 	}
 
 	var done bool // a complete unit is in d.out
-	if d.cur.hasVCL && pkt.Timestamp != d.cur.ts {
+	if d.cur.hasVCL && pkt.Timestamp != d.cur.ts && !d.inFU {
 		// The previous picture ended without a marker (lost marker packets
 		// are caught above; some cameras never set it): it is complete.
 		done = d.finish()
 	}
-	for _, n := range nalus {
-		if len(n) == 0 {
-			continue
-		}
-		if d.isVCL(n) {
-			d.cur.hasVCL, d.cur.ts = true, pkt.Timestamp
-		}
-		d.cur.add(n)
+	d.take(kind, pkt.Payload, pkt.Timestamp)
+	if len(d.cur.arena) > maxAccessUnit || len(d.cur.bounds) > maxNALUs {
+		d.damage(pkt.Timestamp)
+		return dst, 0, 0, false, errDamaged
 	}
 	if !done {
-		if !pkt.Marker || !d.cur.hasVCL {
+		if !pkt.Marker || !d.cur.hasVCL || d.inFU {
 			// More of the picture to come, or only parameter sets and SEI
 			// so far: they go with the picture that follows.
 			return dst, 0, 0, false, errNotReady
@@ -286,6 +264,13 @@ type auBuf struct {
 	bounds []int // end offset in arena of each NAL unit
 	hasVCL bool  // it holds (part of) a picture
 	ts     uint32
+	fuTS   uint32 // timestamp of the fragmented unit being assembled
+}
+
+// extend appends n to the last NAL unit (a fragment of it).
+func (b *auBuf) extend(n []byte) {
+	b.arena = append(b.arena, n...)
+	b.bounds[len(b.bounds)-1] = len(b.arena)
 }
 
 func (b *auBuf) reset() { b.arena, b.bounds, b.hasVCL = b.arena[:0], b.bounds[:0], false }
@@ -316,16 +301,9 @@ func (d *depacketizer) unwrap(ts uint32) int64 {
 	return d.tsExt * 90000 / d.clockRate
 }
 
-func isMorePackets(err error) bool {
-	return errors.Is(err, rtph264.ErrMorePacketsNeeded) ||
-		errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) ||
-		errors.Is(err, rtph265.ErrMorePacketsNeeded) ||
-		errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
-}
-
 // isVCL reports whether a NAL unit is (a slice of) a picture.
 func (d *depacketizer) isVCL(n []byte) bool {
-	if d.codec == media.H265 {
+	if d.codec == codec.H265 {
 		return (n[0]>>1)&0x3f < 32
 	}
 	t := n[0] & 0x1f
@@ -333,7 +311,7 @@ func (d *depacketizer) isVCL(n []byte) bool {
 }
 
 func (d *depacketizer) isRandomAccess(nalus [][]byte) bool {
-	if d.codec == media.H265 {
+	if d.codec == codec.H265 {
 		return h265.IsRandomAccess(nalus)
 	}
 	return h264.IsRandomAccess(nalus)
@@ -347,7 +325,7 @@ func (d *depacketizer) noteParams(nalus [][]byte) bool {
 		if len(n) == 0 {
 			continue
 		}
-		if d.codec == media.H265 {
+		if d.codec == codec.H265 {
 			if len(n) < 2 {
 				continue
 			}
@@ -368,7 +346,7 @@ func (d *depacketizer) noteParams(nalus [][]byte) bool {
 			d.pps, pps = append(d.pps[:0], n...), true
 		}
 	}
-	if d.codec == media.H265 {
+	if d.codec == codec.H265 {
 		return vps && sps && pps
 	}
 	return sps && pps
@@ -383,6 +361,127 @@ func (d *depacketizer) appendParams(dst []byte) []byte {
 		dst = append(dst, p...)
 	}
 	return dst
+}
+
+// Limits of one access unit: larger is a broken or hostile stream.
+const (
+	maxAccessUnit = 16 << 20
+	maxNALUs      = 4096
+)
+
+// Kinds of RTP payload (RFC 6184 for H.264, RFC 7798 for H.265).
+type payloadKind int
+
+const (
+	single    payloadKind = iota // one whole NAL unit
+	aggregate                    // STAP-A / AP: whole NAL units with 16-bit sizes
+	fuStart                      // the first fragment of a NAL unit
+	fuMiddle
+	fuEnd
+	fuOrphan // a fragment that is not a start: middle or end, only known once started
+)
+
+// check validates an RTP payload and returns its kind. It reads headers
+// only and takes nothing.
+func (d *depacketizer) check(p []byte) (payloadKind, error) {
+	hdr := 1 // payload header size
+	var typ, aggr, fu int
+	if d.codec == codec.H265 {
+		if len(p) < 2 {
+			return 0, errors.New("payload shorter than its header")
+		}
+		hdr, typ, aggr, fu = 2, int(p[0]>>1)&0x3f, 48, 49
+	} else {
+		if len(p) < 1 {
+			return 0, errors.New("empty payload")
+		}
+		typ, aggr, fu = int(p[0]&0x1f), 24, 28
+	}
+	switch {
+	case typ == aggr:
+		for r := p[hdr:]; len(r) > 0; {
+			if len(r) < 2 {
+				return 0, errors.New("aggregation packet: truncated size")
+			}
+			n := int(r[0])<<8 | int(r[1])
+			if n > len(r)-2 {
+				return 0, errors.New("aggregation packet: unit beyond the payload")
+			}
+			r = r[2+n:]
+		}
+		return aggregate, nil
+	case typ == fu:
+		if len(p) < hdr+2 {
+			return 0, errors.New("fragmentation unit too short")
+		}
+		start, end := p[hdr]&0x80 != 0, p[hdr]&0x40 != 0
+		switch {
+		case start && end:
+			return 0, errors.New("fragmentation unit both starts and ends")
+		case start:
+			return fuStart, nil
+		case !d.inFU:
+			return fuOrphan, nil
+		case end:
+			return fuEnd, nil
+		}
+		return fuMiddle, nil
+	case d.codec == codec.H264 && (typ == 0 || typ > 23),
+		d.codec == codec.H265 && typ > 47:
+		return 0, fmt.Errorf("unsupported packetization (NAL unit type %d)", typ)
+	}
+	return single, nil
+}
+
+// take appends what a payload of the given kind (checked) carries to the
+// access unit being assembled.
+func (d *depacketizer) take(kind payloadKind, p []byte, ts uint32) {
+	add := func(n []byte) {
+		if len(n) == 0 {
+			return
+		}
+		if d.isVCL(n) {
+			d.cur.hasVCL, d.cur.ts = true, ts
+		}
+		d.cur.add(n)
+	}
+	switch kind {
+	case single:
+		add(p)
+	case aggregate:
+		r := p[1:]
+		if d.codec == codec.H265 {
+			r = p[2:]
+		}
+		for len(r) > 0 {
+			n := int(r[0])<<8 | int(r[1])
+			add(r[2 : 2+n])
+			r = r[2+n:]
+		}
+	case fuStart:
+		// The NAL unit header is rebuilt from the payload header and the
+		// fragment header's type.
+		var h [2]byte
+		var head []byte
+		if d.codec == codec.H265 {
+			h[0], h[1] = p[0]&0x81|(p[2]&0x3f)<<1, p[1]
+			head, p = h[:2], p[3:]
+		} else {
+			h[0] = p[0]&0xe0 | p[1]&0x1f
+			head, p = h[:1], p[2:]
+		}
+		add(head)
+		d.cur.extend(p)
+		d.inFU, d.cur.fuTS = true, ts
+	case fuMiddle, fuEnd:
+		if d.codec == codec.H265 {
+			p = p[3:]
+		} else {
+			p = p[2:]
+		}
+		d.cur.extend(p)
+		d.inFU = kind == fuMiddle
+	}
 }
 
 func clone(b []byte) []byte {

@@ -7,7 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/internal/codec"
+	"github.com/council/cctv/internal/mpegts"
 	"github.com/council/cctv/store"
 )
 
@@ -78,14 +79,14 @@ const seamReach = time.Second
 type segmenter struct {
 	store    *store.Store
 	camera   string
-	codec    media.Codec
+	codec    codec.Codec
 	target   time.Duration
 	log      *slog.Logger
 	untrusts func(time.Time) bool // reports whether a box time is plainly wrong
 	floor    time.Time            // footage of this camera ends here so far
 
 	w   *store.SegmentWriter
-	mux *media.TSMuxer
+	mux *mpegts.Writer // kept across segments (its buffer is reused); valid while w is set
 
 	anchored   bool
 	pre        []frame // the session's first frames, held until the timeline is anchored
@@ -346,12 +347,20 @@ func (s *segmenter) open(f *frame) error {
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	mux, err := media.NewTSMuxer(w, s.codec)
+	st := mpegts.H264
+	if s.codec == codec.H265 {
+		st = mpegts.H265
+	}
+	if s.mux == nil {
+		s.mux, err = mpegts.NewWriter(w, st, mpegts.BufferSize)
+	} else {
+		err = s.mux.Reset(w, st)
+	}
 	if err != nil {
 		_, serr := w.Salvage(err)
 		return errors.Join(fmt.Errorf("start muxer: %w", err), serr)
 	}
-	s.w, s.mux = w, mux
+	s.w = w
 	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
 	s.frames, s.leading = 0, 0 // frameDur carries over: a one-frame segment still has a length
 	s.startDTS, s.lagKnown = f.dts, false
@@ -406,7 +415,7 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	w, mux := s.w, s.mux
-	s.w, s.mux = nil, nil
+	s.w = nil
 	end := s.end()
 	if !next.IsZero() && (next.Before(end) || s.dropTail || next.Sub(end) < seamReach) {
 		end = next
@@ -443,7 +452,7 @@ func (s *segmenter) fail(cause error) time.Time {
 		return time.Time{}
 	}
 	w, mux := s.w, s.mux
-	s.w, s.mux = nil, nil
+	s.w = nil
 	end := s.end()
 	s.floor = end
 	mux.Close() // the writer already failed; what matters is what is on disk

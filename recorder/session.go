@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -456,11 +457,29 @@ func (c *Camera) dialAllowed(ctx context.Context, network, address string) (net.
 	for _, a := range addrs {
 		a = a.Unmap()
 		if c.allowed(a) {
-			return d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+			conn, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+			if err != nil {
+				return nil, err
+			}
+			return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, connReadBuffer)}, nil
 		}
 	}
 	return nil, &OutsideNetworkError{Host: host, Addrs: addrs, Allowed: c.opts.AllowedNetworks}
 }
+
+// connReadBuffer is the read buffer in front of a camera's RTSP connection:
+// gortsplib reads through a 4 KiB buffer of its own (v4.16.2 has no option
+// for it), about three RTP packets per system call; a picture arrives in a
+// burst of tens of packets, which this takes in one or two.
+const connReadBuffer = 64 << 10
+
+// bufferedConn is a camera connection read through a larger buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (c *Camera) allowed(a netip.Addr) bool {
 	if c.opts.AllowedNetworks == nil {

@@ -1,26 +1,14 @@
 package media
 
-import "fmt"
+import "github.com/council/cctv/internal/codec"
 
-// Codec is a video codec the recorder understands.
-type Codec int
+// Codec is a video codec the recorder understands (codec.Codec).
+type Codec = codec.Codec
 
 // Codecs the recorder supports.
 const (
 	// H264 is ITU-T H.264 / MPEG-4 AVC.
-	H264 Codec = iota + 1
+	H264 = codec.H264
 	// H265 is ITU-T H.265 / HEVC.
-	H265
+	H265 = codec.H265
 )
-
-// String returns "h264" or "h265".
-func (c Codec) String() string {
-	switch c {
-	case H264:
-		return "h264"
-	case H265:
-		return "h265"
-	default:
-		return fmt.Sprintf("codec(%d)", int(c))
-	}
-}

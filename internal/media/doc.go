@@ -2,8 +2,9 @@
 // go-astiav and cgo). It offers a small Go-typed surface:
 //
 //   - [TSMuxer] wraps access units into a single-video-stream MPEG-TS and
-//     writes the bytes to an [io.Writer] owned by the caller, so the
-//     recorder can hash and fsync exactly what reaches the disk.
+//     writes the bytes to an [io.Writer] owned by the caller. The recorder
+//     no longer uses it (it writes segments with the pure-Go
+//     internal/mpegts); tests use it to build fixtures.
 //   - [EncodeClip] encodes a synthetic test picture with libx264 or libx265,
 //     for the synthetic cameras in internal/synthcam.
 //
