@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,6 +100,7 @@ func (b *benchSigner) NoteSigner(name string) (note.Signer, error) { return b.Si
 //	fold-day-ms               FoldDisposals folding one day of 64 cameras (92,160 records)
 //
 // Without CCTV_INDEX_YEARS=1 it simulates 60 days (CCTV_INDEX_DAYS=n: n days).
+// CCTV_CHECK_PROFILE=file writes a CPU profile of the Check.
 //
 //	go test ./store -run '^$' -bench IndexYears -benchtime 1x
 func BenchmarkIndexYears(b *testing.B) {
@@ -226,11 +228,22 @@ func BenchmarkIndexYears(b *testing.B) {
 			}
 		}
 
+		if f := os.Getenv("CCTV_CHECK_PROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(out); err != nil {
+				b.Fatal(err)
+			}
+			defer out.Close()
+		}
 		t = time.Now()
 		if _, err := s.Check(false, nil); err != nil {
 			b.Fatal(err)
 		}
 		check := time.Since(t)
+		pprof.StopCPUProfile()
 
 		// Fold the first day that expired (deleted at day 31), for the
 		// summaries' size and the cost of a day's fold.

@@ -115,8 +115,12 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 			}
 		}
 	}
+	// A disposed seal without its signature (dropped at disposal because
+	// its successor names it) is verified through the chain: if nothing
+	// vouches for it, it is an anchor, and an anchor without a signature is
+	// reported below.
 	checkSeal := func(rec *SealRecord) {
-		if deep {
+		if deep && rec.Signature != "" {
 			verifySeal(rec)
 		}
 		seals[rec.Seal.Camera] = append(seals[rec.Seal.Camera], rec)
@@ -145,6 +149,9 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		sl := e.Record.Seal
 		if sl.Camera != e.Camera || sl.File != e.File || !sl.Start.Equal(e.Start) {
 			add("bad-seal", e.Camera, e.File, fmt.Sprintf("seal names %s %s at %s", sl.Camera, sl.File, sl.Start))
+		}
+		if e.Record.Signature == "" {
+			add("bad-signature", e.Camera, e.File, "the seal of a kept segment has no signature")
 		}
 		checkSeal(e.Record)
 		if e.State == stateSealed {
@@ -189,10 +196,11 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		}
 	}
 	anchors := checkChains(seals, sealless, folded, heads, add)
-	if !deep {
-		// A seal its signed successor names by hash is authenticated by
-		// that signature: verify only the seals nothing later vouches for.
-		for _, rec := range anchors {
+	// A seal its signed successor names by hash is authenticated by that
+	// signature: verify the seals nothing later vouches for (a deep check
+	// has verified the signed ones already).
+	for _, rec := range anchors {
+		if !deep || rec.Signature == "" {
 			verifySeal(rec)
 		}
 	}

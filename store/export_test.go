@@ -411,3 +411,25 @@ func (s *Store) CrashForTest() error {
 
 // TestOnlyView runs fn in a read-only transaction of s's index.
 func (s *Store) TestOnlyView(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
+
+// TamperDisposalForTest rewrites, as JSON, the disposal record of camera's
+// segment at start after fn changed it (as someone editing index.db would).
+func (s *Store) TamperDisposalForTest(camera string, start time.Time, fn func(d *Disposal)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		k := segKey(camera, start.UTC(), 0)
+		v := tx.Bucket(bktDisposals).Get(k)
+		if v == nil {
+			return fmt.Errorf("no disposal at %x", k)
+		}
+		d, err := newCodec(tx).decodeDisposal(k, v)
+		if err != nil {
+			return err
+		}
+		fn(&d)
+		js, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bktDisposals).Put(k, js)
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,4 +102,45 @@ func TestApplyRetention_RecordsBatchInNextPass(t *testing.T) {
 	s = e.open(t)
 	listed(10)
 	e.mustClean(t, s)
+}
+
+// A disposal record keeps its seal's signature only when no successor names
+// the seal by hash; Check still finds a disposed seal whose content was
+// changed (the link breaks) and an unsigned seal nothing vouches for.
+func TestDisposal_SignatureKeptOnlyForAnchors(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	for m := range 3 {
+		writeSeg(t, s, "door", t0.Add(time.Duration(m)*time.Minute), time.Minute)
+	}
+	now := t0.Add(30*day + 2*time.Minute)
+	e.clk.Set(now)
+	if _, _, err := s.ApplyRetention(now, store.RetentionPolicy{Default: 30 * day}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil { // records the batch: minute 2 names minute 1
+		t.Fatal(err)
+	}
+	s = e.open(t)
+	if err := s.DisposeSegment("door", t0.Add(2*time.Minute), "test: the newest, no successor"); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Disposals("door", t0, t0.Add(time.Hour))
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("disposals %d %v", len(ds), err)
+	}
+	for i, d := range ds {
+		if signed := d.Seal.Signature != ""; signed != (i == 2) {
+			t.Errorf("disposal %d (%s): signature kept %v, want %v", i, d.File, signed, i == 2)
+		}
+	}
+	e.mustClean(t, s)
+
+	// The unsigned seal of minute 0, edited: minute 1's link breaks.
+	if err := s.TamperDisposalForTest("door", t0, func(d *store.Disposal) { d.Seal.Seal.Bytes++ }); err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(e.check(t, s, false)); !slices.Contains(got, "chain-broken") {
+		t.Errorf("after editing an unsigned disposed seal: %v, want chain-broken", got)
+	}
 }
