@@ -49,7 +49,9 @@ import (
 // uvarint, flags str… | prev byte [32] | sealed at tdelta(end) | signature.
 //
 // Disposal: tag 0x02 | name counter uvarint | when tdelta(start) | why str |
-// end tdelta(start) | sha256 byte [32] | seal byte [codec str | seal].
+// end tdelta(start) | sha256 byte [32] (byte 2: the seal's) | seal byte
+// [codec str | seal]. A disposed seal's signature is usually empty (see
+// vouchedBySuccessor in dispose.go).
 //
 // str is uvarint i+1 for entry i of codecStrings, or 0, uvarint length,
 // bytes. tdelta(base) is a zigzag varint of the nanoseconds since base,
@@ -583,7 +585,9 @@ func (c codecCtx) compactDisposal(k []byte, d Disposal) ([]byte, bool, error) {
 	w.tdelta(d.When, start)
 	w.str(d.Why)
 	w.tdelta(d.End, start)
-	if sha, ok := rawHash(d.SHA256); ok {
+	if d.Seal != nil && d.SHA256 == d.Seal.Seal.SHA256 {
+		w.byte1(2) // the seal's, which follows
+	} else if sha, ok := rawHash(d.SHA256); ok {
 		w.byte1(1)
 		w.raw(sha)
 	} else {
@@ -620,14 +624,23 @@ func (c codecCtx) decodeDisposal(k, v []byte) (Disposal, error) {
 	d.When = r.tdelta(start)
 	d.Why = r.str()
 	d.End = r.tdelta(start)
-	if r.byte1() == 1 {
+	shaOfSeal := false
+	switch r.byte1() {
+	case 1:
 		d.SHA256 = r.hash32()
-	} else {
+	case 2:
+		shaOfSeal = true
+	default:
 		d.SHA256 = string(r.raw(int(r.uvarint())))
 	}
 	if r.byte1() == 1 {
 		codec := r.str()
 		d.Seal = c.decodeSeal(&r, camera, d.File, codec, start)
+		if shaOfSeal {
+			d.SHA256 = d.Seal.Seal.SHA256
+		}
+	} else if shaOfSeal {
+		r.fail(errors.New("compact value: disposal names its seal's hash but has no seal"))
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(errors.New("compact value: trailing bytes"))
