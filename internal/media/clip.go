@@ -47,7 +47,7 @@ type ClipOptions struct {
 
 // ClipInfo describes a written clip.
 type ClipInfo struct {
-	Codec  Codec  // codec of the sources
+	Codec Codec // codec of the sources
 	// Method is "remux" (H.264, packets copied), "transcode" (H.265 to
 	// H.264) or "redact" (ClipOptions.Edit: decoded, edited, encoded).
 	Method string
