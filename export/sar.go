@@ -301,3 +301,13 @@ func jsonIndent(v any) ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// PictureSize returns the width and height of the first picture of a
+// recorded segment, to check masks against before anything is built.
+func PictureSize(ctx context.Context, s store.Segment) (w, h int, err error) {
+	pic, _, err := media.FrameAt(ctx, media.Source{Path: s.Path, Start: s.Start}, s.Start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("picture size of %s: %w", s.File, err)
+	}
+	return pic.Rect.Dx(), pic.Rect.Dy(), nil
+}
