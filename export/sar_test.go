@@ -85,6 +85,11 @@ func TestBuildSAR_VerifiesAndRefusesMasters(t *testing.T) {
 	if err != nil || !rep.OK() || !rep.SignerChecked || rep.Masters != 0 {
 		t.Fatalf("verify: %v %+v", err, rep.Problems)
 	}
+	// The static verifier a recipient runs accepts it too, and says what it is.
+	code, stdout, stderr := runVerifier(t, pkg, "--fingerprint", f.key.Fingerprint())
+	if code != 0 || !strings.Contains(stdout, "OK: subject access package SAR-2026-014") || !strings.Contains(stdout, "redacted copies of 1 sealed recordings (not included)") {
+		t.Errorf("cctv-verify: exit %d\n%s%s", code, stdout, stderr)
+	}
 	m := readManifest(t, pkg)
 	if m.Format != export.FormatSAR || m.SubjectAccess == nil || m.SubjectAccess.Ref != "SAR-2026-014" || len(m.SubjectAccess.Masks) != 1 {
 		t.Errorf("manifest %+v", m)
@@ -135,6 +140,9 @@ func TestBuildSAR_VerifiesAndRefusesMasters(t *testing.T) {
 			rep, err := export.Verify(p, opts)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if code, _, _ := runVerifier(t, p, "--fingerprint", f.key.Fingerprint()); code != 1 {
+				t.Errorf("cctv-verify of the forgery: exit %d, want 1", code)
 			}
 			found := false
 			for _, pr := range rep.Problems {
