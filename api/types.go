@@ -140,6 +140,7 @@ type SARPreviewResult struct {
 
 // SARPicture is one preview picture, or why there is none (Missing).
 type SARPicture struct {
+	Name      string    `json:"name,omitempty"` // file name for the JPEG
 	Camera    string    `json:"camera"`
 	At        time.Time `json:"at"`
 	FrameTime time.Time `json:"frame_time,omitzero"`

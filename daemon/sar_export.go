@@ -142,6 +142,7 @@ func (s *service) sarPreview(ctx context.Context, c api.Caller, a api.SARPreview
 				return nil, failed(err.Error())
 			}
 			pic.FrameTime, pic.Width, pic.Height, pic.Bytes = when.UTC(), w, h, len(jpg)
+			pic.Name = "preview_" + export.PackageName(export.Request{Case: r.Ref, BoxID: cam, From: when}) + ".jpg"
 			ans.result.Pictures = append(ans.result.Pictures, pic)
 			ans.jpegs = append(ans.jpegs, jpg)
 		}

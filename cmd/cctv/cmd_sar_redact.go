@@ -58,11 +58,11 @@ func sarPreviewCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			a := api.SARPreviewRequest{Ref: ref}
-			if a.Masks, a.Fill, err = parseMasks(c, cfg, ref); err != nil {
+			a, day := api.SARPreviewRequest{Ref: ref}, sarDay(c, cfg, ref)
+			if a.Masks, a.Fill, err = parseMasks(c, cfg, day); err != nil {
 				return err
 			}
-			if a.At, err = sarTimes(c, cfg, ref, c.StringSlice("at")); err != nil {
+			if a.At, err = sarTimes(cfg, day, c.StringSlice("at")); err != nil {
 				return err
 			}
 			var res api.SARPreviewResult
@@ -72,7 +72,7 @@ func sarPreviewCommand() *cli.Command {
 					if p.Missing != "" {
 						continue
 					}
-					name := filepath.Join(out, fmt.Sprintf("preview_%s_%s_%s.jpg", fileSafe(ref), p.Camera, p.FrameTime.UTC().Format("20060102T150405.000Z")))
+					name := filepath.Join(out, filepath.Base(p.Name))
 					b := make([]byte, p.Bytes)
 					if _, err := io.ReadFull(r, b); err != nil {
 						return nil, fmt.Errorf("receive %s: %w", name, err)
@@ -136,11 +136,11 @@ func sarExportCommand() *cli.Command {
 				return badInput(nil, "the package must tell the data subject whom to contact about it",
 					`add --contact "Data Protection Officer, dpo@example.gov.uk, 01234 567890"`)
 			}
-			a := api.SARExportRequest{Ref: ref, Contact: c.String("contact")}
-			if a.Masks, a.Fill, err = parseMasks(c, cfg, ref); err != nil {
+			a, day := api.SARExportRequest{Ref: ref, Contact: c.String("contact")}, sarDay(c, cfg, ref)
+			if a.Masks, a.Fill, err = parseMasks(c, cfg, day); err != nil {
 				return err
 			}
-			if a.Stills, err = sarTimes(c, cfg, ref, c.StringSlice("stills")); err != nil {
+			if a.Stills, err = sarTimes(cfg, day, c.StringSlice("stills")); err != nil {
 				return err
 			}
 			recipients, err := exportRecipients(c)
@@ -215,8 +215,30 @@ func outDir(c *cli.Context) (string, error) {
 	return out, nil
 }
 
+// sarDay returns a function giving the request's first instant, looked up
+// (an audited request) only when a time of day needs it.
+func sarDay(c *cli.Context, cfg *config.Config, ref string) func() (time.Time, error) {
+	var day *time.Time
+	return func() (time.Time, error) {
+		if day != nil {
+			return *day, nil
+		}
+		var rs []api.SAR
+		if err := ask(c.Context, cfg, api.CmdSARList, false, &rs, nil); err != nil {
+			return time.Time{}, err
+		}
+		for _, r := range rs {
+			if r.Ref == ref {
+				day = &r.From
+				return r.From, nil
+			}
+		}
+		return time.Time{}, badInput(nil, "no open subject access request "+ref, "see them with: cctv sar list --all")
+	}
+}
+
 // parseMasks reads --mask, --keep and the fill.
-func parseMasks(c *cli.Context, cfg *config.Config, ref string) ([]api.SARMask, string, error) {
+func parseMasks(c *cli.Context, cfg *config.Config, day func() (time.Time, error)) ([]api.SARMask, string, error) {
 	if c.Bool("pixelate") && c.Bool("solid") {
 		return nil, "", badInput(nil, "use --pixelate or --solid, not both")
 	}
@@ -224,20 +246,15 @@ func parseMasks(c *cli.Context, cfg *config.Config, ref string) ([]api.SARMask, 
 	if c.Bool("pixelate") {
 		fill = export.FillPixelate
 	}
-	var day *time.Time
 	var out []api.SARMask
 	for _, kind := range []string{"mask", "keep"} {
 		for _, s := range *c.Generic(kind).(*repeated) {
-			if day == nil && strings.Contains(s, "@") && !strings.Contains(s, "..") {
-				r, err := findSAR(c, cfg, ref)
-				if err != nil {
+			var d time.Time
+			if strings.Contains(s, "@") && !strings.Contains(s, "..") {
+				var err error
+				if d, err = day(); err != nil {
 					return nil, "", err
 				}
-				day = &r.From
-			}
-			var d time.Time
-			if day != nil {
-				d = *day
 			}
 			m, err := export.ParseMask(s, kind == "keep", d, cfg.Location)
 			if err != nil {
@@ -249,52 +266,22 @@ func parseMasks(c *cli.Context, cfg *config.Config, ref string) ([]api.SARMask, 
 	return out, fill, nil
 }
 
-// sarTimes parses instants: times of day on the request's first day, or
-// full times.
-func sarTimes(c *cli.Context, cfg *config.Config, ref string, in []string) ([]time.Time, error) {
+// sarTimes parses instants: full times, or times of day on the request's
+// first day.
+func sarTimes(cfg *config.Config, day func() (time.Time, error), in []string) ([]time.Time, error) {
 	var out []time.Time
-	var day *time.Time
 	for _, s := range in {
-		if at, err := timeinput.Parse(s, cfg.Location); err == nil {
-			out = append(out, at)
-			continue
-		}
-		if day == nil {
-			r, err := findSAR(c, cfg, ref)
-			if err != nil {
+		at, err := timeinput.Parse(s, cfg.Location)
+		if err != nil {
+			d, derr := day()
+			if derr != nil {
+				return nil, derr
+			}
+			if at, err = timeinput.ParseClock(s, d, cfg.Location); err != nil {
 				return nil, err
 			}
-			day = &r.From
-		}
-		at, err := timeinput.ParseClock(s, *day, cfg.Location)
-		if err != nil {
-			return nil, err
 		}
 		out = append(out, at)
 	}
 	return out, nil
-}
-
-// findSAR looks up an open request.
-func findSAR(c *cli.Context, cfg *config.Config, ref string) (api.SAR, error) {
-	var rs []api.SAR
-	if err := ask(c.Context, cfg, api.CmdSARList, false, &rs, nil); err != nil {
-		return api.SAR{}, err
-	}
-	for _, r := range rs {
-		if r.Ref == ref {
-			return r, nil
-		}
-	}
-	return api.SAR{}, badInput(nil, "no open subject access request "+ref, "see them with: cctv sar list --all")
-}
-
-// fileSafe keeps a reference usable in a file name.
-func fileSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
-			return r
-		}
-		return '_'
-	}, s)
 }
