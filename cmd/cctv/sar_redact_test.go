@@ -166,6 +166,18 @@ func TestSAR_PreviewAndRedactedExport(t *testing.T) {
 	if len(shots) != 3 || !strings.Contains(out, "picture 320x240 pixels") {
 		t.Fatalf("preview wrote %v:\n%s", shots, out)
 	}
+	views := 0
+	for _, e := range b.auditEntries() {
+		if e.Action == "view" && e.Params["kind"] == "sar-preview" && e.Params["reason"] == "subject access request SAR-1" {
+			views++
+		}
+		if strings.HasPrefix(e.Action, "export") {
+			t.Errorf("a preview was audited as %s", e.Action)
+		}
+	}
+	if views != 1 {
+		t.Errorf("%d sar-preview views audited, want 1", views)
+	}
 	if code, _, stderr := b.run("sar", "preview", "SAR-1", "--mask", "300,200,40,41", "--out", t.TempDir()); code != 2 ||
 		!strings.Contains(stderr, "outside camera desk's picture of 320x240 pixels") {
 		t.Errorf("preview with a mask outside the picture: exit %d: %s", code, stderr)
