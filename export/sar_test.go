@@ -1,7 +1,9 @@
 package export_test
 
 import (
+	"bytes"
 	"errors"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,5 +164,44 @@ func TestBuildSAR_VerifiesAndRefusesMasters(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(r2.OutDir); len(ents) != 0 {
 		t.Errorf("a failed build left %d entries", len(ents))
+	}
+}
+
+// A preview shows the picture with the masks applied and outlined, a grid,
+// and a caption saying it is not for disclosure; a mask outside the picture
+// is refused.
+func TestPreviewJPEG_GridAndMasks(t *testing.T) {
+	f := newFixture(t)
+	f.record("front-desk", t0, 1)
+	segs, err := f.st.Segments("front-desk", t0, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := export.PreviewRequest{BoxID: boxID, Location: london, Camera: "front-desk", Segment: segs[0], At: t0.Add(time.Second),
+		Masks: []export.Mask{{X: 20, Y: 20, W: 100, H: 60}, {Keep: true, X: 0, Y: 0, W: 200, H: 200}}}
+	jpg, when, w, h, err := export.PreviewJPEG(t.Context(), r)
+	if err != nil || w != 320 || h != 240 || !when.Equal(t0.Add(time.Second)) {
+		t.Fatalf("preview: %v, %dx%d at %s", err, w, h, when)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(jpg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("CCTV_KEEP_PREVIEW") != "" {
+		_ = os.WriteFile(os.Getenv("CCTV_KEEP_PREVIEW"), jpg, 0o644)
+	}
+	if b := img.Bounds(); b.Dx() != 320 || b.Dy() <= 240 {
+		t.Errorf("preview %v: want 320 wide with a caption band below 240 rows", b)
+	}
+	lum := func(x, y int) int { r, g, b, _ := img.At(x, y).RGBA(); return int(r+g+b) / 3 >> 8 }
+	if l := lum(70, 50); l > 30 { // inside the mask, away from its outline and label
+		t.Errorf("inside the mask luma %d, want black", l)
+	}
+	if l := lum(260, 220); l > 30 { // outside the kept region
+		t.Errorf("outside the kept region luma %d, want black", l)
+	}
+	r.Masks = []export.Mask{{X: 300, Y: 0, W: 21, H: 1}}
+	if _, _, _, _, err := export.PreviewJPEG(t.Context(), r); !errors.Is(err, export.ErrMaskOutside) {
+		t.Errorf("mask outside: err %v", err)
 	}
 }
