@@ -324,9 +324,15 @@ func checkSteps(p func(format string, args ...any), m *Manifest) {
 	p("   Every line must end in \": OK\", and nothing else may be printed.")
 	p("3. Check that the key fingerprint printed in step 1,")
 	p("      %s", m.KeyFingerprint)
-	p("   is the one registered for recorder %s: ask the site, or compare", m.Box)
-	p("   it with your force's register. A fingerprint printed in this file")
-	p("   proves nothing by itself: a forged package would print its own.")
+	if m.Format == evidence.FormatSAR {
+		p("   is the one of recorder %s: ask the site (the contact above", m.Box)
+		p("   can tell you). A fingerprint printed in this file proves nothing")
+		p("   by itself: a forged package would print its own.")
+	} else {
+		p("   is the one registered for recorder %s: ask the site, or compare", m.Box)
+		p("   it with your force's register. A fingerprint printed in this file")
+		p("   proves nothing by itself: a forged package would print its own.")
+	}
 	p("")
 	p("HOW TO CHECK IT ON WINDOWS")
 	p("You need OpenSSH 8.1 or later: in PowerShell, ssh -V prints the version.")
