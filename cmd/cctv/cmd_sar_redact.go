@@ -173,10 +173,10 @@ func sarExportCommand() *cli.Command {
 	}
 }
 
-// refAndFlags reads `REF --flag…`: urfave/cli stops reading flags at the
-// first argument, and people type the reference first. The flags after it
-// are parsed into a new context (flags before it are lost: there are none
-// in the usage shown).
+// refAndFlags reads `REF --flag…` (or `--flag… REF`): urfave/cli stops
+// reading flags at the first argument, and people type the reference first.
+// The flags after it are parsed into a new context; flags on both sides are
+// refused rather than half-read.
 func refAndFlags(c *cli.Context) (string, *cli.Context, error) {
 	args := c.Args().Slice()
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -184,6 +184,9 @@ func refAndFlags(c *cli.Context) (string, *cli.Context, error) {
 	}
 	if len(args) == 1 {
 		return args[0], c, nil
+	}
+	if len(c.LocalFlagNames()) > 0 {
+		return "", c, &usageError{msg: "give the flags after the reference: cctv sar " + c.Command.Name + " " + args[0] + " --…"}
 	}
 	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
 	set.SetOutput(io.Discard)

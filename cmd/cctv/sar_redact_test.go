@@ -313,3 +313,28 @@ func checkSARPackage(t *testing.T, b *box, pkg string) {
 		t.Error("the package repeats the staff's description of the person")
 	}
 }
+
+// The reference comes first and the flags after it; anything else is a
+// usage error (exit 2) that says what to type, before the daemon is asked.
+func TestSAR_ExportArguments(t *testing.T) {
+	b := newBox(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no reference", []string{"sar", "export", "--out", "/tmp"}, "give the request's reference"},
+		{"flags on both sides", []string{"sar", "export", "--pixelate", "SAR-1", "--out", "/tmp"}, "give the flags after the reference"},
+		{"unknown flag", []string{"sar", "export", "SAR-1", "--blur"}, "flag provided but not defined: -blur"},
+		{"no contact", []string{"sar", "export", "SAR-1", "--out", t.TempDir()}, "whom to contact"},
+		{"bad mask", []string{"sar", "preview", "SAR-1", "--mask", "1,2,3", "--out", t.TempDir()}, "a region is X,Y,W,H"},
+		{"no out", []string{"sar", "preview", "SAR-1"}, "this needs --out DIR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := b.run(tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, stdout, stderr, tc.want)
+			}
+		})
+	}
+}
