@@ -15,9 +15,9 @@ func TestRedactor_Regions(t *testing.T) {
 		{X: 10, Y: 10, W: 30, H: 20},
 		{X: 300, Y: 200, W: 40, H: 80}, // partly outside: clipped
 		{Keep: true, X: 50, Y: 40, W: 100, H: 100},
-		{Keep: true, X: 120, Y: 100, W: 100, H: 60}, // overlaps the other kept region
+		{Keep: true, X: 120, Y: 100, W: 100, H: 60},                                      // overlaps the other kept region
 		{X: 0, Y: 0, W: 320, H: 240, From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour)}, // not active
-		{Camera: "other", X: 0, Y: 0, W: 320, H: 240},                                     // another camera's
+		{Camera: "other", X: 0, Y: 0, W: 320, H: 240},                                    // another camera's
 	}
 	r := newRedactor(masks, "desk", FillSolid, 240)
 	regs := r.regions(t0, 320, 240)
