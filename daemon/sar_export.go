@@ -192,7 +192,9 @@ func (s *service) sarExport(ctx context.Context, c api.Caller, a api.SARExportRe
 		return nil, badInput("the package must tell the data subject whom to contact about it",
 			`add --contact "Data Protection Officer, dpo@example.gov.uk, 01234 567890"`)
 	}
-	if err := export.ValidateFields(export.Fields{Case: r.Ref, Reason: "x", Recipient: a.Contact}); err != nil {
+	// The contact is printed in README.txt: the rules of a recipient's name
+	// (no control characters or line breaks) keep it from forging lines.
+	if err := export.ValidateFields(export.Fields{Case: r.Ref, Reason: "subject access request " + r.Ref, Recipient: a.Contact}); err != nil {
 		return nil, badInput("--contact: "+err.Error(), "type it again without control characters or line breaks")
 	}
 	ea := api.ExportRequest{Cameras: r.Cameras, From: r.From, To: r.To, Case: r.Ref,
