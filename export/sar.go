@@ -62,6 +62,9 @@ func BuildSAR(ctx context.Context, r SARRequest) (string, error) {
 	if strings.TrimSpace(r.Contact) == "" {
 		return "", errors.New("export: the contact for the data subject is required")
 	}
+	if err := ValidateFields(Fields{Case: r.Case, Reason: r.Reason, Recipient: r.Contact}); err != nil {
+		return "", fmt.Errorf("export: contact: %w", err) // printed in README.txt: no forged lines
+	}
 	return publish(ctx, r.Request, func(b *builder, ctx context.Context) error { return b.buildSAR(ctx, r) })
 }
 
