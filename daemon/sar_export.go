@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func sarMasks(r store.SAR, in []api.SARMask, fill string) ([]export.Mask, error)
 	}
 	var out []export.Mask
 	for _, m := range in {
-		if m.Camera != "" && !strings.Contains(","+strings.Join(r.Cameras, ",")+",", ","+m.Camera+",") {
+		if m.Camera != "" && !slices.Contains(r.Cameras, m.Camera) {
 			return nil, badInput(fmt.Sprintf("a mask names camera %q, which is not one of the request's (%s)", m.Camera, strings.Join(r.Cameras, ",")))
 		}
 		if m.X < 0 || m.Y < 0 || m.W <= 0 || m.H <= 0 {
