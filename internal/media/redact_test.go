@@ -10,12 +10,21 @@ import (
 	"github.com/council/cctv/internal/testutil"
 )
 
-// TestWriteClip_Edit: a redacted copy of H.264 masters is decoded, edited
-// (here the top-left 64×64 blacked out, and a 21-row band added, rounded
-// to 22) and re-encoded; every frame is edited, and the result decodes
-// cleanly.
+// TestWriteClip_Edit: a redacted copy of H.264 or H.265 masters is
+// decoded, edited (here the top-left 64×64 blacked out, and a 21-row band
+// added, rounded to 22) and encoded as H.264; every frame is edited, and
+// the result decodes cleanly.
 func TestWriteClip_Edit(t *testing.T) {
-	srcs := twoSources(t)
+	for _, codec := range []media.Codec{media.H264, media.H265} {
+		t.Run(codec.String(), func(t *testing.T) { testEdit(t, codec) })
+	}
+}
+
+func testEdit(t *testing.T, codec media.Codec) {
+	aus := testClip(t, codec)
+	a, _ := muxToFile(t, codec, aus)
+	b, _ := muxToFile(t, codec, aus)
+	srcs := []media.Source{{Path: a, Start: clipT0}, {Path: b, Start: clipT0.Add(2 * time.Second)}}
 	out := filepath.Join(t.TempDir(), "redacted.mp4")
 	var edited int
 	info, err := media.WriteClip(t.Context(), out, media.ClipOptions{
