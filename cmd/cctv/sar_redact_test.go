@@ -146,7 +146,12 @@ func followSARReadme(t *testing.T, pkg string) error {
 func TestSAR_PreviewAndRedactedExport(t *testing.T) {
 	b := newBox(t, "desk")
 	d := b.startDaemon()
-	defer stopDaemon(t, d)
+	running := true
+	defer func() {
+		if running {
+			stopDaemon(t, d)
+		}
+	}()
 	waitUntil(t, "a segment", 60*time.Second, func() bool {
 		l := b.list(false)
 		return len(l.Cameras) == 1 && len(l.Cameras[0].Segments) >= 1
@@ -262,15 +267,26 @@ func TestSAR_PreviewAndRedactedExport(t *testing.T) {
 		t.Errorf("pixelated --keep: kept region SSIM %.3f, hidden region %.3f", kept, hidden)
 	}
 
-	// The disclosure log lists both, to the data subject.
+	// With the daemon down, a supervisor who can read the store exports
+	// directly, the same way.
+	stopDaemon(t, d)
+	running = false
+	dir3 := t.TempDir()
+	b.mustRun("sar", "export", "SAR-2", "--mask", "0,0,16,16", "--contact", "DPO", "--out", dir3)
+	if pkgs, _ = filepath.Glob(filepath.Join(dir3, "SAR-2_box-1_*")); len(pkgs) != 1 {
+		t.Fatalf("direct sar export wrote %v", pkgs)
+	}
+	checkSARPackage(t, b, pkgs[0])
+
+	// The disclosure log lists all three, to the data subject.
 	n := 0
 	for _, e := range b.auditEntries() {
 		if e.Action == "export" && e.Params["kind"] == "subject access" && strings.Contains(e.Params["recipient"], "data subject") {
 			n++
 		}
 	}
-	if n != 2 {
-		t.Errorf("%d subject access disclosures in the audit log, want 2", n)
+	if n != 3 {
+		t.Errorf("%d subject access disclosures in the audit log, want 3", n)
 	}
 	if log := b.mustRun("audit", "list", "--action", "export"); !strings.Contains(log, "SAR-1") || !strings.Contains(log, "SAR-2") {
 		t.Errorf("disclosure log:\n%s", log)
