@@ -28,6 +28,8 @@ const (
 	CmdSAROpen     = "sar.open"     // SAROpenRequest → SAR
 	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
+	CmdSARPreview  = "sar.preview"  // SARPreviewRequest → SARPreviewResult, then each picture's JPEG bytes in turn
+	CmdSARExport   = "sar.export"   // SARExportRequest → ExportResult, then the package as a tar stream (receipted as an export)
 )
 
 // SheetRequest asks for a contact sheet: a thumbnail every Every.
@@ -105,6 +107,57 @@ type SAR struct {
 	ClosedBy string    `json:"closed_by,omitempty"`
 	ClosedAt time.Time `json:"closed_at,omitzero"`
 	Outcome  string    `json:"outcome,omitempty"`
+}
+
+// SARMask is a region of a camera's picture, in pixels from the top left:
+// obscured, or with Keep kept while everything outside the kept regions is
+// obscured; From and To, if set, limit it to the frames shown between them.
+type SARMask struct {
+	Camera string    `json:"camera,omitempty"` // "" for every camera of the request
+	Keep   bool      `json:"keep,omitempty"`
+	X      int       `json:"x"`
+	Y      int       `json:"y"`
+	W      int       `json:"w"`
+	H      int       `json:"h"`
+	From   time.Time `json:"from,omitzero"`
+	To     time.Time `json:"to,omitzero"`
+}
+
+// SARPreviewRequest asks for pictures of a request's cameras to choose
+// masks on: at the instants At (default: three evenly spaced in its
+// window), with Masks drawn.
+type SARPreviewRequest struct {
+	Ref   string      `json:"ref"`
+	At    []time.Time `json:"at,omitempty"`
+	Masks []SARMask   `json:"masks,omitempty"`
+	Fill  string      `json:"fill,omitempty"` // "solid" (default) or "pixelate"
+}
+
+// SARPreviewResult lists the pictures whose JPEG bytes follow, in order.
+type SARPreviewResult struct {
+	Pictures []SARPicture `json:"pictures"`
+}
+
+// SARPicture is one preview picture, or why there is none (Missing).
+type SARPicture struct {
+	Name      string    `json:"name,omitempty"` // file name for the JPEG
+	Camera    string    `json:"camera"`
+	At        time.Time `json:"at"`
+	FrameTime time.Time `json:"frame_time,omitzero"`
+	Width     int       `json:"width,omitempty"` // of the recorded picture
+	Height    int       `json:"height,omitempty"`
+	Bytes     int       `json:"bytes"` // 0 when Missing
+	Missing   string    `json:"missing,omitempty"`
+}
+
+// SARExportRequest asks for the redacted package of a request, for the
+// data subject.
+type SARExportRequest struct {
+	Ref     string      `json:"ref"`
+	Masks   []SARMask   `json:"masks,omitempty"`
+	Fill    string      `json:"fill,omitempty"` // "solid" (default) or "pixelate"
+	Stills  []time.Time `json:"stills,omitempty"`
+	Contact string      `json:"contact"` // whom the data subject contacts (the data-protection officer)
 }
 
 // Status is `cctv status --json`.

@@ -20,7 +20,7 @@ var directCommands = map[string]bool{
 	api.CmdList: true, api.CmdAuditList: true, api.CmdAuditVerify: true,
 	api.CmdHoldList: true, api.CmdHoldAdd: true, api.CmdHoldRelease: true,
 	api.CmdRetention: true, api.CmdTimeConfirm: true, api.CmdExport: true, api.CmdStill: true,
-	api.CmdSAROpen: true, api.CmdSARList: true, api.CmdSARClose: true,
+	api.CmdSAROpen: true, api.CmdSARList: true, api.CmdSARClose: true, api.CmdSARPreview: true, api.CmdSARExport: true,
 	api.CmdMarkAdd: true, api.CmdMarkList: true, api.CmdSheet: true,
 }
 

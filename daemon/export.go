@@ -36,6 +36,7 @@ type stagedPackage struct {
 	caller     api.Caller
 	req        api.ExportRequest
 	dir        string
+	kind       string // "subject access" for a subject access package; "" for evidence
 	sumsSHA256 string // of the package's SHA256SUMS, as built
 
 	mu        sync.Mutex
@@ -70,6 +71,9 @@ func (p *stagedPackage) Receipt(_ context.Context, raw json.RawMessage) error {
 		"package": p.Package, "artefact": filepath.Base(r.Artefact), "files": strconv.Itoa(p.Files),
 		"bytes": strconv.FormatInt(p.Bytes, 10), "sha256sums": p.sumsSHA256,
 	}
+	if p.kind != "" {
+		params["kind"] = p.kind
+	}
 	if _, err := p.s.st.Audit(store.AuditEntry{User: p.caller.User, UID: p.caller.UID, Action: "export", Params: params, Result: "delivered"}); err != nil {
 		return failed("the package is in place, but its disclosure could not be written to the audit log: " + err.Error())
 	}
@@ -90,8 +94,12 @@ func (p *stagedPackage) Close() error {
 		if streamErr != nil {
 			why = "the transfer failed: " + streamErr.Error()
 		}
+		params := map[string]string{"case": p.req.Case, "package": p.Package}
+		if p.kind != "" {
+			params["kind"] = p.kind
+		}
 		if _, err := p.s.st.Audit(store.AuditEntry{User: p.caller.User, UID: p.caller.UID, Action: "export.failed",
-			Params: map[string]string{"case": p.req.Case, "package": p.Package}, Result: "not delivered: " + why}); err != nil {
+			Params: params, Result: "not delivered: " + why}); err != nil {
 			p.s.log.Error("audit a failed export", "err", err)
 		}
 	}
@@ -144,8 +152,14 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 	case err != nil:
 		return nil, failed("export: " + err.Error())
 	}
+	return s.stage(pkg, c, a, r, "")
+}
+
+// stage hands a built package over as a stream (see stagedPackage); kind
+// goes into its audit entries ("" for an evidence package).
+func (s *service) stage(pkg string, c api.Caller, a api.ExportRequest, r export.Request, kind string) (*stagedPackage, error) {
 	res := &stagedPackage{ExportResult: api.ExportResult{Package: filepath.Base(pkg), Fingerprint: s.key.Fingerprint()},
-		s: s, caller: c, req: a, dir: pkg}
+		s: s, caller: c, req: a, dir: pkg, kind: kind}
 	sums, err := os.ReadFile(filepath.Join(pkg, evidence.SumsName))
 	if err != nil {
 		_ = os.RemoveAll(pkg)

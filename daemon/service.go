@@ -40,6 +40,8 @@ var commandRoles = map[string]api.Role{
 	api.CmdSAROpen:     api.RoleSupervisor,
 	api.CmdSARList:     api.RoleSupervisor,
 	api.CmdSARClose:    api.RoleSupervisor,
+	api.CmdSARPreview:  api.RoleSupervisor,
+	api.CmdSARExport:   api.RoleSupervisor,
 }
 
 // AlertTiming says when passing conditions become alerts. Zero fields take
@@ -253,6 +255,8 @@ func (s *service) commands() []api.Command {
 			return sarOut(r, time.Now()), s.sarError(err)
 		}),
 		command(api.CmdExport, s.export),
+		command(api.CmdSARPreview, s.sarPreview),
+		command(api.CmdSARExport, s.sarExport),
 		command(api.CmdStill, s.still),
 	}
 }

@@ -210,6 +210,12 @@ func (r *Request) validate() error {
 // of its masters; that of an H.265 camera is transcoded to H.264, and its
 // derivation names the encoder and its settings.
 func Build(ctx context.Context, r Request) (pkgPath string, err error) {
+	return publish(ctx, r, (*builder).build)
+}
+
+// publish builds a package for r with build, in a ".partial-" directory
+// beside its final name, and publishes it (see Build).
+func publish(ctx context.Context, r Request, build func(*builder, context.Context) error) (pkgPath string, err error) {
 	if err := r.validate(); err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
@@ -237,7 +243,7 @@ func Build(ctx context.Context, r Request) (pkgPath string, err error) {
 		}
 	}()
 	b := &builder{r: r, dir: tmp, hashes: map[string]fileSum{}}
-	if err := b.build(ctx); err != nil {
+	if err := build(b, ctx); err != nil {
 		return "", fmt.Errorf("export %s: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -320,6 +326,14 @@ func (b *builder) build(ctx context.Context) error {
 	if err := b.stills(ctx); err != nil {
 		return err
 	}
+	return b.finish(readme(&b.m, r.Location), true)
+}
+
+// finish writes the audit proof, allowed_signers, README.txt (readme) and,
+// with report, report.html, then the manifest, SHA256SUMS and their
+// signatures: the part every kind of package shares.
+func (b *builder) finish(readmeText []byte, report bool) error {
+	r := b.r
 	entries, checkpoint, proofs, err := r.Audit.Files()
 	if err != nil {
 		return err
@@ -336,17 +350,19 @@ func (b *builder) build(ctx context.Context) error {
 		[]byte(r.Key.AllowedSigners(r.BoxID, Namespace)+"\n")); err != nil {
 		return err
 	}
-	if err := b.writeFile(ReadmeName, RoleReadme, "", readme(&b.m, r.Location)); err != nil {
+	if err := b.writeFile(ReadmeName, RoleReadme, "", readmeText); err != nil {
 		return err
 	}
-	b.sortFiles()
-	b.m.Files = b.files
-	report, err := reportHTML(&b.m, r.Location, r.Audit)
-	if err != nil {
-		return err
-	}
-	if err := b.writeFile(ReportName, RoleReport, "", report); err != nil {
-		return err
+	if report {
+		b.sortFiles()
+		b.m.Files = b.files
+		html, err := reportHTML(&b.m, r.Location, r.Audit)
+		if err != nil {
+			return err
+		}
+		if err := b.writeFile(ReportName, RoleReport, "", html); err != nil {
+			return err
+		}
 	}
 	b.sortFiles()
 	b.m.Files = b.files
@@ -643,8 +659,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b 
 // bytes it writes, and refuses it if they no longer match its seal. It
 // starts the copy's write-back as it goes, so the final fsync finds little
 // left to do.
-func (b *builder) copyMaster(ctx context.Context, s store.Segment, rel string) (_ File, err error) {
-	dst := b.abs(rel)
+func (b *builder) copyMaster(ctx context.Context, s store.Segment, rel string) (File, error) {
+	return b.copyChecked(ctx, s, b.abs(rel), rel)
+}
+
+// copyChecked copies segment s to a new file dst as copyMaster does, and
+// returns it as package file rel.
+func (b *builder) copyChecked(ctx context.Context, s store.Segment, dst, rel string) (_ File, err error) {
 	in, err := os.Open(s.Path)
 	if err != nil {
 		return File{}, fmt.Errorf("master %s: %w", s.File, err)

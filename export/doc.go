@@ -7,7 +7,9 @@
 //
 //	Build     the daemon builds the package from sealed segments into a
 //	          staging directory under a ".partial-" name, and publishes it
-//	          under its final name (fsutil.PublishDir) only when complete
+//	          under its final name (fsutil.PublishDir) only when complete;
+//	          BuildSAR does the same for a subject access package (redacted
+//	          copies for the data subject, no masters: see redact.go)
 //	WriteTar  the daemon streams the built package over the local socket
 //	Receive   the CLI unpacks the stream, verifies it, and only then puts
 //	          the one artefact asked for (directory, .zip or .zip.age) at

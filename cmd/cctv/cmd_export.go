@@ -74,37 +74,49 @@ func cmdExport() *cli.Command {
 			if _, err := os.Lstat(ro.Artefact()); err == nil {
 				return badInput(nil, ro.Artefact()+" already exists: an exhibit is never replaced", "choose another --out, or move the old one away first")
 			}
-			var res api.ExportResult
-			var got export.Received
-			prog := newProgress(c.App.ErrWriter)
-			err = ask(c.Context, cfg, api.CmdExport, a, &res, func(r io.Reader) (any, error) {
-				prog.total.Store(res.Bytes)
-				ro.Name, ro.Verify.Fingerprint = res.Package, res.Fingerprint
-				var rerr error
-				if got, rerr = export.Receive(c.Context, prog.reader(r), ro); rerr != nil {
-					return nil, rerr
-				}
-				return api.ExportReceipt{Package: res.Package, Artefact: filepath.Base(got.Path), SumsSHA256: got.SumsSHA256}, nil
-			})
-			prog.stop()
-			switch {
-			case errors.Is(err, export.ErrNotVerified):
-				for _, p := range got.Report.Problems {
-					fmt.Fprintf(c.App.ErrWriter, "cctv: problem: %s\n", p)
-				}
-				return failed(err, "the package received does not verify, so nothing was written to "+out, "export again")
-			case errors.Is(err, fs.ErrExist):
-				return badInput(err, ro.Artefact()+" already exists: an exhibit is never replaced", "choose another --out, or move the old one away first")
-			case err != nil && got.Path != "":
-				return failed(err, "the package is at "+got.Path+" and verified, but the disclosure was not recorded: "+err.Error(),
-					"do not hand it over: delete it and export again")
-			case err != nil:
+			got, err := receivePackage(c, cfg, api.CmdExport, a, ro)
+			if err != nil {
 				return err
 			}
 			printExported(c.App.Writer, got, len(recipients) > 0, cfg)
 			return nil
 		}),
 	}
+}
+
+// receivePackage asks for a package (an export, a subject access export)
+// and receives it as ro says, verified before it is put in place; the
+// daemon records the disclosure from the receipt.
+func receivePackage(c *cli.Context, cfg *config.Config, command string, a any, ro export.ReceiveOptions) (export.Received, error) {
+	out := ro.OutDir
+	var res api.ExportResult
+	var got export.Received
+	prog := newProgress(c.App.ErrWriter)
+	err := ask(c.Context, cfg, command, a, &res, func(r io.Reader) (any, error) {
+		prog.total.Store(res.Bytes)
+		ro.Name, ro.Verify.Fingerprint = res.Package, res.Fingerprint
+		var rerr error
+		if got, rerr = export.Receive(c.Context, prog.reader(r), ro); rerr != nil {
+			return nil, rerr
+		}
+		return api.ExportReceipt{Package: res.Package, Artefact: filepath.Base(got.Path), SumsSHA256: got.SumsSHA256}, nil
+	})
+	prog.stop()
+	switch {
+	case errors.Is(err, export.ErrNotVerified):
+		for _, p := range got.Report.Problems {
+			fmt.Fprintf(c.App.ErrWriter, "cctv: problem: %s\n", p)
+		}
+		return got, failed(err, "the package received does not verify, so nothing was written to "+out, "export again")
+	case errors.Is(err, fs.ErrExist):
+		return got, badInput(err, ro.Artefact()+" already exists: an exhibit is never replaced", "choose another --out, or move the old one away first")
+	case err != nil && got.Path != "":
+		return got, failed(err, "the package is at "+got.Path+" and verified, but the disclosure was not recorded: "+err.Error(),
+			"do not hand it over: delete it and export again")
+	case err != nil:
+		return got, err
+	}
+	return got, nil
 }
 
 // printExported tells the operator what was made, what it covers and how

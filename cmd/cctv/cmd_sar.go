@@ -16,7 +16,7 @@ import (
 func cmdSAR() *cli.Command {
 	return &cli.Command{
 		Name:  "sar",
-		Usage: "subject access requests: register, hold the footage, track the one-month deadline (supervisor)",
+		Usage: "subject access requests: register, hold the footage, track the one-month deadline, redact and disclose (supervisor)",
 		Subcommands: []*cli.Command{
 			{
 				Name:  "open",
@@ -98,6 +98,8 @@ func cmdSAR() *cli.Command {
 					return nil
 				},
 			},
+			sarPreviewCommand(),
+			sarExportCommand(),
 		},
 	}
 }

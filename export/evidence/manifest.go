@@ -31,7 +31,46 @@ type Manifest struct {
 	To             time.Time      `json:"to"`
 	Cameras        []CameraRecord `json:"cameras"`
 	Stills         []Still        `json:"stills"`
-	Files          []File         `json:"files"`
+	// SubjectAccess is set in a subject access package (FormatSAR) only.
+	SubjectAccess *SubjectAccess `json:"subject_access,omitempty"`
+	Files         []File         `json:"files"`
+}
+
+// SubjectAccess records the request a subject access package answers and
+// what was obscured in it. The description of the person is not recorded:
+// the reference identifies the request.
+type SubjectAccess struct {
+	Ref      string    `json:"ref"`
+	Received time.Time `json:"received"`
+	Due      time.Time `json:"due"`
+	// Fill is how masked parts are obscured: "solid" (black) or
+	// "pixelate" (each block replaced by its average; see Derivation.Edits).
+	Fill  string `json:"fill"`
+	Masks []Mask `json:"masks"`
+}
+
+// Mask is one region of the picture, in pixels of the recorded picture
+// (origin top left): obscured, or with Keep, kept while everything outside
+// the kept regions is obscured. From and To, when set, limit it to the
+// frames shown in [From, To).
+type Mask struct {
+	Camera string    `json:"camera"` // "" for every camera
+	Keep   bool      `json:"keep"`
+	X      int       `json:"x"`
+	Y      int       `json:"y"`
+	W      int       `json:"w"`
+	H      int       `json:"h"`
+	From   time.Time `json:"from,omitzero"`
+	To     time.Time `json:"to,omitzero"`
+}
+
+// SealedMaster names a sealed master a redacted copy was made from: the
+// master itself is not in the package, its seal record is.
+type SealedMaster struct {
+	Name   string `json:"name"` // the master's file name on the recorder
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	Seal   string `json:"seal"` // the path of its seal record in the package
 }
 
 // Producer is the person who made the export: the full name from the
@@ -121,6 +160,11 @@ type Derivation struct {
 	// Encoder made a transcoded working copy; absent for a remux (so
 	// remux manifests are unchanged).
 	Encoder *Encoder `json:"encoder,omitempty"`
+	// Masters are the sealed masters a redacted copy was made from (whose
+	// From is empty); absent otherwise.
+	Masters []SealedMaster `json:"masters,omitempty"`
+	// Edits says what was done to each picture of a redacted copy.
+	Edits string `json:"edits,omitempty"`
 }
 
 // Encoder is the video encoder of a transcode and its settings.
@@ -185,6 +229,17 @@ func (m *Manifest) normalise() {
 		stills[i] = s
 	}
 	m.Stills = stills
+	if m.SubjectAccess != nil {
+		sa := *m.SubjectAccess
+		sa.Received, sa.Due = sa.Received.UTC(), sa.Due.UTC()
+		masks := make([]Mask, len(sa.Masks))
+		for i, k := range sa.Masks {
+			k.From, k.To = k.From.UTC(), k.To.UTC()
+			masks[i] = k
+		}
+		sa.Masks = masks
+		m.SubjectAccess = &sa
+	}
 	files := make([]File, len(m.Files))
 	for i, f := range m.Files {
 		if f.Derivation != nil {
@@ -220,7 +275,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("parse manifest: data after the manifest")
 	}
-	if m.Format != Format {
+	if m.Format != Format && m.Format != FormatSAR {
 		return nil, fmt.Errorf("parse manifest: unknown format %q", m.Format)
 	}
 	again, err := m.Marshal()

@@ -3,6 +3,13 @@ package evidence
 // Format is the format identifier at the top of every manifest.
 const Format = "cctv-evidence-package/1"
 
+// FormatSAR is the format identifier of a subject access package: the
+// redacted footage of a subject access request, for the data subject. It
+// is signed and verified like an evidence package, but carries no masters:
+// its redacted copies name the sealed masters they were made from by hash
+// (Derivation.Masters), with those masters' seal records.
+const FormatSAR = "cctv-sar-package/1"
+
 // Namespace is the SSHSIG namespace of manifest.json.sig and SHA256SUMS.sig.
 const Namespace = "cctv-evidence"
 
@@ -33,6 +40,8 @@ const (
 	RoleReadme         = "readme"
 	RoleAudit          = "audit"
 	RoleAllowedSigners = "allowed-signers"
+	// RoleRedacted is a redacted copy in a subject access package.
+	RoleRedacted = "redacted-copy"
 )
 
 // unlisted are the files of a package that the manifest does not list:

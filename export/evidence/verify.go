@@ -250,9 +250,11 @@ func (v *verifier) run() error {
 	if v.m == nil {
 		return v.ctx.Err()
 	}
+	v.checkKind()
 	v.checkDerivations(listed)
 	if v.key != nil {
 		v.checkSeals(listed)
+		v.checkRedacted(listed)
 		v.checkAuditFiles(listed)
 	}
 	rep.Signed(v.m)

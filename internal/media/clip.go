@@ -39,13 +39,19 @@ type ClipOptions struct {
 	// stops the clip with that error. It lets a caller write the sources
 	// while the clip is made from them. Default none.
 	Wait func(i int) error
+	// Edit, if set, makes a redacted copy: every frame is decoded, edited
+	// and encoded with libx264 as for a transcode, whatever the codec.
+	// Default none.
+	Edit *FrameEdit
 }
 
 // ClipInfo describes a written clip.
 type ClipInfo struct {
-	Codec  Codec  // codec of the sources
-	Method string // "remux" (H.264, packets copied) or "transcode" (H.265 to H.264)
-	// Encoder is the encoder used by a transcode; nil for a remux.
+	Codec Codec // codec of the sources
+	// Method is "remux" (H.264, packets copied), "transcode" (H.265 to
+	// H.264) or "redact" (ClipOptions.Edit: decoded, edited, encoded).
+	Method string
+	// Encoder is the encoder used by a transcode or redact; nil for a remux.
 	Encoder *EncoderInfo
 	// Start is the wall time of the first frame, End that of the last frame
 	// plus one frame interval.
@@ -172,6 +178,9 @@ func writeClip(ctx context.Context, path string, o ClipOptions) (ClipInfo, error
 				w.info.Method = "remux"
 				if c == H265 {
 					w.info.Method = "transcode"
+				}
+				if o.Edit != nil {
+					w.info.Method = "redact"
 				}
 			}
 			// The window ends in decode order: with B-frames a reference
@@ -440,7 +449,7 @@ func (w *clipWriter) start(path string, in *astiav.Stream) error {
 		w.frameD = time.Duration(float64(time.Second) * float64(fr.Den()) / float64(fr.Num()))
 		w.fr = fr
 	}
-	if w.info.Method == "transcode" {
+	if w.info.Method != "remux" {
 		return w.openDecoder(in)
 	}
 	return w.openOutput(in.CodecParameters(), nil)

@@ -46,6 +46,7 @@ type transcoder struct {
 	enc    *astiav.CodecContext
 	frame  *astiav.Frame // decoded
 	scaled *astiav.Frame // converted for the encoder
+	edited *astiav.Frame // a redacted copy's picture (see FrameEdit)
 	pkt    *astiav.Packet
 	sws    *astiav.SoftwareScaleContext
 	swsKey [3]int // source width, height, pixel format of sws
@@ -65,6 +66,9 @@ func (t *transcoder) free() {
 	}
 	if t.scaled != nil {
 		t.scaled.Free()
+	}
+	if t.edited != nil {
+		t.edited.Free()
 	}
 	if t.frame != nil {
 		t.frame.Free()
@@ -222,6 +226,12 @@ func (w *clipWriter) receiveFrames() error {
 // follows wall time as in the remux path.
 func (w *clipWriter) encode(f *astiav.Frame, wall time.Time, src int) error {
 	t := w.tc
+	if w.o.Edit != nil {
+		var err error
+		if f, err = w.edit(f, wall); err != nil {
+			return err
+		}
+	}
 	if w.out == nil {
 		if err := w.openOutput(nil, f); err != nil {
 			return err

@@ -258,14 +258,19 @@ func report(stdio IO, prog string, o options, rep evidence.Report) int {
 	if rep.Exhibit != "" {
 		what += ", exhibit " + rep.Exhibit
 	}
+	recordings := fmt.Sprintf("%d recordings match their hashes and seals", rep.Masters)
+	if m := rep.Manifest; m != nil && m.Format == evidence.FormatSAR {
+		what = "subject access package " + rep.Case
+		recordings = fmt.Sprintf("redacted copies of %d sealed recordings (not included)", sealedMasters(m))
+	}
 	switch code {
 	case ExitFailed:
 		fmt.Fprintf(stdio.Stderr, "%s: error: the package does not verify: %d problem(s) listed above; do not rely on it\n", prog, len(rep.Problems))
 		fmt.Fprintf(stdio.Stderr, "%s: hint: ask the sender for a fresh copy\n", prog)
 		return code
 	case ExitUnchecked:
-		fmt.Fprintf(w, "INTACT, BUT THE SIGNER WAS NOT CHECKED: %s from recorder %s, signed by key %s; %d files and %d recordings match their hashes and seals\n",
-			what, rep.Box, rep.Fingerprint, rep.Files, rep.Masters)
+		fmt.Fprintf(w, "INTACT, BUT THE SIGNER WAS NOT CHECKED: %s from recorder %s, signed by key %s; %d files and %s\n",
+			what, rep.Box, rep.Fingerprint, rep.Files, recordings)
 		fmt.Fprintf(stdio.Stderr, "%s: WARNING: ANYONE CAN SIGN A PACKAGE WITH THEIR OWN KEY AND RECORDER NAME. CHECK THAT %s IS THE KEY REGISTERED FOR RECORDER %s, THEN RUN:\n", prog, rep.Fingerprint, rep.Box)
 		fmt.Fprintf(stdio.Stderr, "%s: hint: %s verify %s --fingerprint %s\n", prog, prog, o.pkg, rep.Fingerprint)
 		return code
@@ -274,8 +279,8 @@ func report(stdio IO, prog string, o options, rep evidence.Report) int {
 	if o.fingerprint == "" {
 		by = "--allowed-signers"
 	}
-	fmt.Fprintf(w, "OK: %s from recorder %s, signed by key %s (checked against %s); %d files (%d bytes) and %d recordings match their hashes and seals",
-		what, rep.Box, rep.Fingerprint, by, rep.Files, rep.Bytes, rep.Masters)
+	fmt.Fprintf(w, "OK: %s from recorder %s, signed by key %s (checked against %s); %d files (%d bytes) and %s",
+		what, rep.Box, rep.Fingerprint, by, rep.Files, rep.Bytes, recordings)
 	if rep.Audit != nil {
 		fmt.Fprintf(w, "; audit entries %s are in the signed audit log of %d entries", seqs(rep.Audit.Entries), rep.Audit.TreeSize)
 	}
@@ -330,4 +335,18 @@ func readPassphrase(stdio IO) (string, error) {
 		return "", fmt.Errorf("read the passphrase: %w", err)
 	}
 	return string(p), nil
+}
+
+// sealedMasters counts the distinct sealed masters the redacted copies of
+// a subject access package were made from.
+func sealedMasters(m *evidence.Manifest) int {
+	seen := map[string]bool{}
+	for _, f := range m.Files {
+		if f.Derivation != nil {
+			for _, sm := range f.Derivation.Masters {
+				seen[sm.SHA256] = true
+			}
+		}
+	}
+	return len(seen)
 }
