@@ -28,7 +28,35 @@ const (
 	CmdSAROpen     = "sar.open"     // SAROpenRequest → SAR
 	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
+	CmdPlay        = "play"         // PlayRequest → PlayResult, then the Matroska stream in chunks (ChunkWriter); receipt PlayReceipt
 )
+
+// PlayRequest asks to watch a camera's recorded footage from From to To.
+type PlayRequest struct {
+	Camera string    `json:"camera"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason,omitempty"` // why staff look, for the audit log
+}
+
+// MaxPlayWindow is the longest window one play request streams.
+const MaxPlayWindow = 24 * time.Hour
+
+// PlayResult answers a play request; a Matroska stream follows on the
+// connection (video as recorded, a subtitle track with the site time).
+type PlayResult struct {
+	Camera   string      `json:"camera"`
+	From     time.Time   `json:"from"`
+	To       time.Time   `json:"to"`
+	Segments int         `json:"segments"`
+	Gaps     []store.Gap `json:"gaps"` // why footage is missing in the window, shown as cards in the stream
+}
+
+// PlayReceipt is what the CLI says after a play: how long the person
+// watched (the player ran), for the audit log.
+type PlayReceipt struct {
+	WatchedS float64 `json:"watched_s"`
+}
 
 // SheetRequest asks for a contact sheet: a thumbnail every Every.
 type SheetRequest struct {

@@ -35,6 +35,7 @@ var commandRoles = map[string]api.Role{
 	api.CmdExport:      api.RoleOperator,
 	api.CmdStill:       api.RoleOperator,
 	api.CmdSheet:       api.RoleViewer,
+	api.CmdPlay:        api.RoleViewer,
 	api.CmdMarkAdd:     api.RoleViewer,
 	api.CmdMarkList:    api.RoleViewer,
 	api.CmdSAROpen:     api.RoleSupervisor,
@@ -227,6 +228,7 @@ func (s *service) commands() []api.Command {
 			return holdOut(h, time.Now()), s.holdError(err)
 		}),
 		command(api.CmdSheet, s.sheet),
+		command(api.CmdPlay, s.play),
 		command(api.CmdMarkAdd, func(ctx context.Context, c api.Caller, a api.MarkAddRequest) (any, error) {
 			if _, err := s.cameras(a.Camera); err != nil {
 				return nil, err
