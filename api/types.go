@@ -28,8 +28,47 @@ const (
 	CmdSAROpen     = "sar.open"     // SAROpenRequest → SAR
 	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
+	CmdActivity    = "activity"     // ActivityRequest → Activity
 	CmdPlay        = "play"         // PlayRequest → PlayResult, then the Matroska stream in chunks (ChunkWriter); receipt PlayReceipt
 )
+
+// ActivityRequest asks for the activity of a camera in a window, one cell
+// every Step (default one minute).
+type ActivityRequest struct {
+	Camera string        `json:"camera"`
+	From   time.Time     `json:"from"`
+	To     time.Time     `json:"to"`
+	Step   time.Duration `json:"step,omitempty"`
+}
+
+// MaxActivityCells bounds the cells of one activity answer.
+const MaxActivityCells = 20160
+
+// Activity is `cctv activity --json`: how much changed in the picture,
+// cell by cell, measured while recording as the bytes of the predicted
+// (non-key) frames; motion makes them larger.
+type Activity struct {
+	Camera string         `json:"camera"`
+	From   time.Time      `json:"from"`
+	To     time.Time      `json:"to"`
+	Step   time.Duration  `json:"step_ns"`
+	Cells  []ActivityCell `json:"cells"`
+	Gaps   []store.Gap    `json:"gaps"`  // why footage is missing in the window
+	Holds  []Hold         `json:"holds"` // holds on the camera reaching into the window
+	Marks  []Mark         `json:"marks"`
+}
+
+// ActivityCell is one step of an Activity.
+type ActivityCell struct {
+	Start time.Time `json:"start"`
+	// Seconds is how many seconds of the cell have an activity count
+	// (footage recorded with the index); 0 means nothing to show.
+	Seconds int `json:"seconds"`
+	// BytesPerS is the mean bytes of predicted frames per second of those
+	// seconds; PeakBytesPerS the busiest second's.
+	BytesPerS     int64 `json:"bytes_per_s"`
+	PeakBytesPerS int64 `json:"peak_bytes_per_s"`
+}
 
 // PlayRequest asks to watch a camera's recorded footage from From to To.
 type PlayRequest struct {

@@ -129,9 +129,12 @@ func indexSealed(tx *bolt.Tx, k []byte, seal Seal) error {
 	return addCount(tx, seal.Camera, 1)
 }
 
-// unindex removes the entry e at k from by_end (its row leaves the segments
+// unindex removes the entry e at k from by_end and its activity (its row leaves the segments
 // bucket in the same transaction); wasSealed also lowers its count.
 func unindex(tx *bolt.Tx, k []byte, e entry, wasSealed bool) error {
+	if err := deleteActivity(tx, k); err != nil {
+		return err
+	}
 	if e.Record != nil {
 		if err := tx.Bucket(bktByEnd).Delete(endKey(e.Record.Seal.End, k)); err != nil {
 			return err

@@ -63,6 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cmdMark(),
 			cmdSheet(),
 			cmdPlay(),
+			cmdActivity(),
 			cmdExport(),
 			cmdStill(),
 			cmdVerify(),

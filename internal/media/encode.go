@@ -30,6 +30,9 @@ type EncodeConfig struct {
 	FPS           int // frames per second
 	GOP           int // frames per closed GOP; every GOP starts with an IDR/IRAP frame
 	Bitrate       int // target bits per second
+	// Still is how many frames at the start of the clip show the first
+	// picture unchanged (a still scene, then motion); default 0.
+	Still int
 }
 
 // AccessUnit is one encoded frame.
@@ -64,7 +67,9 @@ func EncodeClip(cfg EncodeConfig, n int) ([]AccessUnit, error) {
 	aus := make([]AccessUnit, 0, n)
 	pic := newTestPicture(cfg.Width, cfg.Height)
 	for i := range n {
-		pic.draw(i)
+		if i == 0 || i >= cfg.Still {
+			pic.draw(i)
+		}
 		if err := enc.send(pic, int64(i)); err != nil {
 			return nil, fmt.Errorf("encode clip: frame %d: %w", i, err)
 		}
@@ -90,6 +95,8 @@ func (cfg EncodeConfig) validate() error {
 		return fmt.Errorf("unsupported codec %v", cfg.Codec)
 	case cfg.Width < 64 || cfg.Height < 64 || cfg.Width%2 != 0 || cfg.Height%2 != 0:
 		return fmt.Errorf("size %dx%d must be even and at least 64x64", cfg.Width, cfg.Height)
+	case cfg.Still < 0:
+		return fmt.Errorf("still frames %d must not be negative", cfg.Still)
 	case cfg.FPS <= 0 || cfg.GOP <= 0 || cfg.Bitrate <= 0:
 		return fmt.Errorf("fps %d, gop %d and bitrate %d must be positive", cfg.FPS, cfg.GOP, cfg.Bitrate)
 	}
