@@ -29,6 +29,7 @@ const (
 	CmdSARList     = "sar.list"     // bool (include closed) → []SAR
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
 	CmdActivity    = "activity"     // ActivityRequest → Activity
+	CmdLive        = "live"         // LiveRequest → LiveResult, then MPEG-TS in chunks (ChunkWriter) until the viewer hangs up
 	CmdPlay        = "play"         // PlayRequest → PlayResult, then the Matroska stream in chunks (ChunkWriter); receipt PlayReceipt
 )
 
@@ -68,6 +69,22 @@ type ActivityCell struct {
 	// seconds; PeakBytesPerS the busiest second's.
 	BytesPerS     int64 `json:"bytes_per_s"`
 	PeakBytesPerS int64 `json:"peak_bytes_per_s"`
+}
+
+// LiveRequest asks to watch cameras live.
+type LiveRequest struct {
+	Cameras []string `json:"cameras"`
+	Reason  string   `json:"reason,omitempty"` // why staff look, for the audit log
+}
+
+// MaxLiveCameras bounds the cameras of one live view.
+const MaxLiveCameras = 9
+
+// LiveResult answers a live request; an MPEG-TS with one video stream per
+// camera, in the order asked, follows on the connection.
+type LiveResult struct {
+	Cameras []string `json:"cameras"`
+	Codecs  []string `json:"codecs"`
 }
 
 // PlayRequest asks to watch a camera's recorded footage from From to To.

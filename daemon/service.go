@@ -36,6 +36,7 @@ var commandRoles = map[string]api.Role{
 	api.CmdStill:       api.RoleOperator,
 	api.CmdSheet:       api.RoleViewer,
 	api.CmdPlay:        api.RoleViewer,
+	api.CmdLive:        api.RoleViewer,
 	api.CmdActivity:    api.RoleViewer,
 	api.CmdMarkAdd:     api.RoleViewer,
 	api.CmdMarkList:    api.RoleViewer,
@@ -230,6 +231,7 @@ func (s *service) commands() []api.Command {
 		}),
 		command(api.CmdSheet, s.sheet),
 		command(api.CmdPlay, s.play),
+		command(api.CmdLive, s.live),
 		command(api.CmdActivity, s.activity),
 		command(api.CmdMarkAdd, func(ctx context.Context, c api.Caller, a api.MarkAddRequest) (any, error) {
 			if _, err := s.cameras(a.Camera); err != nil {

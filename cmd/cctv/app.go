@@ -64,6 +64,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cmdSheet(),
 			cmdPlay(),
 			cmdActivity(),
+			cmdLive(),
 			cmdExport(),
 			cmdStill(),
 			cmdVerify(),

@@ -46,29 +46,49 @@ func cmdPlay() *cli.Command {
 			}
 			a := api.PlayRequest{Camera: c.String("camera"), From: from, To: to, Reason: c.String("reason")}
 			title := fmt.Sprintf("camera %s from %s", a.Camera, localTime(from, cfg.Location))
-			return playStream(c, cfg, api.CmdPlay, a, title)
+			argv, err := viewer.Args(c.String("player"), title)
+			if err != nil {
+				return badInput(err, err.Error())
+			}
+			var res api.PlayResult
+			err = playStream(c, cfg, api.CmdPlay, a, &res, argv, true, func(info io.Writer) {
+				for _, g := range res.Gaps {
+					fmt.Fprintf(info, "no recording %s to %s: %s\n", localTime(g.From, cfg.Location), localTime(g.To, cfg.Location), g.Reason)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(infoWriter(c), "played camera %s, %s to %s\n", res.Camera, localTime(res.From, cfg.Location), localTime(res.To, cfg.Location))
+			return nil
 		}),
 	}
 }
 
-// playStream asks for a stream (play, live) and hands it to the player, or
-// to standard output with --out -. After the player exits it tells the
+// infoWriter is where a streaming command talks to the person: standard
+// error when the stream has standard output (--out -).
+func infoWriter(c *cli.Context) io.Writer {
+	if c.String("out") == "-" {
+		return c.App.ErrWriter
+	}
+	return c.App.Writer
+}
+
+// playStream asks for a stream (play, live), decoding the answer into res,
+// and hands the stream to the player argv, or to standard output with
+// --out -; describe, if set, first tells the person about the answer. After
+// the player exits at the end of a receipted stream (play) it tells the
 // daemon how long it ran, for the audit log.
-func playStream(c *cli.Context, cfg *config.Config, command string, args any, title string) error {
-	var res api.PlayResult
-	info := c.App.Writer
+// A stream ended by c's context (--for, Ctrl-C) ends the command normally.
+func playStream(c *cli.Context, cfg *config.Config, command string, args, res any, argv []string, receipted bool, describe func(io.Writer)) error {
+	info := infoWriter(c)
 	var start func() (io.WriteCloser, func() error, error)
 	switch out := c.String("out"); out {
 	case "-":
-		info = c.App.ErrWriter // the stream has standard output
 		start = func() (io.WriteCloser, func() error, error) {
 			return nopCloser{c.App.Writer}, func() error { return nil }, nil
 		}
 	case "":
-		argv, err := viewer.Args(c.String("player"), title)
-		if err != nil {
-			return badInput(err, err.Error())
-		}
 		cmd, err := viewer.Command(argv)
 		if err != nil {
 			return failed(err, err.Error())
@@ -86,9 +106,9 @@ func playStream(c *cli.Context, cfg *config.Config, command string, args any, ti
 	default:
 		return badInput(nil, "--out takes only - (standard output)", "footage leaves the box only as an audited export: cctv export")
 	}
-	err := ask(c.Context, cfg, command, args, &res, func(r io.Reader) (any, error) {
-		for _, g := range res.Gaps {
-			fmt.Fprintf(info, "no recording %s to %s: %s\n", localTime(g.From, cfg.Location), localTime(g.To, cfg.Location), g.Reason)
+	err := ask(c.Context, cfg, command, args, res, func(r io.Reader) (any, error) {
+		if describe != nil {
+			describe(info)
 		}
 		w, wait, err := start()
 		if err != nil {
@@ -98,19 +118,28 @@ func playStream(c *cli.Context, cfg *config.Config, command string, args any, ti
 		_, cerr := io.Copy(w, api.NewChunkReader(r))
 		_ = w.Close() // the player sees the end of the stream
 		werr := wait()
-		if cerr != nil && !errors.Is(cerr, syscall.EPIPE) {
-			return api.PlayReceipt{WatchedS: time.Since(began).Seconds()}, cerr
+		switch {
+		case c.Context.Err() != nil:
+			return nil, nil // stopped by --for or Ctrl-C: the daemon sees the hang-up
+		case errors.Is(cerr, syscall.EPIPE):
+			return nil, nil // the player quit first: hanging up ends the stream, and the daemon audits how long it ran
+		case errors.Is(cerr, io.ErrUnexpectedEOF):
+			return nil, errors.New("the daemon cut the stream (a viewer that falls behind is dropped; see: journalctl -u cctv)")
+		case cerr != nil:
+			return nil, cerr
 		}
 		if werr != nil && c.String("out") == "" {
 			fmt.Fprintf(info, "the player stopped: %v\n", werr)
 		}
+		if !receipted {
+			return nil, nil
+		}
 		return api.PlayReceipt{WatchedS: time.Since(began).Seconds()}, nil
 	})
-	if err != nil {
-		return err
+	if err != nil && c.Context.Err() != nil && errors.Is(err, c.Context.Err()) {
+		return nil
 	}
-	fmt.Fprintf(info, "played camera %s, %s to %s\n", res.Camera, localTime(res.From, cfg.Location), localTime(res.To, cfg.Location))
-	return nil
+	return err
 }
 
 type nopCloser struct{ io.Writer }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 )
 
 // Players are the players Start knows, the first the default.
@@ -64,4 +65,30 @@ func pkgOf(name string) string {
 		return "vlc"
 	}
 	return name
+}
+
+// GridArgs returns the mpv command line that shows the n video streams of
+// one live stream read from standard input side by side, two columns wide
+// (mpv's --lavfi-complex with xstack), each scaled to 640x360.
+func GridArgs(title string, n int) []string {
+	args := []string{"mpv", "--really-quiet", "--profile=low-latency", "--force-media-title=" + title}
+	if Headless() {
+		args = append(args, "--vo=drm")
+	}
+	if n > 1 {
+		var graph, layout strings.Builder
+		for i := range n {
+			fmt.Fprintf(&graph, "[vid%d]scale=640:360,setsar=1[v%d];", i+1, i)
+		}
+		for i := range n {
+			fmt.Fprintf(&graph, "[v%d]", i)
+			if i > 0 {
+				layout.WriteString("|")
+			}
+			fmt.Fprintf(&layout, "%d_%d", (i%2)*640, (i/2)*360)
+		}
+		fmt.Fprintf(&graph, "xstack=inputs=%d:layout=%s:fill=black[vo]", n, layout.String())
+		args = append(args, "--lavfi-complex="+graph.String())
+	}
+	return append(args, "-")
 }
