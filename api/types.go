@@ -30,6 +30,7 @@ const (
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
 	CmdActivity    = "activity"     // ActivityRequest → Activity
 	CmdLive        = "live"         // LiveRequest → LiveResult, then MPEG-TS in chunks (ChunkWriter) until the viewer hangs up
+	CmdReview      = "review"       // ReviewRequest → no data: a review session's start or end, audited as a view
 	CmdPlay        = "play"         // PlayRequest → PlayResult, then the Matroska stream in chunks (ChunkWriter); receipt PlayReceipt
 )
 
@@ -85,6 +86,17 @@ const MaxLiveCameras = 9
 type LiveResult struct {
 	Cameras []string `json:"cameras"`
 	Codecs  []string `json:"codecs"`
+}
+
+// ReviewRequest reports the start or the end of a `cctv review` session,
+// for the audit log.
+type ReviewRequest struct {
+	Phase    string    `json:"phase"` // "start" or "end"
+	Cameras  []string  `json:"cameras"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Reason   string    `json:"reason,omitempty"`
+	WatchedS float64   `json:"watched_s,omitempty"` // at the end: how long the session lasted
 }
 
 // PlayRequest asks to watch a camera's recorded footage from From to To.

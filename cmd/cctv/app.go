@@ -65,6 +65,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cmdPlay(),
 			cmdActivity(),
 			cmdLive(),
+			cmdReview(),
 			cmdExport(),
 			cmdStill(),
 			cmdVerify(),
