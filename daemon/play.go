@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/council/cctv/api"
+	"github.com/council/cctv/export"
 	"github.com/council/cctv/internal/media"
 	"github.com/council/cctv/store"
 )
 
 // play streams a camera's recorded window for a player, audited as a view
-// when it starts and again, with how long it was watched, when it ends.
+// when it starts and again, with how long it was watched, when it ends. A
+// segment that no longer matches its seal stops the stream there; the end
+// of the view records why.
 func (s *service) play(ctx context.Context, c api.Caller, a api.PlayRequest) (any, error) {
 	if _, err := s.cameras(a.Camera); err != nil {
 		return nil, err
@@ -46,6 +49,8 @@ func (s *service) play(ctx context.Context, c api.Caller, a api.PlayRequest) (an
 	for _, g := range segs {
 		opts.Sources = append(opts.Sources, media.Source{Path: g.Path, Start: g.Start})
 	}
+	// Each segment is checked against its seal just before it is shown.
+	opts.Wait = func(i int) error { return export.CheckSealed(segs[i]) }
 	for _, g := range gaps {
 		opts.Gaps = append(opts.Gaps, media.PlayGap{From: g.From, To: g.To, Reason: g.Reason})
 	}

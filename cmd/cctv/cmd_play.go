@@ -124,7 +124,7 @@ func playStream(c *cli.Context, cfg *config.Config, command string, args, res an
 		case errors.Is(cerr, syscall.EPIPE):
 			return nil, nil // the player quit first: hanging up ends the stream, and the daemon audits how long it ran
 		case errors.Is(cerr, io.ErrUnexpectedEOF):
-			return nil, errors.New("the daemon cut the stream (a viewer that falls behind is dropped; see: journalctl -u cctv)")
+			return nil, errors.New("the daemon cut the stream before its end (a live viewer that falls behind is dropped; a recording that no longer matches its seal is not shown): see the daemon's log, journalctl -u cctv, and cctv audit list --action view")
 		case cerr != nil:
 			return nil, cerr
 		}

@@ -110,6 +110,29 @@ func TestPlay_OutAcrossOutage_DecodesCoversWindowAuditedAsView(t *testing.T) {
 	if starts != 1 || ends != 1 || disclosures != 0 {
 		t.Errorf("%d view starts, %d view ends, %d disclosures; want 1, 1, 0", starts, ends, disclosures)
 	}
+	// A recording altered after it was sealed is not shown: the stream stops
+	// before it, and the end of the view says why.
+	last := l.Segments[len(l.Segments)-1]
+	f, err := os.OpenFile(last.File, os.O_RDWR, 0) // list gives the absolute path
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0x47, 0x1f, 0xff, 0x10}, 188*10); err != nil { // a null packet over a video one
+		t.Fatal(err)
+	}
+	f.Close()
+	code, _, stderr = b.run("play", "--camera", "desk", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--out", "-")
+	if code != 1 || !strings.Contains(stderr, "cut the stream") {
+		t.Errorf("play over a tampered segment: exit %d: %s", code, stderr)
+	}
+	waitUntil(t, "the tampered play's end audited", 10*time.Second, func() bool {
+		for _, e := range b.auditEntries() {
+			if e.Action == "view" && e.Params["phase"] == "end" && strings.Contains(e.Params["error"], "does not match its seal") {
+				return true
+			}
+		}
+		return false
+	})
 	var disc []json.RawMessage
 	if err := json.Unmarshal([]byte(b.mustRun("audit", "list", "--action", "export", "--json")), &disc); err != nil || len(disc) != 0 {
 		t.Errorf("disclosure log after a play: %d entries (%v)", len(disc), err)

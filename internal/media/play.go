@@ -33,6 +33,10 @@ type PlayOptions struct {
 	// picture held, with a "NO RECORDING" subtitle) instead of its real
 	// length. Default 2 s.
 	HoleShown time.Duration
+	// Wait, if set, is called before source i is opened; a non-nil error
+	// stops the stream with that error (the caller checks the segment
+	// against its seal, say). Default none.
+	Wait func(i int) error
 }
 
 // PlayInfo says what a playback stream held.
@@ -84,6 +88,11 @@ func WritePlayback(ctx context.Context, w io.Writer, o PlayOptions) (PlayInfo, e
 	for i, src := range o.Sources {
 		if done {
 			break
+		}
+		if o.Wait != nil {
+			if err := o.Wait(i); err != nil {
+				return p.info, err
+			}
 		}
 		err := readSource(ctx, src, p.out == nil, nil, func(in *astiav.Stream, pkt *astiav.Packet, wall, dwall time.Time, key bool) (bool, error) {
 			if !dwall.Before(o.To) || (p.out == nil && !wall.Before(o.To)) {
