@@ -19,7 +19,8 @@ import (
 // with a bookmark marked.
 func TestActivity_StillThenMoving_HigherWhenMoving(t *testing.T) {
 	b := newBox(t)
-	if _, err := b.cams.AddCamera(synthcam.CameraConfig{Path: "yard", Codec: media.H264, FPS: 25, GOP: 25, ClipFrames: 250, StillFrames: 125}); err != nil {
+	cam, err := b.cams.AddCamera(synthcam.CameraConfig{Path: "yard", Codec: media.H264, FPS: 25, GOP: 25, ClipFrames: 250, StillFrames: 125})
+	if err != nil {
 		t.Fatal(err)
 	}
 	b.addCamera("yard")
@@ -36,11 +37,33 @@ func TestActivity_StillThenMoving_HigherWhenMoving(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &a); err != nil {
 		t.Fatal(err)
 	}
-	var rates []int64
+	// Which frame of the loop the camera sent at each second: it sends 25
+	// a second, so frame n went out (now - n)/25 s ago.
+	now, sent := time.Now(), cam.FramesSent()
+	var rates, still, moving []int64
 	for _, c := range a.Cells {
-		if c.Seconds > 0 {
-			rates = append(rates, c.BytesPerS)
+		if c.Seconds == 0 {
+			continue
 		}
+		rates = append(rates, c.BytesPerS)
+		n := sent - int64(now.Sub(c.Start.Add(500*time.Millisecond)).Seconds()*25)
+		switch p := n % 250; {
+		case p >= 25 && p < 100: // well inside the still phase (frames 0-124)
+			still = append(still, c.BytesPerS)
+		case p >= 150 && p < 225: // well inside the moving phase
+			moving = append(moving, c.BytesPerS)
+		}
+	}
+	mean := func(v []int64) int64 {
+		var s int64
+		for _, x := range v {
+			s += x
+		}
+		return s / int64(max(len(v), 1))
+	}
+	if len(still) == 0 || len(moving) == 0 || mean(moving) < 4*mean(still) {
+		t.Errorf("seconds of motion %v (mean %d bytes/s), still seconds %v (mean %d): want motion at least 4 times higher",
+			moving, mean(moving), still, mean(still))
 	}
 	if len(rates) < 12 {
 		t.Fatalf("%d seconds with activity in %s of footage: %s", len(rates), to.Sub(from), out)
@@ -57,6 +80,7 @@ func TestActivity_StillThenMoving_HigherWhenMoving(t *testing.T) {
 	if high < 4*low || high == 0 {
 		t.Errorf("moving seconds average %d bytes/s of predicted frames, still ones %d: want at least 4 times more", high/int64(third), low/int64(third))
 	}
+	t.Logf("moving seconds %v, still seconds %v (bytes/s of predicted frames)", moving, still)
 	text := b.mustRun("activity", "--camera", "yard", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--step", "1s")
 	if !strings.Contains(text, "▁") || !strings.Contains(text, "█") || !strings.Contains(text, "^") || !strings.Contains(text, "van arrives") {
 		t.Errorf("activity strip lacks quiet and busy cells or the bookmark:\n%s", text)

@@ -31,7 +31,9 @@ type EncodeConfig struct {
 	GOP           int // frames per closed GOP; every GOP starts with an IDR/IRAP frame
 	Bitrate       int // target bits per second
 	// Still is how many frames at the start of the clip show the first
-	// picture unchanged (a still scene, then motion); default 0.
+	// picture unchanged (a still scene, then motion); default 0. A clip
+	// with a still scene is encoded at constant quality (capped at
+	// Bitrate), not constant bitrate, as variable-bitrate cameras do.
 	Still int
 }
 
@@ -133,12 +135,19 @@ func newEncoder(cfg EncodeConfig) (_ *encoder, err error) {
 	e.cc.SetTimeBase(astiav.NewRational(1, cfg.FPS))
 	e.cc.SetFramerate(astiav.NewRational(cfg.FPS, 1))
 	e.cc.SetGopSize(cfg.GOP)
-	e.cc.SetBitRate(int64(cfg.Bitrate))
+	if cfg.Still == 0 {
+		e.cc.SetBitRate(int64(cfg.Bitrate))
+	}
 
 	gop := strconv.Itoa(cfg.GOP)
 	kbps := strconv.Itoa(max(cfg.Bitrate/1000, 1))
 	common := "keyint=" + gop + ":min-keyint=" + gop + ":scenecut=0:bframes=0:open-gop=0:repeat-headers=1" +
 		":vbv-maxrate=" + kbps + ":vbv-bufsize=" + kbps
+	if cfg.Still > 0 {
+		// Constant quality, as a camera with variable bitrate: a still
+		// scene then costs next to nothing, motion costs up to Bitrate.
+		common += ":crf=26"
+	}
 	opts := astiav.NewDictionary()
 	defer opts.Free()
 	set := map[string]string{"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
