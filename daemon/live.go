@@ -162,5 +162,9 @@ func (l *liveStream) Close() error {
 	} else if l.err != nil {
 		extra = append(extra, "error", l.err.Error())
 	}
-	return l.s.auditView(l.c, "live", strings.Join(l.req.Cameras, ","), l.began, now, l.req.Reason, extra...)
+	err := l.s.auditView(l.c, "live", strings.Join(l.req.Cameras, ","), l.began, now, l.req.Reason, extra...)
+	if err != nil {
+		l.s.log.Error("ALERT: cannot audit the end of a view", "user", l.c.User, "cameras", strings.Join(l.req.Cameras, ","), "err", err)
+	}
+	return err
 }

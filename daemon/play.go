@@ -130,5 +130,9 @@ func (p *playStream) Close() error {
 		extra = append(extra, "error", p.err.Error())
 	}
 	p.watched = 0
-	return p.s.auditView(p.c, "play", p.req.Camera, p.req.From, p.req.To, p.req.Reason, extra...)
+	err := p.s.auditView(p.c, "play", p.req.Camera, p.req.From, p.req.To, p.req.Reason, extra...)
+	if err != nil {
+		p.s.log.Error("ALERT: cannot audit the end of a view", "user", p.c.User, "camera", p.req.Camera, "err", err)
+	}
+	return err
 }

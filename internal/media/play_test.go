@@ -64,3 +64,25 @@ func TestWritePlayback_AcrossSegmentsWithHole(t *testing.T) {
 		}
 	}
 }
+
+// H.265 is played as recorded too (Matroska carries it): no transcoding.
+func TestWritePlayback_H265Remuxed(t *testing.T) {
+	aus := testClip(t, media.H265)
+	a, _ := muxToFile(t, media.H265, aus)
+	var buf bytes.Buffer
+	info, err := media.WritePlayback(t.Context(), &buf, media.PlayOptions{Sources: []media.Source{{Path: a, Start: clipT0}},
+		From: clipT0, To: clipT0.Add(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "play.mkv")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-"); stderr != "" {
+		t.Errorf("ffmpeg reports: %s", stderr)
+	}
+	if streams := probeStreams(t, path); info.Frames != 50 || len(streams) != 2 || streams[0].CodecName != "hevc" {
+		t.Errorf("%d frames, streams %+v: want 50 frames of hevc and the subtitles", info.Frames, streams)
+	}
+}
