@@ -52,7 +52,11 @@ func (s *service) play(ctx context.Context, c api.Caller, a api.PlayRequest) (an
 	// Each segment is checked against its seal just before it is shown.
 	opts.Wait = func(i int) error { return export.CheckSealed(segs[i]) }
 	for _, g := range gaps {
-		opts.Gaps = append(opts.Gaps, media.PlayGap{From: g.From, To: g.To, Reason: g.Reason})
+		why := g.Reason
+		if g.Ongoing {
+			why = "down since " + s.localTime(g.From) + ", ongoing: " + why
+		}
+		opts.Gaps = append(opts.Gaps, media.PlayGap{From: g.From, To: g.To, Reason: why})
 	}
 	if gaps == nil {
 		gaps = []store.Gap{}

@@ -53,6 +53,10 @@ func cmdPlay() *cli.Command {
 			var res api.PlayResult
 			err = playStream(c, cfg, api.CmdPlay, a, &res, argv, true, func(info io.Writer) {
 				for _, g := range res.Gaps {
+					if g.Ongoing {
+						fmt.Fprintf(info, "no recording: down since %s, ongoing: %s\n", localTime(g.From, cfg.Location), g.Reason)
+						continue
+					}
 					fmt.Fprintf(info, "no recording %s to %s: %s\n", localTime(g.From, cfg.Location), localTime(g.To, cfg.Location), g.Reason)
 				}
 			})
