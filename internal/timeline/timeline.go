@@ -98,6 +98,10 @@ func Render(w io.Writer, a api.Activity, loc *time.Location, perRow int) {
 		}
 	}
 	for _, gp := range a.Gaps {
+		if gp.Ongoing {
+			fmt.Fprintf(w, "no recording: down since %s, ongoing: %s\n", gp.From.In(loc).Format("2006-01-02 15:04:05 MST"), gp.Reason)
+			continue
+		}
 		fmt.Fprintf(w, "no recording %s to %s: %s\n", gp.From.In(loc).Format("2006-01-02 15:04:05"), gp.To.In(loc).Format("15:04:05 MST"), gp.Reason)
 	}
 	for _, h := range a.Holds {
