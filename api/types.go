@@ -30,7 +30,103 @@ const (
 	CmdSARClose    = "sar.close"    // SARCloseRequest → SAR
 	CmdSARPreview  = "sar.preview"  // SARPreviewRequest → SARPreviewResult, then each picture's JPEG bytes in turn
 	CmdSARExport   = "sar.export"   // SARExportRequest → ExportResult, then the package as a tar stream (receipted as an export)
+	CmdActivity    = "activity"     // ActivityRequest → Activity
+	CmdLive        = "live"         // LiveRequest → LiveResult, then MPEG-TS in chunks (ChunkWriter) until the viewer hangs up
+	CmdReview      = "review"       // ReviewRequest → no data: a review session's start or end, audited as a view
+	CmdPlay        = "play"         // PlayRequest → PlayResult, then the Matroska stream in chunks (ChunkWriter); receipt PlayReceipt
 )
+
+// ActivityRequest asks for the activity of a camera in a window, one cell
+// every Step (default one minute).
+type ActivityRequest struct {
+	Camera string        `json:"camera"`
+	From   time.Time     `json:"from"`
+	To     time.Time     `json:"to"`
+	Step   time.Duration `json:"step,omitempty"`
+}
+
+// MaxActivityCells bounds the cells of one activity answer.
+const MaxActivityCells = 20160
+
+// Activity is `cctv activity --json`: how much changed in the picture,
+// cell by cell, measured while recording as the bytes of the predicted
+// (non-key) frames; motion makes them larger.
+type Activity struct {
+	Camera string         `json:"camera"`
+	From   time.Time      `json:"from"`
+	To     time.Time      `json:"to"`
+	Step   time.Duration  `json:"step_ns"`
+	Cells  []ActivityCell `json:"cells"`
+	Gaps   []store.Gap    `json:"gaps"`  // why footage is missing in the window
+	Holds  []Hold         `json:"holds"` // holds on the camera reaching into the window
+	Marks  []Mark         `json:"marks"`
+}
+
+// ActivityCell is one step of an Activity.
+type ActivityCell struct {
+	Start time.Time `json:"start"`
+	// Seconds is how many seconds of the cell have an activity count
+	// (footage recorded with the index); 0 means nothing to show.
+	Seconds int `json:"seconds"`
+	// BytesPerS is the mean bytes of predicted frames per second of those
+	// seconds; PeakBytesPerS the busiest second's.
+	BytesPerS     int64 `json:"bytes_per_s"`
+	PeakBytesPerS int64 `json:"peak_bytes_per_s"`
+}
+
+// LiveRequest asks to watch cameras live.
+type LiveRequest struct {
+	Cameras []string `json:"cameras"`
+	Reason  string   `json:"reason,omitempty"` // why staff look, for the audit log
+}
+
+// MaxLiveCameras bounds the cameras of one live view.
+const MaxLiveCameras = 9
+
+// LiveResult answers a live request; an MPEG-TS with one video stream per
+// camera, in the order asked, follows on the connection.
+type LiveResult struct {
+	Cameras []string `json:"cameras"`
+	Codecs  []string `json:"codecs"`
+}
+
+// ReviewRequest reports the start or the end of a `cctv review` session,
+// for the audit log.
+type ReviewRequest struct {
+	Phase    string    `json:"phase"` // "start" or "end"
+	Cameras  []string  `json:"cameras"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Reason   string    `json:"reason,omitempty"`
+	WatchedS float64   `json:"watched_s,omitempty"` // at the end: how long the session lasted
+}
+
+// PlayRequest asks to watch a camera's recorded footage from From to To.
+type PlayRequest struct {
+	Camera string    `json:"camera"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason,omitempty"` // why staff look, for the audit log
+}
+
+// MaxPlayWindow is the longest window one play request streams.
+const MaxPlayWindow = 24 * time.Hour
+
+// PlayResult answers a play request; a Matroska stream follows on the
+// connection (video as recorded, a subtitle track with the site time).
+type PlayResult struct {
+	Camera   string      `json:"camera"`
+	From     time.Time   `json:"from"`
+	To       time.Time   `json:"to"`
+	Segments int         `json:"segments"`
+	Gaps     []store.Gap `json:"gaps"` // why footage is missing in the window, shown as cards in the stream
+}
+
+// PlayReceipt is what the CLI says after a play: how long the person
+// watched (the player ran), for the audit log.
+type PlayReceipt struct {
+	WatchedS float64 `json:"watched_s"`
+}
 
 // SheetRequest asks for a contact sheet: a thumbnail every Every.
 type SheetRequest struct {

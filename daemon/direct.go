@@ -21,7 +21,7 @@ var directCommands = map[string]bool{
 	api.CmdHoldList: true, api.CmdHoldAdd: true, api.CmdHoldRelease: true,
 	api.CmdRetention: true, api.CmdTimeConfirm: true, api.CmdExport: true, api.CmdStill: true,
 	api.CmdSAROpen: true, api.CmdSARList: true, api.CmdSARClose: true, api.CmdSARPreview: true, api.CmdSARExport: true,
-	api.CmdMarkAdd: true, api.CmdMarkList: true, api.CmdSheet: true,
+	api.CmdMarkAdd: true, api.CmdMarkList: true, api.CmdSheet: true, api.CmdActivity: true, api.CmdReview: true,
 }
 
 // CanRunDirect reports whether command may be answered by Direct.

@@ -35,6 +35,10 @@ var commandRoles = map[string]api.Role{
 	api.CmdExport:      api.RoleOperator,
 	api.CmdStill:       api.RoleOperator,
 	api.CmdSheet:       api.RoleViewer,
+	api.CmdPlay:        api.RoleViewer,
+	api.CmdLive:        api.RoleViewer,
+	api.CmdReview:      api.RoleViewer,
+	api.CmdActivity:    api.RoleViewer,
 	api.CmdMarkAdd:     api.RoleViewer,
 	api.CmdMarkList:    api.RoleViewer,
 	api.CmdSAROpen:     api.RoleSupervisor,
@@ -229,6 +233,16 @@ func (s *service) commands() []api.Command {
 			return holdOut(h, time.Now()), s.holdError(err)
 		}),
 		command(api.CmdSheet, s.sheet),
+		command(api.CmdPlay, s.play),
+		command(api.CmdLive, s.live),
+		command(api.CmdReview, func(ctx context.Context, c api.Caller, a api.ReviewRequest) (any, error) {
+			if a.Phase != "start" && a.Phase != "end" {
+				return nil, badInput(`a review phase is "start" or "end"`)
+			}
+			return nil, s.auditView(c, "review", strings.Join(a.Cameras, ","), a.From, a.To, a.Reason,
+				"phase", a.Phase, "watched", (time.Duration(a.WatchedS * float64(time.Second))).Round(time.Second).String())
+		}),
+		command(api.CmdActivity, s.activity),
 		command(api.CmdMarkAdd, func(ctx context.Context, c api.Caller, a api.MarkAddRequest) (any, error) {
 			if _, err := s.cameras(a.Camera); err != nil {
 				return nil, err

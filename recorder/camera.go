@@ -72,6 +72,8 @@ type Camera struct {
 
 	udpBufLogged atomic.Bool
 
+	live fanout // live viewers of the frames written
+
 	// useTransport is the transport the camera accepted after refusing
 	// its configured one; nil: the configured one.
 	useTransport atomic.Pointer[string]

@@ -116,6 +116,7 @@ type segmenter struct {
 	flags      []string
 	cutPending bool     // cut at the next keyframe whatever the length
 	nextFlags  []string // flags for the next segment (clock jump)
+	act        activity // the open segment's activity, stored with its seal
 }
 
 // opened reports whether a segment is being written.
@@ -246,6 +247,7 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 		return opened, fmt.Errorf("write frame: %w", err)
 	}
 	s.noteStep(f.pts)
+	s.act.add(s.elapsed(f.pts), len(f.data), f.key)
 	// Frames arrive in decode order: the delay is measured against the
 	// decode time, shifted by the keyframe's reordering.
 	if lag := f.arrival.Sub(s.at(f.dts + s.startPTS - s.startDTS)); !s.lagKnown || lag < s.minLag {
@@ -362,6 +364,7 @@ func (s *segmenter) open(f *frame) error {
 	}
 	s.w = w
 	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
+	s.act.reset()
 	s.frames, s.leading = 0, 0 // frameDur carries over: a one-frame segment still has a length
 	s.startDTS, s.lagKnown = f.dts, false
 	s.lost, s.dropped, s.pendLost, s.pendDrop = s.pendLost, s.pendDrop, 0, 0
@@ -435,6 +438,7 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 		LostPackets:   s.lost,
 		DroppedFrames: s.dropped,
 		LeadingFrames: s.leading,
+		Activity:      s.act.encoded(),
 	})
 	if err != nil && !errors.Is(err, store.ErrEmpty) {
 		return end, fmt.Errorf("seal segment: %w", err)

@@ -387,6 +387,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			opened, err := seg.write(f)
 			if err == nil {
 				c.health.frame(len(f.data))
+				c.live.publish(f, seg.codec)
 			}
 			f.data = f.data[:0]
 			s.free.put(f)

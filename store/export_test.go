@@ -377,11 +377,15 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 }
 
 // IndexStatsForTest returns the bytes of pages allocated to the live
-// segments (bucket segments) and the number of sealed entries.
+// segments (buckets segments and activity) and the number of sealed entries.
 func (s *Store) IndexStatsForTest() (liveBytes int64, live int64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktSegments} {
-			st := tx.Bucket(name).Stats()
+		for _, name := range [][]byte{bktSegments, bktActivity} {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue
+			}
+			st := b.Stats()
 			liveBytes += int64(st.BranchAlloc + st.LeafAlloc)
 		}
 		return tx.Bucket(bktCounts).ForEach(func(_, v []byte) error {

@@ -119,8 +119,12 @@ func indexSealed(tx *bolt.Tx, k []byte, seal Seal) error {
 }
 
 // unindex records that the entry e at k leaves the segments bucket (in the
-// same transaction); wasSealed lowers its camera's count.
+// same transaction): its activity goes too; wasSealed lowers its camera's
+// count.
 func unindex(tx *bolt.Tx, k []byte, e entry, wasSealed bool) error {
+	if err := deleteActivity(tx, k); err != nil {
+		return err
+	}
 	if wasSealed {
 		return addCount(tx, e.Camera, -1)
 	}

@@ -42,6 +42,11 @@ func BenchmarkIndexRealPath(b *testing.B) {
 		}
 		s.TestOnlyNoSync()
 		frame := make([]byte, 188)
+		perSecond := make([]int64, 60)
+		for i := range perSecond {
+			perSecond[i] = int64(20000 + 997*i)
+		}
+		activity := store.EncodeActivity(perSecond)
 		policy := store.RetentionPolicy{Default: time.Duration(minutes/2) * time.Minute}
 		for m := range minutes {
 			start := from.Add(time.Duration(m) * time.Minute)
@@ -54,7 +59,7 @@ func BenchmarkIndexRealPath(b *testing.B) {
 				if _, err := w.Write(frame); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := w.Seal(store.SealInfo{End: start.Add(time.Minute), Frames: 1500, TimeSource: "rtcp", CameraClock: true}); err != nil {
+				if _, err := w.Seal(store.SealInfo{End: start.Add(time.Minute), Frames: 1500, TimeSource: "rtcp", CameraClock: true, Activity: activity}); err != nil {
 					b.Fatal(err)
 				}
 			}

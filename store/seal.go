@@ -38,6 +38,10 @@ type SealInfo struct {
 	LostPackets   int64 // RTP packets lost in this segment
 	DroppedFrames int64 // access units left out (see Seal.DroppedFrames)
 	LeadingFrames int64 // frames shown before the segment's first keyframe (see Seal.LeadingFrames)
+
+	// Activity, if not nil, is the segment's activity (EncodeActivity),
+	// stored with the seal in the same transaction.
+	Activity []byte
 }
 
 // VerifySeal checks rec's version and its signature over the canonical seal.

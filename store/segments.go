@@ -193,7 +193,11 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 		LeadingFrames: info.LeadingFrames,
 		State:         SealSealed, Flags: append([]string(nil), info.Flags...),
 	}
-	return w.s.commitSeal("seal "+w.rel, w.key, seal, nil)
+	var extra func(tx *bolt.Tx) error
+	if info.Activity != nil {
+		extra = func(tx *bolt.Tx) error { return putActivity(tx, w.key, info.Activity) }
+	}
+	return w.s.commitSeal("seal "+w.rel, w.key, seal, extra)
 }
 
 // Salvage finishes a segment after a write or sync error: it closes the file,

@@ -302,7 +302,7 @@ const packedFill = 0.95
 // packedBuckets are the buckets whose keys grow at the end of each
 // camera's range (segments, disposal records) or of the bucket (the audit
 // log, summaries, gaps). The others are small or updated in place.
-var packedBuckets = [][]byte{bktSegments, bktDisposals, bktAudit, bktAuditHashes, bktDisposalDays, bktGaps}
+var packedBuckets = [][]byte{bktSegments, bktActivity, bktDisposals, bktAudit, bktAuditHashes, bktDisposalDays, bktGaps}
 
 // packBuckets sets packedFill on tx's packed buckets; bbolt keeps one
 // handle per bucket for a writable transaction, so it holds for every

@@ -32,6 +32,11 @@ type EncodeConfig struct {
 	FPS           int // frames per second
 	GOP           int // frames per closed GOP; every GOP starts with an IDR/IRAP frame
 	Bitrate       int // target bits per second
+	// Still is how many frames at the start of the clip show the first
+	// picture unchanged (a still scene, then motion); default 0. A clip
+	// with a still scene is encoded at constant quality (capped at
+	// Bitrate), not constant bitrate, as variable-bitrate cameras do.
+	Still int
 }
 
 // AccessUnit is one encoded frame.
@@ -66,7 +71,9 @@ func EncodeClip(cfg EncodeConfig, n int) ([]AccessUnit, error) {
 	aus := make([]AccessUnit, 0, n)
 	pic := newTestPicture(cfg.Width, cfg.Height)
 	for i := range n {
-		pic.draw(i)
+		if i == 0 || i >= cfg.Still {
+			pic.draw(i)
+		}
 		if err := enc.send(pic, int64(i)); err != nil {
 			return nil, fmt.Errorf("encode clip: frame %d: %w", i, err)
 		}
@@ -92,6 +99,8 @@ func (cfg EncodeConfig) validate() error {
 		return fmt.Errorf("unsupported codec %v", cfg.Codec)
 	case cfg.Width < 64 || cfg.Height < 64 || cfg.Width%2 != 0 || cfg.Height%2 != 0:
 		return fmt.Errorf("size %dx%d must be even and at least 64x64", cfg.Width, cfg.Height)
+	case cfg.Still < 0:
+		return fmt.Errorf("still frames %d must not be negative", cfg.Still)
 	case cfg.FPS <= 0 || cfg.GOP <= 0 || cfg.Bitrate <= 0:
 		return fmt.Errorf("fps %d, gop %d and bitrate %d must be positive", cfg.FPS, cfg.GOP, cfg.Bitrate)
 	}
@@ -128,12 +137,19 @@ func newEncoder(cfg EncodeConfig) (_ *encoder, err error) {
 	e.cc.SetTimeBase(astiav.NewRational(1, cfg.FPS))
 	e.cc.SetFramerate(astiav.NewRational(cfg.FPS, 1))
 	e.cc.SetGopSize(cfg.GOP)
-	e.cc.SetBitRate(int64(cfg.Bitrate))
+	if cfg.Still == 0 {
+		e.cc.SetBitRate(int64(cfg.Bitrate))
+	}
 
 	gop := strconv.Itoa(cfg.GOP)
 	kbps := strconv.Itoa(max(cfg.Bitrate/1000, 1))
 	common := "keyint=" + gop + ":min-keyint=" + gop + ":scenecut=0:bframes=0:open-gop=0:repeat-headers=1" +
 		":vbv-maxrate=" + kbps + ":vbv-bufsize=" + kbps
+	if cfg.Still > 0 {
+		// Constant quality, as a camera with variable bitrate: a still
+		// scene then costs next to nothing, motion costs up to Bitrate.
+		common += ":crf=26"
+	}
 	opts := astiav.NewDictionary()
 	defer opts.Free()
 	set := map[string]string{"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}

@@ -42,6 +42,10 @@ type CameraConfig struct {
 	// of every frame: SEIUUID then the camera's frame counter (see
 	// SEIPayload). It defaults to false.
 	SEI bool
+	// StillFrames is how many frames at the start of each loop of the clip
+	// show one unchanging picture: a still scene, then motion, for tests of
+	// the activity index. It defaults to 0 (always moving).
+	StillFrames int
 	// MJPEG announces an MJPEG-only stream instead (no frames are sent), to
 	// test how clients handle an unsupported codec. It defaults to false.
 	MJPEG bool
@@ -86,7 +90,7 @@ func (cfg CameraConfig) validate() error {
 func (cfg CameraConfig) encodeConfig() media.EncodeConfig {
 	return media.EncodeConfig{
 		Codec: cfg.Codec, Width: cfg.Width, Height: cfg.Height,
-		FPS: cfg.FPS, GOP: cfg.GOP, Bitrate: cfg.Bitrate,
+		FPS: cfg.FPS, GOP: cfg.GOP, Bitrate: cfg.Bitrate, Still: cfg.StillFrames,
 	}
 }
 
