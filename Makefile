@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/cctv
 DEB_PKGS  := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
              libavfilter-dev libswresample-dev libavdevice-dev ffmpeg openssh-client age \
-             gcc git systemd unzip zip chromium poppler-utils \
+             gcc git systemd unzip zip chromium poppler-utils mpv tmux \
              python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
              gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
              rtsp-server-perl

@@ -110,6 +110,20 @@ func TestPlay_OutAcrossOutage_DecodesCoversWindowAuditedAsView(t *testing.T) {
 	if starts != 1 || ends != 1 || disclosures != 0 {
 		t.Errorf("%d view starts, %d view ends, %d disclosures; want 1, 1, 0", starts, ends, disclosures)
 	}
+	// The player Debian ships plays it for real through `--player mpv`,
+	// with null outputs (no screen here): a config in MPV_HOME, and a
+	// DISPLAY so that cctv does not ask for the console's screen (--vo=drm).
+	testutil.NeedTool(t, "mpv")
+	mpvHome := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mpvHome, "mpv.conf"), []byte("vo=null\nao=null\nuntimed=yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MPV_HOME", mpvHome)
+	t.Setenv("DISPLAY", ":99")
+	if code, _, stderr := b.run("play", "--camera", "desk", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano),
+		"--player", "mpv"); code != 0 {
+		t.Errorf("play --player mpv: exit %d: %s", code, stderr)
+	}
 	// A recording altered after it was sealed is not shown: the stream stops
 	// before it, and the end of the view says why.
 	last := l.Segments[len(l.Segments)-1]
