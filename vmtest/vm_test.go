@@ -238,7 +238,7 @@ cd /; umount /media/usb`)
 	}
 	// The disclosure entry of the export says "started" (the package is
 	// then verified and handed over by the CLI).
-	for _, want := range []string{"vera request.export refused", "otto export started", "otto request.export ok", "vera request.status ok",
+	for _, want := range []string{"vera request.export refused", "otto export.started started", "otto request.export ok", "vera request.status ok",
 		"sue hold.add ok", "sam hold.release ok", "sue request.hold.release error"} {
 		if !seen[want] {
 			t.Errorf("audit log has no entry %q", want)
