@@ -84,7 +84,11 @@ func Run(ctx context.Context, o Options) error {
 				"check it with: systemctl status cctv", "find it with: pgrep -a cctv"))
 		}
 		if errors.Is(err, store.ErrNoMarker) {
-			log.Error("ALERT: refusing to record: data directory has no marker file (is the data disk mounted?)", "data_dir", cfg.DataDir)
+			msg := "ALERT: refusing to record: data directory has no marker file (is the data disk mounted?)"
+			if e := DataDiskError(cfg.DataDir); e != nil {
+				msg = e.Msg
+			}
+			log.Error(msg, "data_dir", cfg.DataDir)
 		}
 		return err
 	}

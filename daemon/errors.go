@@ -29,9 +29,11 @@ func OpenStore(cfg *config.Config, opts store.Options) (*store.Store, error) {
 	case err == nil:
 		return st, nil
 	case errors.Is(err, store.ErrNoMarker):
+		if e := DataDiskError(cfg.DataDir); e != nil {
+			return nil, explained(err, e)
+		}
 		return nil, explained(err, failed("data directory "+cfg.DataDir+" is not a cctv data directory (its marker file is missing)",
-			"if the data disk did not mount, mount it and try again",
-			"on a new box, create it with: cctv init"))
+			"check the data disk and its mount: findmnt "+cfg.DataDir))
 	case errors.Is(err, store.ErrLocked):
 		return nil, explained(err, failed("the recording index "+cfg.DataDir+"/index.db is locked by the running recorder",
 			"check it with: systemctl status cctv",

@@ -117,6 +117,7 @@ func (h *housekeeper) pass() {
 		}
 	}
 	h.relievePressure(now)
+	h.keepReserve()
 	// Disposal records past their grace fold into daily summaries, so the
 	// index stops growing with every deleted segment: hourly, a day's worth
 	// of a busy box at most per pass.
@@ -153,6 +154,21 @@ func (h *housekeeper) relievePressure(now time.Time) {
 		s.log.Warn("ALERT: disk pressure: deleted the oldest footage early", "segments", len(deleted), "free_bytes", free, "needed_bytes", need)
 	} else if err == nil {
 		s.log.Error("ALERT: disk full and nothing can be deleted (only held footage left): recording will fail", "free_bytes", free)
+	}
+}
+
+// keepReserve makes the data disk's reserve again (store/reserve.go) once
+// disk pressure has made room for it above min_free.
+func (h *housekeeper) keepReserve() {
+	s := h.s
+	u, err := s.diskUse()
+	if err != nil || u.total == 0 {
+		return
+	}
+	if made, err := s.st.EnsureReserve(uint64(s.cfg.MinFree.Fraction() * float64(u.total))); err != nil {
+		s.log.Error("the data disk's reserve", "err", err)
+	} else if made {
+		s.log.Info("the data disk's reserve is made again: the disk-full alert clears")
 	}
 }
 

@@ -99,6 +99,10 @@ func (s *service) status() (api.Status, error) {
 				mb(u.index), 100*float64(u.index)/float64(u.budget), cfg.IndexBudget))
 		}
 	}
+	if r := s.st.Reserve(); !r.Held && !r.ReleasedAt.IsZero() {
+		out.Alerts = append(out.Alerts, fmt.Sprintf("the data disk filled to the last block at %s: its reserve was released so that %s could delete footage; it is made again once there is room above min_free (see cctv audit list --action reserve.)",
+			s.localTime(r.ReleasedAt), r.ReleasedFor))
+	}
 	if err := s.retentionStatus(&out, now); err != nil {
 		return out, err
 	}

@@ -207,12 +207,13 @@ func classify(err error) (state, reason string) {
 	var outside *OutsideNetworkError
 	var pwFile *PasswordFileError
 	var creds *CredentialsError
+	var bind *UDPBindError
 	switch {
 	case err == nil:
 		return StateDown, "unreachable: session ended"
 	case errors.As(err, &creds):
 		return StateError, "error: " + creds.Error()
-	case errors.As(err, &unsupported), errors.As(err, &outside), errors.As(err, &pwFile):
+	case errors.As(err, &unsupported), errors.As(err, &outside), errors.As(err, &pwFile), errors.As(err, &bind):
 		return StateError, "error: " + err.Error()
 	case errors.Is(err, errStalled):
 		return StateDown, "stalled: " + err.Error()

@@ -6,12 +6,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -508,4 +511,57 @@ func TestRecorder_PasswordFileMissing_ErrorNamesFile(t *testing.T) {
 	if !strings.Contains(hs.Reason, "password_file "+missing) || !strings.Contains(hs.Reason, "no such file") {
 		t.Errorf("reason %q, want one naming the password_file and why", hs.Reason)
 	}
+}
+
+// TestRecorder_UDPBindDenied_ErrorNotWedged: when bind(2) fails for every
+// UDP port (SocketBindDeny= in the unit), a UDP camera's session gives up
+// after a few port pairs with an error that says what to change, instead of
+// gortsplib's endless retry; the TCP camera records on, the recorder stops
+// promptly, and with bind allowed again the UDP camera records.
+func TestRecorder_UDPBindDenied_ErrorNotWedged(t *testing.T) {
+	h := newHarness(t, synthcam.ServerOptions{UDP: true})
+	h.addCamera(synthcam.CameraConfig{Path: "door", Codec: media.H264, FPS: 25, GOP: 25})
+	h.addCamera(synthcam.CameraConfig{Path: "hall", Codec: media.H264, FPS: 25, GOP: 25})
+	var binds atomic.Int64
+	recorder.SetListenPacketForTest(func(network, address string) (net.PacketConn, error) {
+		binds.Add(1)
+		return nil, &net.OpError{Op: "listen", Net: network, Err: os.NewSyscallError("bind", syscall.EPERM)}
+	})
+	t.Cleanup(func() { recorder.SetListenPacketForTest(nil) })
+	rec, stop := h.start(recorder.Options{Cameras: []recorder.CameraConfig{
+		{ID: "door", URL: h.cams.URL("door"), Transport: "tcp"},
+		{ID: "hall", URL: h.cams.URL("hall"), Transport: "udp"},
+	}})
+	waitFor(t, "the UDP camera in error", 30*time.Second, func() bool {
+		return healthOf(rec, "hall").State == recorder.StateError
+	})
+	reason := healthOf(rec, "hall").Reason
+	for _, want := range []string{"cannot bind a UDP port for RTP", "operation not permitted", "SocketBindAllow", `transport = "tcp"`} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("reason %q does not say %q", reason, want)
+		}
+	}
+	waitFor(t, "the TCP camera recording meanwhile", 30*time.Second, func() bool { return len(h.segments("door")) >= 2 })
+	// Bounded: a few port pairs per session, sessions retried with backoff
+	// (100-500 ms here), not a spinning loop.
+	n0 := binds.Load()
+	time.Sleep(2 * time.Second)
+	if n := binds.Load() - n0; n == 0 || n > 6*25 {
+		t.Errorf("%d bind attempts in 2 s, want a bounded, non-zero number", n)
+	}
+	t0 := time.Now()
+	stop()
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("stop took %s with the UDP camera failing to bind", d)
+	}
+
+	// Bind allowed again: the real listen records over UDP.
+	recorder.SetListenPacketForTest(nil)
+	before := len(h.segments("hall"))
+	rec, stop = h.start(recorder.Options{Cameras: []recorder.CameraConfig{{ID: "hall", URL: h.cams.URL("hall"), Transport: "udp"}}})
+	waitFor(t, "the UDP camera recording", 30*time.Second, func() bool { return len(h.segments("hall")) >= before+2 })
+	if tr := healthOf(rec, "hall").Transport; tr != "udp" {
+		t.Errorf("transport %q, want udp", tr)
+	}
+	stop()
 }

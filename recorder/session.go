@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"net/url"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +34,29 @@ type UnsupportedCodecError struct {
 func (e *UnsupportedCodecError) Error() string {
 	return fmt.Sprintf("camera offers %v; only H.264 and H.265 video can be recorded: set the camera's stream to H.264 or H.265", e.Offered)
 }
+
+// UDPBindError means no UDP port pair could be bound for the camera's RTP
+// and RTCP, udpBindAttempts times over: under the shipped unit that is
+// SocketBindDeny= without a SocketBindAllow= for UDP. It is a configuration
+// problem of the box, not a network fault. (gortsplib, asked for any port,
+// retries without end: the camera sat at "connecting" with no alert, the
+// daemon spun a core and missed SIGTERM.)
+type UDPBindError struct {
+	Err error // the last bind failure
+}
+
+func (e *UDPBindError) Error() string {
+	return fmt.Sprintf("cannot bind a UDP port for RTP: %v; allow UDP ports in the unit (SocketBindAllow) or set transport = \"tcp\"", e.Err)
+}
+
+func (e *UDPBindError) Unwrap() error { return e.Err }
+
+// udpBindAttempts is how many RTP/RTCP port pairs a UDP session tries.
+const udpBindAttempts = 6
+
+// listenPacketForTest, when set, replaces the camera's UDP listen (tests
+// make bind fail with it; the VM rig exercises the real one).
+var listenPacketForTest atomic.Pointer[func(network, address string) (net.PacketConn, error)]
 
 // errStalled means the camera kept the session open but sent no frames.
 var errStalled = errors.New("stalled")
@@ -166,13 +191,17 @@ func (c *Camera) runSessionOver(ctx context.Context, transportName string) (res 
 	if transportName == "udp" {
 		transport = gortsplib.TransportUDP
 	}
+	binds := &bindLog{bind: c.listenUDP}
+	if f := listenPacketForTest.Load(); f != nil {
+		binds.bind = *f
+	}
 	client := &gortsplib.Client{
 		Scheme:       u.Scheme,
 		Host:         u.Host,
 		Transport:    &transport,
 		ReadTimeout:  c.opts.StallTimeout,
 		DialContext:  c.dialAllowed,
-		ListenPacket: c.listenUDP,
+		ListenPacket: binds.listen,
 		// gortsplib prints to stderr unless these are set: its events go
 		// to the structured log instead. Loss is counted per packet by the
 		// depacketizer, which sees the sequence numbers after gortsplib's
@@ -200,8 +229,8 @@ func (c *Camera) runSessionOver(ctx context.Context, transportName string) (res 
 	if err != nil {
 		return sessionResult{err: err}
 	}
-	if _, err := client.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		return sessionResult{err: c.rtspError("setup", err)}
+	if err := c.setup(client, binds, desc.BaseURL, medi, transport == gortsplib.TransportUDP); err != nil {
+		return sessionResult{err: err}
 	}
 
 	s.sender.clockRate = int64(forma.ClockRate())
@@ -241,6 +270,57 @@ func (c *Camera) runSessionOver(ctx context.Context, transportName string) (res 
 	client.Close()
 	<-clientDone
 	return res
+}
+
+// bindLog is a session's UDP listen, keeping its last failure.
+type bindLog struct {
+	bind func(network, address string) (net.PacketConn, error)
+	mu   sync.Mutex
+	err  error
+}
+
+func (b *bindLog) listen(network, address string) (net.PacketConn, error) {
+	pc, err := b.bind(network, address)
+	if err != nil {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return pc, err
+}
+
+// take returns the failure since the last take, if any.
+func (b *bindLog) take() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.err
+	b.err = nil
+	return err
+}
+
+// setup sets the video track up. Over UDP it chooses the RTP/RTCP port pair
+// itself, so that gortsplib binds once per attempt, and gives up with a
+// UDPBindError after udpBindAttempts pairs that cannot be bound.
+func (c *Camera) setup(client *gortsplib.Client, binds *bindLog, u *base.URL, medi *description.Media, udp bool) error {
+	if !udp {
+		if _, err := client.Setup(u, medi, 0, 0); err != nil {
+			return c.rtspError("setup", err)
+		}
+		return nil
+	}
+	var bindErr error
+	for range udpBindAttempts {
+		rtp := 10000 + 2*rand.IntN((65535-10000)/2) // even, and rtp+1 <= 65535
+		binds.take()
+		_, err := client.Setup(u, medi, rtp, rtp+1)
+		if err == nil {
+			return nil
+		}
+		if bindErr = binds.take(); bindErr == nil {
+			return c.rtspError("setup", err)
+		}
+	}
+	return &UDPBindError{Err: bindErr}
 }
 
 // findVideo picks the first H.264 or H.265 track.

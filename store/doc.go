@@ -7,6 +7,7 @@
 //	data_dir/index.db       bbolt index (schema version in bucket "meta")
 //	data_dir/segments/<camera>/<YYYY-MM-DD>/<camera>_<YYYYMMDDTHHMMSS.mmm>Z.ts
 //	data_dir/quarantine/    unknown files moved aside by Recover, under their relative path
+//	data_dir/.reserve       allocated blocks kept back for deleting on a full disk (reserve.go)
 //
 // Segment names use the UTC start. Files are created with O_EXCL and never
 // overwritten: if the name exists because the clock stepped back, "_1", "_2",
@@ -16,7 +17,9 @@
 //
 // # Guarantees
 //
-//   - Open creates nothing. Without the marker (data disk not mounted) it
+//   - Open creates nothing but the reserve (read-write, when it is missing
+//     and the disk has room), and that only after finding the marker.
+//     Without the marker (data disk not mounted) it
 //     returns ErrNoMarker; a second writer gets ErrLocked within about a
 //     second; an unknown schema gives ErrSchema before anything else is read.
 //   - After Open and Recover return without error, nothing a crash of the

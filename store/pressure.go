@@ -164,14 +164,18 @@ func (s *Store) ApplyPressure(needBytes int64, now time.Time, limit int) ([]Disp
 		return nil, err
 	}
 	audit := s.batchAudit("pressure.batch", []string{"need", strconv.FormatInt(needBytes, 10)})
-	return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false, true, func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error) {
-		if len(ds) > 0 {
-			at := s.clock.Now().UTC().Round(0).Format(time.RFC3339Nano)
-			if err := tx.Bucket(bktMeta).Put(keyLastPressure, []byte(at)); err != nil {
-				return nil, err
+	// On a disk full to the last block the batch may not commit: the
+	// reserve makes room (reserve.go).
+	return s.deleteOnFullDisk("disk pressure", keys, func(keys [][]byte) ([]Disposal, error) {
+		return s.disposeKeys("disk pressure", keys, WhyDiskPressure, false, true, func(tx *bolt.Tx, ds []Disposal) ([]AuditEntry, error) {
+			if len(ds) > 0 {
+				at := s.clock.Now().UTC().Round(0).Format(time.RFC3339Nano)
+				if err := tx.Bucket(bktMeta).Put(keyLastPressure, []byte(at)); err != nil {
+					return nil, err
+				}
 			}
-		}
-		return audit(tx, ds)
+			return audit(tx, ds)
+		})
 	})
 }
 

@@ -92,6 +92,8 @@ type Store struct {
 	abandonedMu sync.Mutex
 	abandoned   map[string]keyed // open entries whose seal or salvage failed, by key
 
+	res reserve // data_dir/.reserve: room to delete on a full disk (reserve.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -242,6 +244,13 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
+	}
+	if !s.ro {
+		// The reserve, if missing (an index made before it existed, or
+		// released by a process that then stopped) and there is room.
+		if err := createReserve(dataDir); err != nil {
+			s.log.Warn("cannot make the data disk's reserve", "err", err)
+		}
 	}
 	if ver < schemaVersion && !s.ro && !testOnlyWriteV1 {
 		if err := s.migrate(ver); err != nil {

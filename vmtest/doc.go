@@ -1,7 +1,10 @@
 // Package vmtest boots the appliance for real: Debian 12 under QEMU with
 // systemd as PID 1, the freshly built cctv installed by scripts/install.sh,
 // staff accounts in the installer's groups, synthetic cameras on the host,
-// and power cuts made by killing QEMU. It is run by `make vm-test`
+// and power cuts: a few made by killing QEMU (data disk on cache=none, a
+// real boot after), the rest inside the guest by dropping every write to
+// the data disk (dm-flakey drop_writes under data_dir, then the daemon
+// killed and the file system mounted again). It is run by `make vm-test`
 // (go test -tags vmtest ./vmtest); a plain `go test ./...` builds only this
 // file and runs nothing.
 //

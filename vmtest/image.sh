@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PACKAGES=(
 	systemd systemd-sysv udev dbus kmod linux-image-amd64 initramfs-tools
 	e2fsprogs dosfstools util-linux procps iproute2 passwd login
-	openssh-client ca-certificates
+	openssh-client ca-certificates dmsetup
 	libavformat59 libavcodec59 libavutil57 libavdevice59 libavfilter8 libswscale6 libswresample4
 )
 

@@ -38,6 +38,9 @@ type rig struct {
 	cams   map[string]string // camera id -> URL as the guest sees it
 	camCmd *exec.Cmd
 
+	recSince   time.Time   // the cameras record since (install)
+	pendingCut *pendingCut // a power cut made by scenarioUnmounted
+
 	mu      sync.Mutex
 	results []string
 }
@@ -46,7 +49,7 @@ type rig struct {
 const (
 	syncInterval = time.Second
 	gop          = time.Second // rigcam: 10 fps, keyframe every 10 frames
-	segmentLen   = "30s"
+	segmentLen   = "10s"       // short: footage is sealed soon after it is recorded
 )
 
 func newRig(t *testing.T) *rig {

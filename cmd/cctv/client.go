@@ -28,7 +28,12 @@ func ask(ctx context.Context, cfg *config.Config, command string, args, out any,
 		if u := unitState(ctx); u != "" {
 			hints = append([]string{u}, hints...)
 		}
-		return failed(err, "the cctv daemon is not running (nothing answers on "+cfg.Socket+")", hints...)
+		msg := "the cctv daemon is not running (nothing answers on " + cfg.Socket + ")"
+		if e := daemon.DataDiskError(cfg.DataDir); e != nil {
+			msg += ": " + e.Msg
+			hints = append(e.Hints, hints...)
+		}
+		return failed(err, msg, hints...)
 	}
 	return daemon.Direct(ctx, cfg, command, args, out, body)
 }

@@ -228,3 +228,38 @@ func PublishDir(tmp, dst string) error {
 	}
 	return SyncDir(filepath.Dir(dst))
 }
+
+// Preallocate creates a new file at path holding size bytes of really
+// allocated blocks (fallocate, or zeros written where the file system has no
+// fallocate), durably and under a temporary name first, never replacing an
+// existing path (errors.Is(err, fs.ErrExist)). On a full disk it fails with
+// an error IsNoSpace recognises and leaves nothing behind.
+func Preallocate(path string, size int64, perm os.FileMode) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("preallocate %s: %w", path, fs.ErrExist)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".partial-*"+filepath.Ext(path))
+	if err != nil {
+		return fmt.Errorf("preallocate %s: %w", path, err)
+	}
+	fail := func(err error) error {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("preallocate %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if err := unix.Fallocate(int(tmp.Fd()), 0, 0, size); err != nil {
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			return fail(err)
+		}
+		zeros := make([]byte, 1<<16)
+		for left := size; left > 0; left -= int64(len(zeros)) {
+			if _, err := tmp.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	return CommitNew(tmp, path)
+}
