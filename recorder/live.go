@@ -8,14 +8,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/internal/codec"
 )
 
 // LiveFrame is one access unit of a camera, as it was recorded, for a live
 // viewer.
 type LiveFrame struct {
 	Camera int // index into the cameras the Viewer watches
-	Codec  media.Codec
+	Codec  codec.Codec
 	Data   []byte // Annex-B; shared between viewers: read only
 	PTS    int64  // 90 kHz on the camera session's timeline
 	DTS    int64
@@ -101,13 +101,13 @@ func (f *fanout) remove(v *Viewer) {
 
 // publish offers a written frame to every viewer. It never blocks: the
 // frame is copied once and shared.
-func (f *fanout) publish(fr *frame, codec media.Codec) {
+func (f *fanout) publish(fr *frame, c codec.Codec) {
 	if f.n.Load() == 0 {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	lf := LiveFrame{Codec: codec, Data: bytes.Clone(fr.data), PTS: fr.pts, DTS: fr.dts, Key: fr.key, Arrival: fr.arrival}
+	lf := LiveFrame{Codec: c, Data: bytes.Clone(fr.data), PTS: fr.pts, DTS: fr.dts, Key: fr.key, Arrival: fr.arrival}
 	for _, s := range f.subs {
 		lf.Camera = s.idx
 		s.v.offer(lf)

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/council/cctv/internal/media"
+	"github.com/council/cctv/internal/codec"
 )
 
 // With no viewer, publishing a frame costs nothing; a viewer whose buffer
@@ -13,7 +13,7 @@ import (
 func TestFanout_Publish_DropsFullViewerNeverBlocks(t *testing.T) {
 	r := &Recorder{cameras: []*Camera{{cfg: CameraConfig{ID: "a"}}, {cfg: CameraConfig{ID: "b"}}}}
 	f := &frame{data: []byte{0, 0, 0, 1, 0x65}, pts: 9000, dts: 9000, key: true, arrival: time.Now()}
-	if n := testing.AllocsPerRun(100, func() { r.cameras[0].live.publish(f, media.H264) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { r.cameras[0].live.publish(f, codec.H264) }); n != 0 {
 		t.Errorf("publish with no viewer allocates %.0f times", n)
 	}
 	slow, err := r.Watch([]string{"a"}, 2)
@@ -26,9 +26,9 @@ func TestFanout_Publish_DropsFullViewerNeverBlocks(t *testing.T) {
 	}
 	defer both.Close()
 	for range 3 {
-		r.cameras[0].live.publish(f, media.H264)
+		r.cameras[0].live.publish(f, codec.H264)
 	}
-	r.cameras[1].live.publish(f, media.H264)
+	r.cameras[1].live.publish(f, codec.H264)
 	if !slow.Dropped() {
 		t.Error("a viewer with a full buffer was not dropped")
 	}
