@@ -61,6 +61,20 @@ type Options struct {
 	Event func(action string, params map[string]string)
 }
 
+// staggered is the target length of camera i's first segment (of n
+// cameras): from the full length for the first camera down to half of it
+// for the last. Cameras start together, so without it every camera would
+// cut, seal and open its next file in the same second, every minute, and
+// their fsyncs and index commits would queue behind each other (issue 14:
+// writers stalled for seconds at 64 cameras). After the first segment each
+// camera keeps its own phase.
+func staggered(target time.Duration, i, n int) time.Duration {
+	if n <= 1 {
+		return target
+	}
+	return target - target/2*time.Duration(i)/time.Duration(n)
+}
+
 // Recorder records every configured camera.
 type Recorder struct {
 	opts    Options
@@ -98,16 +112,18 @@ func New(opts Options) (*Recorder, error) {
 	}
 	r := &Recorder{opts: opts}
 	seen := map[string]bool{}
-	for _, cfg := range opts.Cameras {
+	for i, cfg := range opts.Cameras {
 		if seen[cfg.ID] {
 			return nil, fmt.Errorf("recorder: camera %q configured twice", cfg.ID)
 		}
 		seen[cfg.ID] = true
-		r.cameras = append(r.cameras, &Camera{
+		c := &Camera{
 			cfg:  cfg,
 			opts: &r.opts,
 			log:  opts.Logger.With("camera", cfg.ID),
-		})
+		}
+		c.firstTarget.Store(int64(staggered(opts.Segment, i, len(opts.Cameras))))
+		r.cameras = append(r.cameras, c)
 	}
 	return r, nil
 }
