@@ -8,8 +8,9 @@ package main
 // in steady state from /proc. Behind a build tag: it takes minutes.
 //
 // Environment: BENCH_CAMERAS (default "4 16 64"), BENCH_WARMUP (10s),
-// BENCH_WINDOW (40s), BENCH_GOGC and BENCH_GOMEMLIMIT (passed to cctv as
-// GOGC and GOMEMLIMIT; unset: the binary's own choice).
+// BENCH_WINDOW (40s), BENCH_GOGC, BENCH_GOMEMLIMIT and BENCH_GODEBUG
+// (passed to cctv as GOGC, GOMEMLIMIT and GODEBUG; unset: the binary's own
+// choice).
 
 import (
 	"encoding/json"
@@ -162,6 +163,9 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	}
 	if v := os.Getenv("BENCH_GOMEMLIMIT"); v != "" {
 		rec.Env = append(rec.Env, "GOMEMLIMIT="+v)
+	}
+	if v := os.Getenv("BENCH_GODEBUG"); v != "" {
+		rec.Env = append(rec.Env, "GODEBUG="+v) // gctrace=1: the heap at each GC on stderr
 	}
 	rec.Stderr = os.Stderr
 	sentBefore := framesSent(sources)
