@@ -49,7 +49,12 @@ type Options struct {
 	// HealthyAfter is unused: a session that delivered frames resets the
 	// backoff (issue 18). Kept so that callers setting it still build.
 	HealthyAfter time.Duration
-	QueueFrames  int // frames buffered between reader and writer; default 128
+	// QueueFrames is how many frames may wait between a camera's reader
+	// and its writer; default 256 (ten seconds at 25 fps: at 64 cameras
+	// a loaded disk held writers up for five and more at start-up, issue
+	// 14). Buffers are taken as needed and let go after (framePool), so a
+	// long queue costs memory only while a writer is held up.
+	QueueFrames int
 	// WedgedAfter is how long a camera loop may show no sign of life before
 	// Wedged reports it; default BackoffMax + 2×StallTimeout + 30 s (a
 	// healthy loop wakes at least on every frame, stall check and retry).
@@ -111,7 +116,7 @@ func New(opts Options) (*Recorder, error) {
 
 	def(&opts.WedgedAfter, opts.BackoffMax+2*opts.StallTimeout+30*time.Second)
 	if opts.QueueFrames <= 0 {
-		opts.QueueFrames = 128
+		opts.QueueFrames = 256
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
