@@ -74,6 +74,10 @@ type Camera struct {
 
 	live fanout // live viewers of the frames written
 
+	// firstTarget is the target length of the camera's first segment
+	// (staggered), taken by the first session; 0 once taken.
+	firstTarget atomic.Int64
+
 	// useTransport is the transport the camera accepted after refusing
 	// its configured one; nil: the configured one.
 	useTransport atomic.Pointer[string]

@@ -11,3 +11,10 @@ func SetListenPacketForTest(fn func(network, address string) (net.PacketConn, er
 	}
 	listenPacketForTest.Store(&fn)
 }
+
+// SetTestOnlyBeforeWrite sets a hook run on a camera's writer before each
+// frame is written, and returns a function that removes it.
+func SetTestOnlyBeforeWrite(f func(camera string)) (restore func()) {
+	testOnlyBeforeWrite = f
+	return func() { testOnlyBeforeWrite = nil }
+}

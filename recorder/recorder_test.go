@@ -383,6 +383,44 @@ func TestRecorder_ClockJump_SplitsSegment(t *testing.T) {
 	}
 }
 
+// TestRecorder_SlowDisk_NoFalseClockJump: a writer held up for three
+// seconds (a slow disk, or an index busy with other cameras' seals) finds
+// its frames waiting in the queue; that is not a jump of the box clock, so
+// nothing is split, flagged or dropped (issue 14: at 64 cameras the writers
+// stalled at the same minute, every camera "saw" the clock jump by the
+// stall, and the extra cuts made the next stall worse).
+func TestRecorder_SlowDisk_NoFalseClockJump(t *testing.T) {
+	h := newHarness(t, synthcam.ServerOptions{DisableRTCP: true})
+	h.addCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})
+	var n atomic.Int64
+	restore := recorder.SetTestOnlyBeforeWrite(func(string) {
+		if n.Add(1) == 40 {
+			time.Sleep(3 * time.Second) // the stall itself, not a wait for an event
+		}
+	})
+	defer restore()
+	rec, stop := h.start(recorder.Options{
+		Cameras: []recorder.CameraConfig{{ID: "desk", URL: h.cams.URL("desk")}},
+		Segment: time.Minute,
+	})
+	waitFor(t, "frames after the stall", 60*time.Second, func() bool { return healthOf(rec, "desk").Frames > 150 })
+	stop()
+	hl := healthOf(rec, "desk")
+	if hl.ClockJumps != 0 {
+		t.Errorf("clock jumps counted: %d, want 0", hl.ClockJumps)
+	}
+	if hl.Dropped != 0 {
+		t.Errorf("dropped frames: %d, want 0 (the queue holds a 3 s stall)", hl.Dropped)
+	}
+	segs := h.segments("desk")
+	if len(segs) != 1 {
+		t.Fatalf("%d segments, want 1", len(segs))
+	}
+	if len(segs[0].Flags) != 0 {
+		t.Errorf("segment flags %v, want none", segs[0].Flags)
+	}
+}
+
 func TestRecorder_ClockBeforeBuildDate_MarksTimeUntrusted(t *testing.T) {
 	h := newHarness(t, synthcam.ServerOptions{})
 	h.addCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})

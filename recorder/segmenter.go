@@ -32,6 +32,7 @@ type frame struct {
 	dts     int64
 	key     bool
 	arrival time.Time // box wall clock at arrival
+	mono    time.Time // monotonic clock at arrival (time.Now), for jump detection
 	ntp     time.Time // camera wall clock from RTCP sender reports
 	hasNTP  bool
 	lost    int64 // RTP packets lost since the previous frame
@@ -84,6 +85,8 @@ type segmenter struct {
 	log      *slog.Logger
 	untrusts func(time.Time) bool // reports whether a box time is plainly wrong
 	floor    time.Time            // footage of this camera ends here so far
+	first    time.Duration        // target of the session's first segment; 0: target
+	sealer   *sealer              // seals finished segments; nil: inline
 
 	w   *store.SegmentWriter
 	mux *mpegts.Writer // kept across segments (its buffer is reused); valid while w is set
@@ -114,9 +117,10 @@ type segmenter struct {
 	offset     time.Duration
 	camClock   bool
 	flags      []string
-	cutPending bool     // cut at the next keyframe whatever the length
-	nextFlags  []string // flags for the next segment (clock jump)
-	act        activity // the open segment's activity, stored with its seal
+	cutPending bool          // cut at the next keyframe whatever the length
+	curTarget  time.Duration // target length of the open segment
+	nextFlags  []string      // flags for the next segment (clock jump)
+	act        activity      // the open segment's activity, stored with its seal
 }
 
 // opened reports whether a segment is being written.
@@ -220,7 +224,7 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 		s.countLoss(0, 1)
 		return time.Time{}, errBadTiming
 	}
-	if s.w != nil && f.key && (s.cutPending || s.elapsed(f.pts) >= s.target) {
+	if s.w != nil && f.key && (s.cutPending || s.elapsed(f.pts) >= s.curTarget) {
 		next := s.at(f.pts)
 		slewed := s.slew(next)
 		if _, err := s.close(slewed); err != nil {
@@ -359,10 +363,15 @@ func (s *segmenter) open(f *frame) error {
 		err = s.mux.Reset(w, st)
 	}
 	if err != nil {
+		s.drain()
 		_, serr := w.Salvage(err)
 		return errors.Join(fmt.Errorf("start muxer: %w", err), serr)
 	}
 	s.w = w
+	s.curTarget = s.target
+	if s.first > 0 {
+		s.curTarget, s.first = s.first, 0
+	}
 	s.start, s.startPTS, s.maxPTS = start, f.pts, f.pts
 	s.act.reset()
 	s.frames, s.leading = 0, 0 // frameDur carries over: a one-frame segment still has a length
@@ -377,6 +386,14 @@ func (s *segmenter) open(f *frame) error {
 	}
 	s.log.Debug("segment opened", "segment", w.Path())
 	return nil
+}
+
+// drain waits for the seals of the segments already finished, so that a
+// salvage is chained after them.
+func (s *segmenter) drain() {
+	if s.sealer != nil {
+		s.sealer.drain()
+	}
 }
 
 // sync pushes muxed bytes to the file and fsyncs it.
@@ -425,10 +442,11 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 	}
 	s.floor = end
 	if err := mux.Close(); err != nil {
+		s.drain()
 		_, serr := w.Salvage(err)
 		return end, errors.Join(fmt.Errorf("finish segment: %w", err), serr)
 	}
-	rec, err := w.Seal(store.SealInfo{
+	info := store.SealInfo{
 		End:           end,
 		Frames:        s.frames,
 		TimeSource:    sourceArrival,
@@ -439,7 +457,12 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 		DroppedFrames: s.dropped,
 		LeadingFrames: s.leading,
 		Activity:      s.act.encoded(),
-	})
+	}
+	if s.sealer != nil {
+		s.sealer.add(w, info)
+		return end, nil
+	}
+	rec, err := w.Seal(info)
 	if err != nil && !errors.Is(err, store.ErrEmpty) {
 		return end, fmt.Errorf("seal segment: %w", err)
 	}
@@ -460,6 +483,7 @@ func (s *segmenter) fail(cause error) time.Time {
 	end := s.end()
 	s.floor = end
 	mux.Close() // the writer already failed; what matters is what is on disk
+	s.drain()   // the camera's earlier segments are sealed first
 	switch _, err := w.Salvage(cause); {
 	case errors.Is(err, store.ErrEmpty):
 		s.log.Debug("nothing to salvage after write error", "segment", w.Path())

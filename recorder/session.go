@@ -58,6 +58,11 @@ const udpBindAttempts = 6
 // make bind fail with it; the VM rig exercises the real one).
 var listenPacketForTest atomic.Pointer[func(network, address string) (net.PacketConn, error)]
 
+// testOnlyBeforeWrite, if set (by tests, before recording starts), runs on
+// a camera's writer before each frame is written: a test stalls the writer
+// with it as a slow disk would.
+var testOnlyBeforeWrite func(camera string)
+
 // errStalled means the camera kept the session open but sent no frames.
 var errStalled = errors.New("stalled")
 
@@ -264,8 +269,13 @@ func (c *Camera) runSessionOver(ctx context.Context, transportName string) (res 
 		log:      c.log,
 		untrusts: c.untrusted,
 		floor:    c.lastEnd,
+		first:    time.Duration(c.firstTarget.Swap(0)),
+		sealer:   newSealer(c.log),
 	}
 	res = s.write(ctx, seg, clientErr)
+	if err := seg.sealer.close(); err != nil {
+		res.err = errors.Join(res.err, &storageError{err})
+	}
 	res.connected = true
 	client.Close()
 	<-clientDone
@@ -383,6 +393,7 @@ func (s *session) onPacket(client *gortsplib.Client, medi *description.Media, dp
 	f.data, f.pts, f.dts, f.key = data, pts, dts, key
 	f.lost, f.dropped, s.lost, s.dropped = s.lost, s.dropped, 0, 0
 	f.arrival = s.cam.opts.Clock.Now()
+	f.mono = time.Now()
 	f.ntp, f.hasNTP = s.sender.at(pkt.Timestamp)
 	s.queue <- f // never blocks: the queue holds every frame there is
 }
@@ -435,6 +446,10 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			return finish(fmt.Errorf("connection lost: %w", err))
 		case <-s.failCh:
 			return finish(*s.failed.Load())
+		case <-seg.sealer.errc:
+			if err := seg.sealer.takeErr(); err != nil {
+				return finish(&storageError{err})
+			}
 		case <-stallTick.C:
 			c.health.loopAlive.Store(time.Now().UnixNano())
 			// A camera that sends nothing has stalled. One that sends
@@ -457,7 +472,12 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			}
 		case f := <-s.queue:
 			lastFrame = time.Now()
-			if d := jumps.observe(f.arrival, lastFrame); d != 0 {
+			if testOnlyBeforeWrite != nil {
+				testOnlyBeforeWrite(c.cfg.ID)
+			}
+			// Both readings were taken at arrival: the time a frame waited
+			// in the queue (the disk was slow) is no clock jump.
+			if d := jumps.observe(f.arrival, f.mono); d != 0 {
 				c.log.Warn("box clock jumped", "by", d.String())
 				c.opts.Event("clock.jump", map[string]string{"camera": c.cfg.ID, "by": d.String()})
 				c.health.clockJumps.Add(1)

@@ -68,8 +68,9 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 	if s.ro {
 		return SealRecord{}, fmt.Errorf("%s: %w", op, ErrReadOnly)
 	}
-	s.sealMu.Lock()
-	defer s.sealMu.Unlock()
+	mu := s.sealMu(seal.Camera)
+	mu.Lock()
+	defer mu.Unlock()
 
 	var head chainHead
 	err := s.view(op, func(tx *bolt.Tx) error {
@@ -97,13 +98,17 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 	sum := sha256.Sum256(msg)
 	newHead := chainHead{Seq: seal.Seq, Hash: hex.EncodeToString(sum[:])}
 
-	err = s.update(op, func(tx *bolt.Tx) error {
+	commit := s.update
+	if extra == nil {
+		commit = s.batch // fn only writes tx: safe to run again
+	}
+	err = commit(op, func(tx *bolt.Tx) error {
 		var cur chainHead
 		if _, err := getJSON(tx.Bucket(bktChain), []byte(seal.Camera), &cur); err != nil {
 			return err
 		}
 		if cur != head {
-			return errors.New("seal chain moved concurrently") // cannot happen under sealMu
+			return errors.New("seal chain moved concurrently") // cannot happen under the camera's sealMu
 		}
 		e := entry{Camera: seal.Camera, Start: seal.Start, File: seal.File, Codec: seal.Codec}
 		k := key

@@ -77,7 +77,9 @@ func (s *Store) CreateSegment(camera string, start time.Time, codec string) (*Se
 	}
 	w := &SegmentWriter{s: s, f: f, camera: camera, start: start, codec: codec,
 		rel: rel, path: s.abs(rel), h: sha256.New()}
-	err = s.update("create segment "+rel, func(tx *bolt.Tx) error {
+	// Batched with other cameras' commits; fn only writes tx and w.key,
+	// which a later run overwrites.
+	err = s.batch("create segment "+rel, func(tx *bolt.Tx) error {
 		k, err := freeKey(tx, camera, start)
 		if err != nil {
 			return err

@@ -8,8 +8,9 @@ package main
 // in steady state from /proc. Behind a build tag: it takes minutes.
 //
 // Environment: BENCH_CAMERAS (default "4 16 64"), BENCH_WARMUP (10s),
-// BENCH_WINDOW (40s), BENCH_GOGC and BENCH_GOMEMLIMIT (passed to cctv as
-// GOGC and GOMEMLIMIT; unset: the binary's own choice).
+// BENCH_WINDOW (40s), BENCH_GOGC, BENCH_GOMEMLIMIT and BENCH_GODEBUG
+// (passed to cctv as GOGC, GOMEMLIMIT and GODEBUG; unset: the binary's own
+// choice).
 
 import (
 	"encoding/json"
@@ -57,6 +58,16 @@ type benchRow struct {
 	lost              int64 // frames missing inside cctv's recorded span
 	serverCPU         float64
 	load              string
+	// Where frames went missing: RTP packets the recorder never received
+	// and access units it left out (its own counters), packets the camera
+	// server dropped because a reader was slow (by recorder), and the
+	// time the processes' threads waited for a CPU (ms per second).
+	lostPackets, droppedFrames int64
+	// The same counters inside the measured window only, and how many
+	// cameras were not recording at its end that were at its start.
+	winLost, winDropped, winDown int64
+	srvDropCCTV, srvDropFF       int64
+	cctvWait, ffWait             float64
 }
 
 func TestBenchRecord(t *testing.T) {
@@ -93,13 +104,23 @@ func TestBenchRecord(t *testing.T) {
 			r.n, r.cctvCPU, r.ffCPU, r.cctvCPU/r.ffCPU, r.cctvRSS, r.cctvPSS, r.ffRSS, r.ffPSS,
 			float64(r.cctvBytes)/1e6, float64(r.ffByte)/1e6, r.sent, r.recorded, r.lost, r.serverCPU, r.load)
 	}
+	fmt.Fprintf(&b, "\nwhere frames went: recorder's counters (lost RTP packets, dropped access units) over the run and inside the window (win down: cameras not recording at the window's end), camera server's write-queue drops per reader, CPU run-queue wait (ms/s: cctv process; ffmpeg per process)\n")
+	fmt.Fprintf(&b, "%4s | %10s %10s | %10s %10s %8s | %12s %12s | %10s %10s\n", "N", "lost pkts", "dropped",
+		"win lost", "win drop", "win down", "srv drop cctv", "srv drop ff", "cctv wait", "ff wait")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%4d | %10d %10d | %10d %10d %8d | %12d %12d | %10.1f %10.1f\n", r.n, r.lostPackets, r.droppedFrames,
+			r.winLost, r.winDropped, r.winDown, r.srvDropCCTV, r.srvDropFF, r.cctvWait, r.ffWait)
+	}
 	t.Log(b.String())
 	fmt.Print(b.String())
 }
 
 func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Duration) benchRow {
 	dir := t.TempDir()
-	cams, err := synthcam.NewServer(synthcam.ServerOptions{})
+	// The camera server runs in this (niced) process: a write queue of a
+	// few seconds per reader keeps a busy machine from dropping packets
+	// before either recorder sees them (WriteQueueDrops counts any).
+	cams, err := synthcam.NewServer(synthcam.ServerOptions{WriteQueueSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +164,9 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	if v := os.Getenv("BENCH_GOMEMLIMIT"); v != "" {
 		rec.Env = append(rec.Env, "GOMEMLIMIT="+v)
 	}
+	if v := os.Getenv("BENCH_GODEBUG"); v != "" {
+		rec.Env = append(rec.Env, "GODEBUG="+v) // gctrace=1: the heap at each GC on stderr
+	}
 	rec.Stderr = os.Stderr
 	sentBefore := framesSent(sources)
 	if err := rec.Start(); err != nil {
@@ -179,11 +203,20 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	}
 	self := os.Getpid()
 	c0, f0, s0 := ticks(t, rec.Process.Pid), sumTicks(t, ffPIDs), ticks(t, self)
+	cw0, fw0 := runDelay(rec.Process.Pid), sumRunDelay(ffPIDs)
+	lost0, dropped0, sessions0 := recorderCounters(t, bin, cfgPath)
 	time.Sleep(window)
 	c1, f1, s1 := ticks(t, rec.Process.Pid), sumTicks(t, ffPIDs), ticks(t, self)
+	cw1, fw1 := runDelay(rec.Process.Pid), sumRunDelay(ffPIDs)
+	lostPkts, dropped, sessions := recorderCounters(t, bin, cfgPath)
+	srvDrops := cams.WriteQueueDrops()
 	cRSS, cPSS := smapsRollup(t, rec.Process.Pid)
 	var fRSS, fPSS int64
 	for _, pid := range ffPIDs {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			t.Errorf("ffmpeg %d died during the run", pid)
+			continue
+		}
 		r, p := smapsRollup(t, pid)
 		fRSS, fPSS = fRSS+r, fPSS+p
 	}
@@ -204,7 +237,19 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	}
 	mib := func(b int64) float64 { return float64(b) / float64(n) / (1 << 20) }
 	lf := strings.Fields(string(load))
+	var dropCCTV, dropFF int64
+	for agent, d := range srvDrops {
+		if strings.Contains(agent, "gortsplib") {
+			dropCCTV += d
+		} else {
+			dropFF += d
+		}
+	}
+	perSec := func(ns int64) float64 { return float64(ns) / 1e6 / window.Seconds() }
 	return benchRow{
+		lostPackets: lostPkts, droppedFrames: dropped, srvDropCCTV: dropCCTV, srvDropFF: dropFF,
+		winLost: lostPkts - lost0, winDropped: dropped - dropped0, winDown: sessions - sessions0,
+		cctvWait: perSec(cw1 - cw0), ffWait: perSec(fw1-fw0) / float64(n),
 		n:       n,
 		cctvCPU: pct(c1 - c0), ffCPU: pct(f1 - f0),
 		cctvRSS: mib(cRSS), cctvPSS: mib(cPSS), ffRSS: mib(fRSS), ffPSS: mib(fPSS),
@@ -233,6 +278,60 @@ func ticks(t *testing.T, pid int) int64 {
 		sum += v
 	}
 	return sum
+}
+
+// runDelay returns the nanoseconds the threads of a process have waited on
+// a run queue (second field of /proc/PID/task/TID/schedstat), or 0 without
+// schedstats.
+func runDelay(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum int64
+	for _, p := range tasks {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the thread ended
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+func sumRunDelay(pids []int) int64 {
+	var sum int64
+	for _, p := range pids {
+		sum += runDelay(p)
+	}
+	return sum
+}
+
+// recorderCounters sums the recorder's own loss counters over its cameras
+// (cctv status --json): RTP packets that never arrived and access units
+// left out.
+func recorderCounters(t *testing.T, bin, cfgPath string) (lostPackets, dropped, down int64) {
+	cmd := exec.Command(bin, "--config", cfgPath, "status", "--json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output() // exits 1 while an alert is active, with the status on stdout
+	if err != nil && len(out) == 0 {
+		t.Errorf("cctv status: %v: %s", err, stderr.String())
+		return 0, 0, 0
+	}
+	var st api.Status
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Errorf("cctv status: %v", err)
+		return 0, 0, 0
+	}
+	for _, c := range st.Cameras {
+		lostPackets += c.LostPackets
+		dropped += c.DroppedFrames
+		if c.State != "recording" {
+			down++
+		}
+	}
+	return lostPackets, dropped, down
 }
 
 func sumTicks(t *testing.T, pids []int) int64 {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -30,6 +31,10 @@ type ServerOptions struct {
 	// camera. It defaults to 1 second (gortsplib's own 10 s period cannot be
 	// changed, so the cameras send their reports themselves).
 	SenderReportPeriod time.Duration
+	// WriteQueueSize is the number of packets queued for each client
+	// before the server drops them (a power of two). It defaults to
+	// gortsplib's 256, about half a second of a 4 Mbit/s camera.
+	WriteQueueSize int
 	// Logger receives lifecycle events at Debug level. It defaults to
 	// discarding them.
 	Logger *slog.Logger
@@ -45,6 +50,24 @@ type Server struct {
 	mu      sync.Mutex
 	cameras map[string]*Camera
 	closed  bool
+
+	// Packets the server could not queue for a slow client (gortsplib's
+	// write queue was full), by the client's User-Agent.
+	agents sync.Map // *gortsplib.ServerSession → User-Agent
+	drops  sync.Map // User-Agent → *atomic.Int64
+}
+
+// WriteQueueDrops returns how many packets the server dropped because a
+// client did not read them fast enough (its write queue was full), by the
+// User-Agent the client sent at SETUP. A real camera drops the same way
+// when a client falls behind.
+func (s *Server) WriteQueueDrops() map[string]int64 {
+	m := map[string]int64{}
+	s.drops.Range(func(k, v any) bool {
+		m[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return m
 }
 
 // NewServer starts a server on opts.Host with a port chosen by the system.
@@ -77,8 +100,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	// guessed and then raced for.
 	packetConns := map[string]net.PacketConn{}
 	s.rtsp = &gortsplib.Server{
-		Handler:     &handler{s: s},
-		RTSPAddress: s.addr,
+		Handler:        &handler{s: s},
+		RTSPAddress:    s.addr,
+		WriteQueueSize: opts.WriteQueueSize,
 		// Sender reports are written by the cameras (see SenderReportPeriod).
 		DisableRTCPSenderReports: true,
 		Listen: func(network, address string) (net.Listener, error) {
@@ -233,7 +257,29 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	res, st := h.lookup(ctx.Path)
+	agent := "unknown"
+	if v := ctx.Request.Header["User-Agent"]; len(v) > 0 {
+		agent = v[0]
+	}
+	h.s.agents.Store(ctx.Session, agent)
 	return res, st, nil
+}
+
+// OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	h.s.agents.Delete(ctx.Session)
+}
+
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError:
+// a packet dropped for a client that reads too slowly is counted (gortsplib
+// would print each to stderr).
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	agent := "unknown"
+	if v, ok := h.s.agents.Load(ctx.Session); ok {
+		agent = v.(string)
+	}
+	n, _ := h.s.drops.LoadOrStore(agent, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
