@@ -124,7 +124,7 @@ vm-deps:
 
 vm-test: build vm-deps
 	$(SUDO) env PATH="$$PATH" CCTV_BINARY=$(abspath $(BIN)) CCTV_VM_POWERCUTS=$(VM_POWERCUTS) \
-		$(GO) test -tags vmtest -count=1 -v -timeout 45m -run TestVM ./vmtest
+		$(GO) test -tags vmtest -count=1 -v -timeout 45m -run '^TestVM$$' ./vmtest
 
 clean:
 	rm -rf bin

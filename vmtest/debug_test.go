@@ -1,4 +1,4 @@
-//go:build vmtest
+//go:build vmtest && vmdebug
 
 package vmtest
 
@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// TestVMShell boots the disks a kept run left in CCTV_VM_DIR and runs the
+// TestVMShell (build tags vmtest and vmdebug: a tool, not a test of CI) boots
+// the disks a kept run left in CCTV_VM_DIR and runs the
 // script CCTV_VM_SCRIPT in the guest, for looking into a failed run.
 func TestVMShell(t *testing.T) {
 	dir := os.Getenv("CCTV_VM_DIR")
