@@ -123,6 +123,9 @@
 //     8.3 M records), then FoldDisposals folds each camera's day into one
 //     signed DisposalSummary (bucket "disposal_days"): 64 a day, under 1 KB
 //     each, kept for ever (about 20 MB a year).
+//   - Activity: one value per live segment (bucket "activity", activity.go:
+//     a byte per second, 61 bytes for a minute, about 140 bytes of pages),
+//     written with the seal and deleted with the entry; none kept after it.
 //   - Gaps: one per outage or crash (bucket "gaps"), never per segment; the
 //     ongoing outage is one row per camera (bucket "outages").
 //   - Holds: one per hold placed by a person (bucket "holds").
