@@ -9,7 +9,12 @@ DEB_PKGS  := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-
              rtsp-server-perl
 BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 LDFLAGS   := -X github.com/council/cctv/internal/version.BuildDate=$(BUILD_DATE)
-FUZZTIME  ?= 10s
+# Fuzz budgets are counts of runs, not durations: Go 1.26's fuzz coordinator
+# races its own -fuzztime deadline and can fail a target that found nothing
+# with a bare "context deadline exceeded" (go.dev/issue/75804, fixed in Go
+# 1.27); a count has no deadline. Minimizing a new input is bounded the same way.
+FUZZTIME  ?= 20000x
+FUZZMINIMIZE ?= 1000x
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build verifier test vet fuzz demo bench bench-record soak clean install check-install check-readme vm-deps vm-test
@@ -55,7 +60,7 @@ fuzz:
 		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
 			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) $$pkg; \
 		done; \
 	done
 
@@ -88,7 +93,7 @@ bench-record: deps
 
 soak: deps
 	CCTV_SOAK=1 $(GO) test -count=1 -run Soak -timeout 120m ./...
-	$(MAKE) --no-print-directory fuzz FUZZTIME=10m
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5000000x
 
 # install puts the recorder on this box (as root): binary, systemd files, user
 # and groups, /etc/cctv with an example config (never overwritten), the key
