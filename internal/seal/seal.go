@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -63,15 +64,130 @@ type Record struct {
 // to UTC first, so a seal decoded from JSON re-encodes to the same bytes.
 func (s Seal) Canonical() ([]byte, error) {
 	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
-	return json.Marshal(s)
+	if b, ok := s.appendPlain(nil); ok {
+		return b, nil
+	}
+	return marshal(s)
 }
 
 // Hash is the hex SHA-256 of the canonical JSON: what the next seal's Prev holds.
 func (s Seal) Hash() string {
-	b, err := s.Canonical()
-	if err != nil {
+	var buf [640]byte
+	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
+	var sum [sha256.Size]byte
+	if b, ok := s.appendPlain(buf[:0]); ok {
+		sum = sha256.Sum256(b)
+	} else if b, err := marshal(s); err == nil {
+		sum = sha256.Sum256(b)
+	} else {
 		return ""
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+// marshal is encoding/json's canonical form, apart so that Hash's buffer
+// stays on the stack.
+//
+//go:noinline
+func marshal(s Seal) ([]byte, error) { return json.Marshal(s) }
+
+// appendPlain appends what json.Marshal makes of s (times already in UTC),
+// without reflection, when that is plain: every string printable ASCII that
+// encoding/json copies as it is (no quote, backslash, <, > or &) and every
+// time in years 0–9999. Otherwise it reports false and Canonical uses
+// encoding/json itself. FuzzCanonical holds the two to the same bytes.
+func (s Seal) appendPlain(b []byte) ([]byte, bool) {
+	for _, t := range [...]time.Time{s.Start, s.End, s.SealedAt} {
+		if y := t.Year(); y < 0 || y > 9999 {
+			return nil, false
+		}
+	}
+	if !plain(s.Box) || !plain(s.Camera) || !plain(s.File) || !plain(s.Codec) || !plain(s.SHA256) ||
+		!plain(s.TimeSource) || !plain(s.State) || !plain(s.Prev) {
+		return nil, false
+	}
+	for _, f := range s.Flags {
+		if !plain(f) {
+			return nil, false
+		}
+	}
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, int64(s.Version), 10)
+	b = appendField(b, "box", s.Box)
+	b = appendField(b, "camera", s.Camera)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, s.Seq, 10)
+	b = appendField(b, "file", s.File)
+	b = appendField(b, "codec", s.Codec)
+	b = appendTime(b, "start", s.Start)
+	b = appendTime(b, "end", s.End)
+	b = appendInt(b, "bytes", s.Bytes)
+	b = appendInt(b, "frames", s.Frames)
+	b = appendField(b, "sha256", s.SHA256)
+	b = appendField(b, "time_source", s.TimeSource)
+	b = appendInt(b, "clock_offset_ms", s.ClockOffsetMS)
+	if s.CameraClock {
+		b = append(b, `,"camera_clock":true`...)
+	}
+	if s.LostPackets != 0 {
+		b = appendInt(b, "lost_packets", s.LostPackets)
+	}
+	if s.DroppedFrames != 0 {
+		b = appendInt(b, "dropped_frames", s.DroppedFrames)
+	}
+	if s.LeadingFrames != 0 {
+		b = appendInt(b, "leading_frames", s.LeadingFrames)
+	}
+	b = appendField(b, "state", s.State)
+	if len(s.Flags) > 0 {
+		b = append(b, `,"flags":[`...)
+		for i, f := range s.Flags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, f...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	b = appendField(b, "prev", s.Prev)
+	b = appendTime(b, "sealed_at", s.SealedAt)
+	return append(b, '}'), true
+}
+
+// plain reports whether encoding/json writes v between quotes unchanged.
+func plain(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func appendField(b []byte, name, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':', '"')
+	b = append(b, v...)
+	return append(b, '"')
+}
+
+func appendInt(b []byte, name string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}
+
+func appendTime(b []byte, name string, t time.Time) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':', '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
