@@ -1,14 +1,24 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,158 +69,46 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 	if verify == nil && s.signer != nil {
 		verify = s.signer.Verify
 	}
-	var (
-		entries   []keyed
-		disposals []Disposal
-		heads     = map[string]chainHead{}
-		folded    = map[string][]SummaryRecord{}
-		vs        []Violation
-	)
-	add := func(kind, camera, path, detail string) {
-		vs = append(vs, Violation{Kind: kind, Camera: camera, Path: path, Detail: detail})
-	}
-	err := s.view("check", func(tx *bolt.Tx) error {
-		var err error
-		if entries, err = s.allEntries(tx); err != nil {
-			return err
-		}
-		checkIndex(tx, entries, add)
-		disposals = make([]Disposal, 0, tx.Bucket(bktDisposals).Stats().KeyN)
-		if err := tx.Bucket(bktDisposals).ForEach(func(k, v []byte) error {
-			d, err := newCodec(tx).decodeDisposal(k, v)
-			if err != nil {
-				return err
-			}
-			disposals = append(disposals, d)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
-			sums, err := summaries(tx, string(k), time.Time{}, time.Time{})
-			folded[string(k)] = sums
-			return err
-		}); err != nil {
-			return err
-		}
-		return tx.Bucket(bktChain).ForEach(func(k, v []byte) error {
-			var h chainHead
-			if err := json.Unmarshal(v, &h); err != nil {
-				return fmt.Errorf("decode chain head %q: %w", k, err)
-			}
-			heads[string(k)] = h
-			return nil
-		})
-	})
-	if err != nil {
+	c := &checker{s: s, deep: deep, verify: verify, strays: map[string]int{}}
+	if err := s.view("check", c.readRows); err != nil {
 		return nil, err
 	}
-
-	seals := map[string][]*SealRecord{} // camera → every seal, kept or disposed
-	sealless := map[string]bool{}       // camera has disposals without a seal
-	verifySeal := func(rec *SealRecord) {
-		if verify != nil {
-			if err := VerifySeal(*rec, verify); err != nil {
-				add("bad-signature", rec.Seal.Camera, rec.Seal.File, err.Error())
+	// Each camera is checked on its own, reading only its own entries,
+	// disposal records and files, so that memory is one camera's and the
+	// cores share the work.
+	cams := slices.Sorted(maps.Keys(c.cameras))
+	work := make(chan string)
+	errs := make(chan error, len(cams))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cams)) {
+		wg.Go(func() {
+			for cam := range work {
+				if err := c.camera(cam); err != nil {
+					errs <- err
+				}
 			}
-		}
+		})
 	}
-	// A disposed seal without its signature (dropped at disposal because
-	// its successor names it) is verified through the chain: if nothing
-	// vouches for it, it is an anchor, and an anchor without a signature is
-	// reported below.
-	checkSeal := func(rec *SealRecord) {
-		if deep && rec.Signature != "" {
-			verifySeal(rec)
-		}
-		seals[rec.Seal.Camera] = append(seals[rec.Seal.Camera], rec)
+	for _, cam := range cams {
+		work <- cam
 	}
-
-	byFile := map[string]int{}
-	for _, ke := range entries {
-		e := ke.e
-		byFile[e.File]++
-		if keyCamera(ke.key) != e.Camera {
-			add("bad-seal", e.Camera, e.File, "entry key names camera "+keyCamera(ke.key))
-		}
-		switch e.State {
-		case stateOpen:
-			add("unsealed", e.Camera, e.File, "open segment: start the recorder to recover it")
-			continue
-		case stateSealed, stateDisposing:
-		default:
-			add("bad-seal", e.Camera, e.File, "unknown entry state "+e.State)
-			continue
-		}
-		if e.Record == nil {
-			add("bad-seal", e.Camera, e.File, "entry has no seal")
-			continue
-		}
-		sl := e.Record.Seal
-		if sl.Camera != e.Camera || sl.File != e.File || !sl.Start.Equal(e.Start) {
-			add("bad-seal", e.Camera, e.File, fmt.Sprintf("seal names %s %s at %s", sl.Camera, sl.File, sl.Start))
-		}
-		if e.Record.Signature == "" {
-			add("bad-signature", e.Camera, e.File, "the seal of a kept segment has no signature")
-		}
-		checkSeal(e.Record)
-		if e.State == stateSealed {
-			s.checkFile(deep, sl, add)
-		}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
 	}
-	checkTimeline(entries, add)
-	for _, d := range disposals {
-		if d.Seal == nil {
-			sealless[d.Camera] = true
-			continue
-		}
-		checkSeal(d.Seal)
-	}
-	for f, n := range byFile {
-		if n > 1 {
-			add("duplicate-entry", "", f, fmt.Sprintf("%d index entries for one file", n))
-		}
-	}
-	files, err := s.diskFiles()
-	if err != nil {
-		return vs, err
-	}
-	for _, rel := range files {
-		if byFile[rel] == 0 {
-			camera, _, _ := parseSegmentRel(rel)
-			add("extra-file", camera, rel, "file has no index entry")
-		}
-	}
-	for cam, sums := range folded {
-		for _, r := range sums {
-			if verify == nil {
-				break
-			}
-			msg, err := json.Marshal(r.Summary)
-			if err == nil {
-				err = verify(SummaryNamespace, msg, []byte(r.Signature))
-			}
-			if err != nil {
-				add("bad-signature", cam, "disposal-summary/"+r.Summary.Day, err.Error())
-			}
-		}
-	}
-	anchors := checkChains(seals, sealless, folded, heads, add)
-	// A seal its signed successor names by hash is authenticated by that
-	// signature: verify the seals nothing later vouches for (a deep check
-	// has verified the signed ones already).
-	for _, rec := range anchors {
-		if !deep || rec.Signature == "" {
-			verifySeal(rec)
-		}
+	if err := c.elsewhere(); err != nil {
+		return c.vs, err
 	}
 	rep, err := s.VerifyAudit(nil)
 	if err != nil {
-		return vs, err
+		return c.vs, err
 	}
 	for _, p := range rep.Problems {
-		add("audit", "", fmt.Sprintf("audit/%d", p.Seq), p.Kind+": "+p.Detail)
+		c.add("audit", "", fmt.Sprintf("audit/%d", p.Seq), p.Kind+": "+p.Detail)
 	}
+	vs := c.vs
 	sort.SliceStable(vs, func(i, j int) bool {
 		if vs[i].Camera != vs[j].Camera {
 			return vs[i].Camera < vs[j].Camera
@@ -218,6 +116,325 @@ func (s *Store) Check(deep bool, verify func(namespace string, msg, sig []byte) 
 		return vs[i].Path < vs[j].Path
 	})
 	return vs, nil
+}
+
+// checker is the state of one Check, shared by its per-camera workers.
+type checker struct {
+	s      *Store
+	deep   bool
+	verify func(namespace string, msg, sig []byte) error
+
+	// Read once, before the workers start.
+	cameras map[string]bool            // every camera any bucket names
+	counts  map[string]uint64          // the counts bucket
+	pending map[string]map[string]bool // camera → pending keys
+	heads   map[string]chainHead
+
+	mu         sync.Mutex
+	vs         []Violation
+	strays     map[string]int // files named by an entry of another camera → entries
+	candidates []string       // files under segments/ no entry of their camera names
+}
+
+func (c *checker) add(kind, camera, path, detail string) {
+	c.mu.Lock()
+	c.vs = append(c.vs, Violation{Kind: kind, Camera: camera, Path: path, Detail: detail})
+	c.mu.Unlock()
+}
+
+// readRows reads the small, per-camera rows: counts, pending, chain heads,
+// and the set of cameras.
+func (c *checker) readRows(tx *bolt.Tx) error {
+	c.cameras = map[string]bool{}
+	c.counts = map[string]uint64{}
+	c.pending = map[string]map[string]bool{}
+	c.heads = map[string]chainHead{}
+	badKey := func(bucket []byte) func(k []byte) {
+		return func(k []byte) {
+			c.add("index", "", fmt.Sprintf("%s/%x", bucket, k), "key names no camera")
+		}
+	}
+	for _, name := range [][]byte{bktSegments, bktDisposals, bktDisposalDays} {
+		bucketCameras(tx.Bucket(name), c.cameras, badKey(name))
+	}
+	if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
+		c.cameras[string(k)] = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	if cb := tx.Bucket(bktCounts); cb != nil {
+		if err := cb.ForEach(func(k, v []byte) error {
+			n := uint64(0)
+			if len(v) == 8 {
+				n = binary.BigEndian.Uint64(v)
+			}
+			c.counts[string(k)] = n
+			c.cameras[string(k)] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		c.counts = nil // an old index opened read-only: Open builds it when writing
+	}
+	if pb := tx.Bucket(bktPending); pb != nil {
+		if err := pb.ForEach(func(k, _ []byte) error {
+			cam := keyCamera(k)
+			if c.pending[cam] == nil {
+				c.pending[cam] = map[string]bool{}
+			}
+			c.pending[cam][string(k)] = true
+			c.cameras[cam] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		c.pending = nil
+	}
+	return tx.Bucket(bktChain).ForEach(func(k, v []byte) error {
+		var h chainHead
+		if err := json.Unmarshal(v, &h); err != nil {
+			return fmt.Errorf("decode chain head %q: %w", k, err)
+		}
+		c.heads[string(k)] = h
+		c.cameras[string(k)] = true
+		return nil
+	})
+}
+
+// bucketCameras adds the camera of each key in b (keys start camera, 0) to
+// cams, seeking past each camera's keys; bad is called for a key without.
+func bucketCameras(b *bolt.Bucket, cams map[string]bool, bad func(k []byte)) {
+	if b == nil {
+		return
+	}
+	cur := b.Cursor()
+	for k, _ := cur.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			bad(k)
+			k, _ = cur.Next()
+			continue
+		}
+		cams[string(k[:i])] = true
+		k, _ = cur.Seek(append(slices.Clone(k[:i]), 1))
+	}
+}
+
+// camera checks everything of one camera: its entries, disposal records,
+// summaries, files and chain.
+func (c *checker) camera(cam string) error {
+	var (
+		entries   []keyed
+		disposals []Disposal
+		sums      []SummaryRecord
+	)
+	prefix := cameraPrefix(cam)
+	err := c.s.view("check", func(tx *bolt.Tx) error {
+		cdc := newCodec(tx)
+		cur := tx.Bucket(bktSegments).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			e, err := cdc.decodeEntry(k, v)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, keyed{key: slices.Clone(k), e: e})
+		}
+		cur = tx.Bucket(bktDisposals).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			d, err := cdc.decodeDisposal(k, v)
+			if err != nil {
+				return err
+			}
+			disposals = append(disposals, d)
+		}
+		var err error
+		sums, err = summaries(tx, cam, time.Time{}, time.Time{})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	var seals []*SealRecord // every seal, kept or disposed
+	sealless := false       // the camera has disposals without a seal
+	verifySeal := func(rec *SealRecord) {
+		if c.verify != nil {
+			if err := VerifySeal(*rec, c.verify); err != nil {
+				c.add("bad-signature", rec.Seal.Camera, rec.Seal.File, err.Error())
+			}
+		}
+	}
+	// A disposed seal without its signature (dropped at disposal because
+	// its successor names it) is verified through the chain: if nothing
+	// vouches for it, it is an anchor, and an anchor without a signature is
+	// reported by VerifySeal below.
+	checkSeal := func(rec *SealRecord) {
+		if c.deep && rec.Signature != "" {
+			verifySeal(rec)
+		}
+		seals = append(seals, rec)
+	}
+
+	dir := path.Join(segmentsDir, cam) + "/"
+	byFile := make(map[string]int, len(entries))
+	var sealed uint64
+	for _, ke := range entries {
+		e := ke.e
+		byFile[e.File]++
+		if !strings.HasPrefix(e.File, dir) {
+			c.mu.Lock()
+			c.strays[e.File]++
+			c.mu.Unlock()
+		}
+		if e.Camera != cam {
+			c.add("bad-seal", e.Camera, e.File, "entry key names camera "+cam)
+		}
+		if c.pending != nil && (e.State == stateOpen || e.State == stateDisposing) && !c.pending[cam][string(ke.key)] {
+			c.add("index", e.Camera, e.File, e.State+" entry missing from pending")
+		}
+		delete(c.pending[cam], string(ke.key)) // only this worker touches cam's set
+		switch e.State {
+		case stateOpen:
+			c.add("unsealed", e.Camera, e.File, "open segment: start the recorder to recover it")
+			continue
+		case stateSealed, stateDisposing:
+		default:
+			c.add("bad-seal", e.Camera, e.File, "unknown entry state "+e.State)
+			continue
+		}
+		if e.Record == nil {
+			c.add("bad-seal", e.Camera, e.File, "entry has no seal")
+			continue
+		}
+		sl := e.Record.Seal
+		if sl.Camera != e.Camera || sl.File != e.File || !sl.Start.Equal(e.Start) {
+			c.add("bad-seal", e.Camera, e.File, fmt.Sprintf("seal names %s %s at %s", sl.Camera, sl.File, sl.Start))
+		}
+		if e.Record.Signature == "" {
+			c.add("bad-signature", e.Camera, e.File, "the seal of a kept segment has no signature")
+		}
+		checkSeal(e.Record)
+		if e.State == stateSealed {
+			sealed++
+			c.s.checkFile(c.deep, sl, c.add)
+		}
+	}
+	if c.counts != nil {
+		switch got, ok := c.counts[cam]; {
+		case !ok && sealed > 0:
+			c.add("index", cam, "", fmt.Sprintf("segment count missing, sealed entries %d", sealed))
+		case ok && got != sealed:
+			c.add("index", cam, "", fmt.Sprintf("segment count %d, sealed entries %d", got, sealed))
+		}
+	}
+	for k := range c.pending[cam] {
+		c.add("index", cam, fmt.Sprintf("pending/%x", k), "pending row without an open or disposing entry")
+	}
+	checkTimeline(entries, c.add)
+	for _, d := range disposals {
+		if d.Seal == nil {
+			sealless = true
+			continue
+		}
+		checkSeal(d.Seal)
+	}
+	for f, n := range byFile {
+		if n > 1 {
+			c.add("duplicate-entry", "", f, fmt.Sprintf("%d index entries for one file", n))
+		}
+	}
+	var files []string
+	if cam != "" { // "" is the camera of malformed keys, not a directory
+		if files, err = c.s.filesUnder(path.Join(segmentsDir, cam)); err != nil {
+			return err
+		}
+	}
+	for _, rel := range files {
+		if byFile[rel] == 0 {
+			c.mu.Lock()
+			c.candidates = append(c.candidates, rel)
+			c.mu.Unlock()
+		}
+	}
+	for _, r := range sums {
+		if c.verify == nil {
+			break
+		}
+		msg, err := json.Marshal(r.Summary)
+		if err == nil {
+			err = c.verify(SummaryNamespace, msg, []byte(r.Signature))
+		}
+		if err != nil {
+			c.add("bad-signature", cam, "disposal-summary/"+r.Summary.Day, err.Error())
+		}
+	}
+	heads := map[string]chainHead{}
+	if h, ok := c.heads[cam]; ok {
+		heads[cam] = h
+	}
+	anchors := checkChains(map[string][]*SealRecord{cam: seals}, map[string]bool{cam: sealless},
+		map[string][]SummaryRecord{cam: sums}, heads, c.add)
+	// A seal its signed successor names by hash is authenticated by that
+	// signature: verify the seals nothing later vouches for (a deep check
+	// has verified the signed ones already).
+	for _, rec := range anchors {
+		if !c.deep || rec.Signature == "" {
+			verifySeal(rec)
+		}
+	}
+	return nil
+}
+
+// elsewhere finishes what the per-camera checks leave: files outside every
+// camera's directory, and files named by an entry of another camera (which
+// are not extra, but may be named twice).
+func (c *checker) elsewhere() error {
+	names, err := os.ReadDir(filepath.Join(c.s.dir, segmentsDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("list segment files: %w", err)
+	}
+	for _, n := range names {
+		if c.cameras[n.Name()] && n.IsDir() {
+			continue
+		}
+		files, err := c.s.filesUnder(path.Join(segmentsDir, n.Name()))
+		if err != nil {
+			return err
+		}
+		c.candidates = append(c.candidates, files...)
+	}
+	for _, rel := range c.candidates {
+		if c.strays[rel] == 0 {
+			camera, _, _ := parseSegmentRel(rel)
+			c.add("extra-file", camera, rel, "file has no index entry")
+		}
+	}
+	if len(c.strays) == 0 {
+		return nil
+	}
+	// A file named by an entry of another camera: count its own camera's
+	// entries for it too.
+	return c.s.view("check", func(tx *bolt.Tx) error {
+		cdc := newCodec(tx)
+		for rel, n := range c.strays {
+			if camera, start, ok := parseSegmentRel(rel); ok {
+				prefix := timeKey(camera, start)
+				cur := tx.Bucket(bktSegments).Cursor()
+				for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+					if e, err := cdc.decodeEntry(k, v); err == nil && e.File == rel {
+						n++
+					}
+				}
+			}
+			if n > 1 {
+				c.add("duplicate-entry", "", rel, fmt.Sprintf("%d index entries for one file", n))
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) checkFile(deep bool, sl Seal, add func(kind, camera, path, detail string)) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -272,15 +273,29 @@ func (t sigTemplate) id() []byte {
 }
 
 func (t sigTemplate) armor(sig []byte) string {
-	body := base64.StdEncoding.EncodeToString(append(append([]byte(nil), t.prefix...), sig...))
+	var rawBuf, bodyBuf [1024]byte
+	raw := append(append(rawBuf[:0], t.prefix...), sig...)
+	n := base64.StdEncoding.EncodedLen(len(raw))
+	var body []byte
+	if n <= len(bodyBuf) {
+		body = bodyBuf[:n]
+	} else {
+		body = make([]byte, n)
+	}
+	base64.StdEncoding.Encode(body, raw)
+	size := len(t.begin) + n + len(t.end)
+	if t.width > 0 {
+		size += (n - 1) / t.width
+	}
 	var sb strings.Builder
+	sb.Grow(size)
 	sb.WriteString(t.begin)
 	for t.width > 0 && len(body) > t.width {
-		sb.WriteString(body[:t.width])
+		sb.Write(body[:t.width])
 		sb.WriteByte('\n')
 		body = body[t.width:]
 	}
-	sb.WriteString(body)
+	sb.Write(body)
 	sb.WriteString(t.end)
 	return sb.String()
 }
@@ -324,7 +339,23 @@ func newCodec(tx *bolt.Tx) codecCtx {
 	return c
 }
 
+// templateKey names a signature template of one index.
+type templateKey struct {
+	db *bolt.DB
+	id [4]byte
+}
+
+// templates caches parsed signature templates: a template never changes
+// once stored (its id is its hash, and putTemplate refuses another under
+// it), and every sealed entry names one.
+var templates sync.Map // templateKey → sigTemplate
+
 func (c codecCtx) template(id []byte) (sigTemplate, error) {
+	key := templateKey{db: c.tx.DB()}
+	copy(key.id[:], id)
+	if t, ok := templates.Load(key); ok {
+		return t.(sigTemplate), nil
+	}
 	b := c.tx.Bucket(bktDict)
 	if b == nil {
 		return sigTemplate{}, errors.New("compact value: no dict bucket")
@@ -333,7 +364,11 @@ func (c codecCtx) template(id []byte) (sigTemplate, error) {
 	if v == nil {
 		return sigTemplate{}, fmt.Errorf("compact value: signature template %x missing", id)
 	}
-	return parseTemplate(v)
+	t, err := parseTemplate(v)
+	if err == nil && len(id) == len(key.id) {
+		templates.Store(key, t)
+	}
+	return t, err
 }
 
 // putTemplate stores t (write transactions); false if its id is taken by

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -483,21 +482,6 @@ func spanScan(tx *bolt.Tx, camera string) (oldest, newest time.Time, n int, err 
 		n++
 	}
 	return oldest, newest, n, nil
-}
-
-// allEntries copies out every segment entry with its key.
-func (s *Store) allEntries(tx *bolt.Tx) ([]keyed, error) {
-	b := tx.Bucket(bktSegments)
-	out := make([]keyed, 0, b.Stats().KeyN) // millions of entries: grow once
-	err := b.ForEach(func(k, v []byte) error {
-		e, err := newCodec(tx).decodeEntry(k, v)
-		if err != nil {
-			return err
-		}
-		out = append(out, keyed{key: slices.Clone(k), e: e})
-		return nil
-	})
-	return out, err
 }
 
 type keyed struct {

@@ -484,9 +484,13 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 
 // diskFiles lists every non-directory under segments/, relative to data_dir,
 // slash-separated, in lexical order.
-func (s *Store) diskFiles() ([]string, error) {
+func (s *Store) diskFiles() ([]string, error) { return s.filesUnder(segmentsDir) }
+
+// filesUnder lists every non-directory under dir (relative to data_dir,
+// slash-separated), relative to data_dir; nothing if dir does not exist.
+func (s *Store) filesUnder(dir string) ([]string, error) {
 	var out []string
-	root := filepath.Join(s.dir, segmentsDir)
+	root := filepath.Join(s.dir, filepath.FromSlash(dir))
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root && errors.Is(err, fs.ErrNotExist) {
