@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // Violation is one broken invariant found by Check.
@@ -279,6 +280,8 @@ func (c *checker) camera(cam string) error {
 	}
 
 	dir := path.Join(segmentsDir, cam) + "/"
+	var dh dirHandle
+	defer dh.close()
 	byFile := make(map[string]int, len(entries))
 	var sealed uint64
 	for _, ke := range entries {
@@ -319,7 +322,7 @@ func (c *checker) camera(cam string) error {
 		checkSeal(e.Record)
 		if e.State == stateSealed {
 			sealed++
-			c.s.checkFile(c.deep, sl, c.add)
+			c.s.checkFile(c.deep, sl, &dh, c.add)
 		}
 	}
 	if c.counts != nil {
@@ -437,21 +440,70 @@ func (c *checker) elsewhere() error {
 	})
 }
 
-func (s *Store) checkFile(deep bool, sl Seal, add func(kind, camera, path, detail string)) {
+// dirHandle keeps the directory a camera's files are looked up in open:
+// a segment's day directory is its predecessor's, so a check resolves the
+// data directory's path once per day, not once per file.
+type dirHandle struct {
+	path string
+	f    *os.File
+	err  error
+}
+
+// lstat is os.Lstat of p, looked up in p's directory, kept open.
+func (h *dirHandle) lstat(p string) (mode fs.FileMode, size int64, err error) {
+	dir, name := filepath.Split(p)
+	if dir != h.path {
+		h.close()
+		h.path = dir
+		h.f, h.err = os.Open(dir)
+	}
+	if h.err != nil {
+		return 0, 0, h.err
+	}
+	var st unix.Stat_t
+	for {
+		err = unix.Fstatat(int(h.f.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, 0, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		mode = fs.ModeDir
+	case unix.S_IFLNK:
+		mode = fs.ModeSymlink
+	default:
+		mode = fs.ModeIrregular
+	}
+	return mode | fs.FileMode(st.Mode&0o777), st.Size, nil
+}
+
+func (h *dirHandle) close() {
+	if h.f != nil {
+		h.f.Close() // read-only
+	}
+	h.path, h.f, h.err = "", nil, nil
+}
+
+func (s *Store) checkFile(deep bool, sl Seal, dir *dirHandle, add func(kind, camera, path, detail string)) {
 	p := s.abs(sl.File)
-	fi, err := os.Lstat(p)
+	mode, size, err := dir.lstat(p)
 	switch {
-	case os.IsNotExist(err):
+	case errors.Is(err, fs.ErrNotExist):
 		add("missing-file", sl.Camera, sl.File, "sealed file is gone")
 		return
 	case err != nil:
 		add("unreadable", sl.Camera, sl.File, err.Error())
 		return
-	case !fi.Mode().IsRegular():
-		add("not-regular", sl.Camera, sl.File, "not a regular file: "+fi.Mode().String())
+	case !mode.IsRegular():
+		add("not-regular", sl.Camera, sl.File, "not a regular file: "+mode.String())
 		return
-	case fi.Size() != sl.Bytes:
-		add("size-mismatch", sl.Camera, sl.File, fmt.Sprintf("%d bytes on disk, sealed %d", fi.Size(), sl.Bytes))
+	case size != sl.Bytes:
+		add("size-mismatch", sl.Camera, sl.File, fmt.Sprintf("%d bytes on disk, sealed %d", size, sl.Bytes))
 		return
 	}
 	if !deep {

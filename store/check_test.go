@@ -74,6 +74,20 @@ func TestCheck_DetectsTampering(t *testing.T) {
 	extra := func(t *testing.T, e *env, recs []store.SealRecord) {
 		writeFile(t, e.dir, "segments/cam/2026-11-22/cam_20261122T150000.000Z.ts", storetest.TS(5))
 	}
+	// strangers: files outside every camera's directory.
+	strangers := func(t *testing.T, e *env, recs []store.SealRecord) {
+		writeFile(t, e.dir, "segments/lobby/2026-11-22/lobby_20261122T150000.000Z.ts", storetest.TS(5))
+		writeFile(t, e.dir, "segments/notes.txt", []byte("x"))
+	}
+	symlink := func(t *testing.T, e *env, recs []store.SealRecord) {
+		p := filepath.Join(e.dir, recs[1].Seal.File)
+		if err := os.Rename(p, p+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Base(p)+".moved", p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	missing := func(t *testing.T, e *env, recs []store.SealRecord) {
 		if err := os.Remove(filepath.Join(e.dir, recs[2].Seal.File)); err != nil {
 			t.Fatal(err)
@@ -111,6 +125,9 @@ func TestCheck_DetectsTampering(t *testing.T) {
 		{"truncated", []tamper{truncate}, false, []string{"size-mismatch"}},
 		{"extra file", []tamper{extra}, false, []string{"extra-file"}},
 		{"missing file", []tamper{missing}, false, []string{"missing-file"}},
+		{"files of no camera", []tamper{strangers}, false, []string{"extra-file", "extra-file"}},
+		// The symlink is not the sealed file, and what it points to is a file nobody sealed.
+		{"symlink", []tamper{symlink}, false, []string{"extra-file", "not-regular"}},
 		// A changed seal fails its signature and no longer hashes to the next seal's prev.
 		{"forged seal", []tamper{forge}, false, []string{"bad-signature", "chain-broken"}},
 		// Editing prev also invalidates the signature and the next link's hash.

@@ -127,13 +127,14 @@ func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int)
 // and returns their disposal records, and the decisions to keep (footage
 // under a hold). Deletions an error interrupted earlier are finished too.
 //
-// A pass costs one transaction: it records the previous pass's batch
-// (whose files it unlinked and whose directories it fsynced: steps 3–4)
-// and marks its own batch disposing (step 1); then it unlinks its files
-// and fsyncs their directories (step 2). Its own records are written by
-// the next pass, or by Close; a crash before either leaves disposing
-// entries whose files are gone, which Recover finishes. Until then the
-// batch is absent from Segments and not yet listed by Disposals.
+// A pass costs one transaction: it fsyncs the directories of the previous
+// pass's batch, whose files that pass unlinked, and records that batch
+// (steps 2–4), and marks its own batch disposing (step 1); then it unlinks
+// its files. Its own records are written by the next pass, or by Close,
+// after the same fsyncs; a crash before either leaves disposing entries,
+// whose files Recover unlinks (again, if they came back) and records.
+// Until then the batch is absent from Segments and not yet listed by
+// Disposals.
 //
 // Retention is audited by the hour, not per pass: each recording
 // transaction adds its records to a running summary (meta
@@ -194,6 +195,9 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 		}
 		return nil, kept, nil
 	}
+	if err := s.syncUnrecorded(); err != nil {
+		return nil, nil, err
+	}
 	var ms []marked
 	err = s.update("retention", func(tx *bolt.Tx) error {
 		audit, err := s.recordRetentionInTx(tx, now)
@@ -214,8 +218,8 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 	if paused {
 		return nil, nil, ErrDeletionPaused
 	}
-	done, uerr := s.unlinkMarked(ms)
-	s.unrecorded = done
+	done, dirs, uerr := s.unlinkFiles(ms)
+	s.unrecorded, s.unsynced = done, dirs
 	for _, m := range done {
 		deleted = append(deleted, disposalOf(m.e, m.e.DisposeAt, m.e.DisposeWhy))
 	}
@@ -252,6 +256,9 @@ func (s *Store) flushRetention() error {
 	if len(s.unrecorded) == 0 || s.ro {
 		return nil
 	}
+	if err := s.syncUnrecorded(); err != nil {
+		return err
+	}
 	err := s.update("retention", func(tx *bolt.Tx) error {
 		audit, err := s.recordRetentionInTx(tx, s.clock.Now().UTC())
 		if err != nil {
@@ -263,6 +270,24 @@ func (s *Store) flushRetention() error {
 		s.unrecorded = nil
 	}
 	return err
+}
+
+// syncUnrecorded fsyncs the directories of the last retention batch, so
+// that its unlinks are durable before the transaction that records them.
+// The pass that unlinked them left this to the next one, a minute later, by
+// when the filesystem has committed the unlinks on its own (ext4 commits
+// every 5 s) and the fsyncs cost little; a crash before then leaves the
+// entries disposing, which Recover finishes. On failure the batch stays
+// unrecorded, for the next pass to try again.
+func (s *Store) syncUnrecorded() error {
+	if len(s.unsynced) == 0 {
+		return nil
+	}
+	if err := syncDirs(s.unsynced); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	s.unsynced = nil
+	return nil
 }
 
 // batchAudit returns a batch hook that returns the audit entry action

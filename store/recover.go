@@ -116,8 +116,31 @@ func (s *Store) Recover(knownCameras []string) ([]RecoveryAction, error) {
 	if err != nil {
 		return acts, err
 	}
+	if files, err = s.withoutEntry(files); err != nil {
+		return acts, err
+	}
 	err = s.recoverUnknownFiles(files, knownCameras, act)
 	return acts, err
+}
+
+// withoutEntry returns the files of files that no entry names, read in one
+// transaction (recoverUnknownFiles looks at each of them again, under
+// createMu, before acting).
+func (s *Store) withoutEntry(files []string) ([]string, error) {
+	var out []string
+	err := s.view("recover", func(tx *bolt.Tx) error {
+		for _, rel := range files {
+			known, err := fileKnown(tx, rel)
+			if err != nil {
+				return err
+			}
+			if !known {
+				out = append(out, rel)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Reconcile compares the whole index with the whole disk, as Check does,

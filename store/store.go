@@ -80,9 +80,11 @@ type Store struct {
 	sealMus  sync.Map   // camera → *sync.Mutex: serialises a camera's chain appends (read head, sign, commit)
 	deleteMu sync.Mutex // serialises retention and disk-pressure passes
 	// unrecorded is the last retention batch: disposing entries whose
-	// files are unlinked and directories fsynced, for the next pass (or
-	// Close) to record (ApplyRetention). Guarded by deleteMu.
+	// files are unlinked, for the next pass (or Close) to record
+	// (ApplyRetention) once unsynced, their directories, are fsynced.
+	// Guarded by deleteMu.
 	unrecorded []marked
+	unsynced   map[string]bool
 	// createMu: CreateSegment holds it shared from creating the file to
 	// committing its open entry; Reconcile holds it to judge a file unknown.
 	createMu sync.RWMutex

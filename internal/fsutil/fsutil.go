@@ -39,6 +39,21 @@ func SyncDir(dir string) error {
 	return nil
 }
 
+// SyncFS commits the whole filesystem that holds path (syncfs(2)): every
+// entry change and every dirty page on it is durable when it returns nil.
+// One call stands for the SyncDir of many directories.
+func SyncFS(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sync filesystem: %w", err)
+	}
+	defer f.Close() // read-only
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", path, err)
+	}
+	return nil
+}
+
 // CreateExclusive creates path for writing, failing with an error satisfying
 // errors.Is(err, fs.ErrExist) if it already exists; it never truncates or
 // overwrites. The parent directory is fsynced before returning, so the new
