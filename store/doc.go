@@ -44,7 +44,8 @@
 //     content is vouched for by the anchor's signature through the hash
 //     links, so a shallow check of years of seals costs a few verifications
 //     per camera; a signature damaged while its seal is intact is found
-//     only by a deep check.
+//     only by a deep check. It reads one camera at a time, a camera per
+//     core, so its memory is one camera's entries and records.
 //   - Footage is never deleted except by DisposeSegment: files with no entry
 //     are adopted or quarantined. Only zero-byte files, and files with no
 //     whole video frame that the store itself created, are removed.
@@ -62,9 +63,10 @@
 //  3. after the seal transaction: nothing to do.
 //
 // Deletion (DisposeSegment, and retention and disk-pressure batches, which
-// mark a whole batch in one transaction, unlink, fsync the directories, then
-// record the whole batch in one transaction; retention records a batch in
-// the next pass's transaction):
+// mark a whole batch in one transaction, unlink, fsync the directories (one
+// syncfs for more than two), then record the whole batch in one
+// transaction; retention commits a batch's directories and records it in
+// the next pass):
 //
 //  1. after the entries are marked disposing, before unlink: disposing
 //     entries with their files; Recover unlinks and records the disposals.
@@ -94,8 +96,9 @@
 //     it once for an index that lacks it (and drops the by_end index that
 //     releases before this one kept).
 //   - A retention pass is one transaction (ApplyRetention): it writes the
-//     previous pass's disposal records and marks its own batch disposing,
-//     then unlinks and fsyncs the day directories once each. Retention is
+//     previous pass's disposal records (after one syncfs commits that
+//     batch's unlinks) and marks its own batch disposing, then unlinks its
+//     files. Retention is
 //     audited once an hour ("retention.batch", naming its records by hash).
 //   - While deletion is paused (meta "deletion_paused", PauseDeletion),
 //     retention and disk pressure delete nothing (ErrDeletionPaused) until
