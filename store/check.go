@@ -228,13 +228,15 @@ func bucketCameras(b *bolt.Bucket, cams map[string]bool, bad func(k []byte)) {
 // summaries, files and chain.
 func (c *checker) camera(cam string) error {
 	var (
-		entries   []keyed
-		disposals []Disposal
-		sums      []SummaryRecord
+		entries  []keyed
+		sums     []SummaryRecord
+		disposed []*SealRecord // the seals kept in disposal records
+		sealless bool          // the camera has disposals without a seal
 	)
 	prefix := cameraPrefix(cam)
 	err := c.s.view("check", func(tx *bolt.Tx) error {
 		cdc := newCodec(tx)
+		entries = make([]keyed, 0, c.counts[cam])
 		cur := tx.Bucket(bktSegments).Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			e, err := cdc.decodeEntry(k, v)
@@ -249,7 +251,11 @@ func (c *checker) camera(cam string) error {
 			if err != nil {
 				return err
 			}
-			disposals = append(disposals, d)
+			if d.Seal == nil {
+				sealless = true
+			} else {
+				disposed = append(disposed, d.Seal)
+			}
 		}
 		var err error
 		sums, err = summaries(tx, cam, time.Time{}, time.Time{})
@@ -259,8 +265,7 @@ func (c *checker) camera(cam string) error {
 		return err
 	}
 
-	var seals []*SealRecord // every seal, kept or disposed
-	sealless := false       // the camera has disposals without a seal
+	seals := make([]*SealRecord, 0, len(entries)+len(disposed)) // every seal, kept or disposed
 	verifySeal := func(rec *SealRecord) {
 		if c.verify != nil {
 			if err := VerifySeal(*rec, c.verify); err != nil {
@@ -337,12 +342,8 @@ func (c *checker) camera(cam string) error {
 		c.add("index", cam, fmt.Sprintf("pending/%x", k), "pending row without an open or disposing entry")
 	}
 	checkTimeline(entries, c.add)
-	for _, d := range disposals {
-		if d.Seal == nil {
-			sealless = true
-			continue
-		}
-		checkSeal(d.Seal)
+	for _, rec := range disposed {
+		checkSeal(rec)
 	}
 	for f, n := range byFile {
 		if n > 1 {

@@ -195,7 +195,15 @@ func (r *decoder) tdelta(base time.Time) time.Time {
 	return base.Add(time.Duration(v / 2)).UTC()
 }
 
-func (r *decoder) hash32() string { return hex.EncodeToString(r.raw(32)) }
+func (r *decoder) hash32() string {
+	p := r.raw(32)
+	if p == nil {
+		return ""
+	}
+	var out [64]byte
+	hex.Encode(out[:], p)
+	return string(out[:])
+}
 
 // rawHash returns the 32 bytes of a lowercase hex SHA-256.
 func rawHash(s string) ([]byte, bool) {

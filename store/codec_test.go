@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +156,26 @@ func FuzzCodec_DecodeEntry(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestSegmentRel_AsJoined: segmentRel's fast path is path.Join's result.
+func TestSegmentRel_AsJoined(t *testing.T) {
+	joined := func(camera string, start time.Time, n int) string {
+		start = start.UTC()
+		name := camera + "_" + start.Format(nameTime) + "Z"
+		if n > 0 {
+			name += "_" + strconv.Itoa(n)
+		}
+		return path.Join(segmentsDir, camera, start.Format(time.DateOnly), name+".ts")
+	}
+	at := time.Date(2026, 3, 14, 9, 5, 7, 123456789, time.FixedZone("x", 3600))
+	for _, cam := range []string{"cam", "front-desk", "a.b_c", ".", "..", "", "x/y", "..a"} {
+		for _, tm := range []time.Time{at, at.AddDate(-2030, 0, 0), time.Unix(0, 0), at.AddDate(8000, 0, 0)} {
+			for _, n := range []int{0, 1, 12} {
+				if got, want := segmentRel(cam, tm, n), joined(cam, tm, n); got != want {
+					t.Errorf("segmentRel(%q, %v, %d) = %q, want %q", cam, tm, n, got, want)
+				}
+			}
+		}
+	}
 }

@@ -74,6 +74,27 @@ func ValidCamera(id string) error {
 // name; n > 0 adds "_n", used when the clock stepped back onto an existing name).
 func segmentRel(camera string, start time.Time, n int) string {
 	start = start.UTC()
+	if y := start.Year(); y >= 0 && y <= 9999 && camera != "" && camera != "." && camera != ".." &&
+		!strings.Contains(camera, "/") {
+		// What path.Join makes of it, without cleaning: a check walks
+		// millions of these.
+		var buf [160]byte
+		b := append(buf[:0], segmentsDir+"/"...)
+		b = append(b, camera...)
+		b = append(b, '/')
+		b = start.AppendFormat(b, time.DateOnly)
+		b = append(b, '/')
+		b = append(b, camera...)
+		b = append(b, '_')
+		b = start.AppendFormat(b, nameTime)
+		b = append(b, 'Z')
+		if n > 0 {
+			b = append(b, '_')
+			b = strconv.AppendInt(b, int64(n), 10)
+		}
+		b = append(b, ".ts"...)
+		return string(b)
+	}
 	name := camera + "_" + start.Format(nameTime) + "Z"
 	if n > 0 {
 		name += "_" + strconv.Itoa(n)
