@@ -514,3 +514,11 @@ func (s *Store) CreateSealedFilesForTest() (int, error) {
 	}
 	return len(files), nil
 }
+
+// DBStatsForTest describes bbolt's free pages and its last write
+// transactions. For index benchmarks.
+func (s *Store) DBStatsForTest() string {
+	st := s.db.Stats()
+	return fmt.Sprintf("free pages %d, pending %d, freelist %d B; since open: %d page bytes allocated, %d writes in %v",
+		st.FreePageN, st.PendingPageN, st.FreelistInuse, st.TxStats.GetPageAlloc(), st.TxStats.GetWrite(), st.TxStats.GetWriteTime())
+}

@@ -219,7 +219,7 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 		return nil, nil, ErrDeletionPaused
 	}
 	done, dirs, uerr := s.unlinkFiles(ms)
-	s.unrecorded, s.unsynced = done, dirs
+	s.unrecorded, s.unsynced = done, startDirSync(dirs)
 	for _, m := range done {
 		deleted = append(deleted, disposalOf(m.e, m.e.DisposeAt, m.e.DisposeWhy))
 	}
@@ -272,21 +272,41 @@ func (s *Store) flushRetention() error {
 	return err
 }
 
-// syncUnrecorded fsyncs the directories of the last retention batch, so
-// that its unlinks are durable before the transaction that records them.
-// The pass that unlinked them left this to the next one, a minute later, by
-// when the filesystem has committed the unlinks on its own (ext4 commits
-// every 5 s) and the fsyncs cost little; a crash before then leaves the
-// entries disposing, which Recover finishes. On failure the batch stays
-// unrecorded, for the next pass to try again.
-func (s *Store) syncUnrecorded() error {
-	if len(s.unsynced) == 0 {
+// dirSync commits the directories of a retention batch in the background
+// (syncDirs), from the pass that unlinked its files until the next pass,
+// which waits for it before recording the batch.
+type dirSync struct {
+	dirs map[string]bool
+	done chan error
+}
+
+func startDirSync(dirs map[string]bool) *dirSync {
+	if len(dirs) == 0 {
 		return nil
 	}
-	if err := syncDirs(s.unsynced); err != nil {
+	d := &dirSync{dirs: dirs, done: make(chan error, 1)}
+	go func() { d.done <- syncDirs(dirs) }()
+	return d
+}
+
+// syncUnrecorded waits until the directories of the last retention batch
+// are committed, so that its unlinks are durable before the transaction
+// that records them. The pass that unlinked them started the commit (one
+// syncfs) and left it running; a pass a minute later finds it long done.
+// A crash before then leaves the entries disposing, which Recover
+// finishes. On failure the batch is forgotten: its entries stay disposing,
+// and the next pass finds them so and deletes them again (as it does any
+// disposing entry it meets).
+func (s *Store) syncUnrecorded() error {
+	if s.unsynced == nil {
+		return nil
+	}
+	err := <-s.unsynced.done
+	s.unsynced = nil
+	if err != nil {
+		s.unrecorded = nil
 		return fmt.Errorf("retention: %w", err)
 	}
-	s.unsynced = nil
 	return nil
 }
 

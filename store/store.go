@@ -81,10 +81,10 @@ type Store struct {
 	deleteMu sync.Mutex // serialises retention and disk-pressure passes
 	// unrecorded is the last retention batch: disposing entries whose
 	// files are unlinked, for the next pass (or Close) to record
-	// (ApplyRetention) once unsynced, their directories, are fsynced.
-	// Guarded by deleteMu.
+	// (ApplyRetention) once unsynced, the commit of their directories, has
+	// succeeded. Guarded by deleteMu.
 	unrecorded []marked
-	unsynced   map[string]bool
+	unsynced   *dirSync
 	// createMu: CreateSegment holds it shared from creating the file to
 	// committing its open entry; Reconcile holds it to judge a file unknown.
 	createMu sync.RWMutex
