@@ -2,10 +2,12 @@
 //
 // Each camera runs on its own goroutines: an RTSP session (gortsplib, over
 // TCP or UDP) whose reader only depacketises and enqueues, and a writer that
-// owns the open segment, cuts on the first keyframe after the target length,
-// fsyncs every SyncInterval and seals through the store. A camera that fails,
-// stalls or sends garbage is retried with capped, jittered backoff and a gap
-// is recorded; it never affects another camera. Bitstreams are kept as sent.
+// owns the open segment and cuts on the first keyframe after the target
+// length, and a sealer that fsyncs the open segment every SyncInterval and
+// seals finished ones through the store, so the writer never waits for the
+// disk. A camera that fails, stalls or sends garbage is retried with capped,
+// jittered backoff and a gap is recorded; it never affects another camera.
+// Bitstreams are kept as sent.
 //
 // The recorder never touches the index itself: all of that goes through
 // package store.
