@@ -232,7 +232,7 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 	if info.Activity != nil {
 		extra = func(tx *bolt.Tx) error { return putActivity(tx, w.key, info.Activity) }
 	}
-	return w.s.commitSeal("seal "+w.rel, w.key, seal, extra)
+	return w.s.commitSeal("seal "+w.rel, w.key, seal, extra, true) // putActivity only writes tx
 }
 
 // Salvage finishes a segment after a write or sync error: it closes the file,
@@ -298,7 +298,7 @@ func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bol
 	if extra != nil {
 		fn = func(tx *bolt.Tx) error { return extra(tx, seal) }
 	}
-	return s.commitSeal("recover "+e.File, key, seal, fn)
+	return s.commitSeal("recover "+e.File, key, seal, fn, false)
 }
 
 // scanTruncateHash truncates f to its provably whole frames (the last frame
