@@ -20,9 +20,20 @@
 // 12-15 on two cores), GOGC=100 gave 7.0 MiB RSS per camera at 0.69 of
 // ffmpeg's CPU, GOGC=200 7.7 MiB at 0.74 and GOGC=400 15.4 MiB at 0.73:
 // a larger heap buys no CPU that the noise of the machine would show, and
-// costs memory. Most of the process's RSS is not the heap but the FFmpeg
-// libraries the one cctv binary links for export (about 43 MiB mapped, of
-// which 8.5 MiB is private relocated data) and the binary's text.
+// costs memory.
+//
+// Most of the process's RSS is not the recorder's (issue 14, measured from
+// /proc/PID/smaps of `cctv record` at 1, 4 and 16 cameras): before any
+// camera, the FFmpeg libraries the one cctv binary links for export, stills
+// and play hold 42 MiB resident (215 shared objects through go-astiav: 33
+// MiB shared clean text, 8.4 MiB private dirty relocated data; 82 of them,
+// 17 MiB, come only through libavfilter and libavdevice, which go-astiav's
+// cgo stubs reference whatever cctv calls) and the binary's own text and
+// read-only data 15 MiB (all of it resident). The Go heap, stacks and
+// buffers are 7.7 MiB at one camera and grow by about 1 MiB a camera. So
+// 8 MiB a camera at 4 cameras, or 4 MiB at 16, cannot be reached while the
+// recording process maps FFmpeg: every exec of a dynamically linked binary
+// maps all its libraries, so re-executing cctv would not shed them.
 package recorder
 
 import (
