@@ -13,9 +13,14 @@
 // package store.
 //
 // Cost (issue 14, make bench-record): nothing is allocated per packet or
-// frame in steady state; a writer never waits for a seal (sealer) and the
-// cameras' first segments are staggered, so their cuts and index commits
-// do not fall in the same second. Garbage collection keeps Go's default
+// frame in steady state; a writer never waits for a seal or an fsync
+// (sealer) and the cameras' first segments are staggered, so their cuts and
+// index commits do not fall in the same second. A writer still waits while
+// its next segment is created (the file's directory is fsynced and its open
+// entry committed before a byte is written, for crash safety): at 64
+// cameras on a loaded two-core box with a busy disk that took 5.5 s
+// (median) and up to 18 s at start-up, when every camera creates its first
+// segment, against a queue of ten seconds. Garbage collection keeps Go's default
 // (GOGC=100, no memory limit): measured side by side at 16 cameras (load
 // 12-15 on two cores), GOGC=100 gave 7.0 MiB RSS per camera at 0.69 of
 // ffmpeg's CPU, GOGC=200 7.7 MiB at 0.74 and GOGC=400 15.4 MiB at 0.73:
