@@ -63,7 +63,8 @@ func gopPackets(frames int, keySize, frameSize int) [][]rtp.Packet {
 
 // ingest is the recording path of one camera without the network: RTP
 // packets through the depacketizer, frames through the pool, into the
-// segmenter and the MPEG-TS writer, onto a real store.
+// segmenter and the MPEG-TS writer, onto a real store, with the session's
+// sealer fsyncing and sealing beside it.
 type ingest struct {
 	dp    *depacketizer
 	seg   *segmenter
@@ -93,11 +94,15 @@ func newIngest(tb testing.TB) *ingest {
 		tb.Fatal(err)
 	}
 	in := &ingest{dp: dp, gop: gopPackets(50, 60_000, 18_000), t0: time.Now()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	in.seg = &segmenter{store: st, camera: "alloc", codec: dp.codec, target: time.Hour,
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), untrusts: func(time.Time) bool { return false }}
+		log: log, untrusts: func(time.Time) bool { return false }, sealer: newSealer(log)}
 	in.pool.init(8)
 	tb.Cleanup(func() {
 		if _, err := in.seg.close(time.Time{}); err != nil {
+			tb.Error(err)
+		}
+		if err := in.seg.sealer.close(); err != nil {
 			tb.Error(err)
 		}
 	})

@@ -2,25 +2,43 @@
 //
 // Each camera runs on its own goroutines: an RTSP session (gortsplib, over
 // TCP or UDP) whose reader only depacketises and enqueues, and a writer that
-// owns the open segment, cuts on the first keyframe after the target length,
-// fsyncs every SyncInterval and seals through the store. A camera that fails,
-// stalls or sends garbage is retried with capped, jittered backoff and a gap
-// is recorded; it never affects another camera. Bitstreams are kept as sent.
+// owns the open segment and cuts on the first keyframe after the target
+// length, and a sealer that fsyncs the open segment every SyncInterval and
+// seals finished ones through the store, so the writer never waits for the
+// disk. A camera that fails, stalls or sends garbage is retried with capped,
+// jittered backoff and a gap is recorded; it never affects another camera.
+// Bitstreams are kept as sent.
 //
 // The recorder never touches the index itself: all of that goes through
 // package store.
 //
 // Cost (issue 14, make bench-record): nothing is allocated per packet or
-// frame in steady state; a writer never waits for a seal (sealer) and the
-// cameras' first segments are staggered, so their cuts and index commits
-// do not fall in the same second. Garbage collection keeps Go's default
+// frame in steady state; a writer never waits for a seal or an fsync
+// (sealer) and the cameras' first segments are staggered, so their cuts and
+// index commits do not fall in the same second. A writer still waits while
+// its next segment is created (the file's directory is fsynced and its open
+// entry committed before a byte is written, for crash safety): at 64
+// cameras on a loaded two-core box with a busy disk that took 5.5 s
+// (median) and up to 18 s at start-up, when every camera creates its first
+// segment, against a queue of ten seconds. Garbage collection keeps Go's default
 // (GOGC=100, no memory limit): measured side by side at 16 cameras (load
 // 12-15 on two cores), GOGC=100 gave 7.0 MiB RSS per camera at 0.69 of
 // ffmpeg's CPU, GOGC=200 7.7 MiB at 0.74 and GOGC=400 15.4 MiB at 0.73:
 // a larger heap buys no CPU that the noise of the machine would show, and
-// costs memory. Most of the process's RSS is not the heap but the FFmpeg
-// libraries the one cctv binary links for export (about 43 MiB mapped, of
-// which 8.5 MiB is private relocated data) and the binary's text.
+// costs memory.
+//
+// Most of the process's RSS is not the recorder's (issue 14, measured from
+// /proc/PID/smaps of `cctv record` at 1, 4 and 16 cameras): before any
+// camera, the FFmpeg libraries the one cctv binary links for export, stills
+// and play hold 42 MiB resident (215 shared objects through go-astiav: 33
+// MiB shared clean text, 8.4 MiB private dirty relocated data; 82 of them,
+// 17 MiB, come only through libavfilter and libavdevice, which go-astiav's
+// cgo stubs reference whatever cctv calls) and the binary's own text and
+// read-only data 15 MiB (all of it resident). The Go heap, stacks and
+// buffers are 7.7 MiB at one camera and grow by about 1 MiB a camera. So
+// 8 MiB a camera at 4 cameras, or 4 MiB at 16, cannot be reached while the
+// recording process maps FFmpeg: every exec of a dynamically linked binary
+// maps all its libraries, so re-executing cctv would not shed them.
 package recorder
 
 import (

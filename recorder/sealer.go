@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/council/cctv/store"
 )
@@ -17,11 +18,19 @@ import (
 // dropped (issue 14). A session's seals still chain in order, and the
 // session returns only after wait, so a camera's next session never seals
 // ahead of its last one.
+//
+// The periodic fsync of the open segment runs here too (sync), beside the
+// writer's writes: at 64 cameras the writers' own fsyncs held them up at
+// start-up for seconds, and thousands of frames were dropped (issue 14).
 type sealer struct {
 	log  *slog.Logger
 	jobs chan sealJob
 	wg   sync.WaitGroup // the goroutine
 	busy sync.WaitGroup // jobs queued or running
+
+	syncQueued atomic.Bool // a sync job is queued and not yet started
+	// syncFile fsyncs the open segment; tests replace it.
+	syncFile func(*store.SegmentWriter) error
 
 	mu  sync.Mutex
 	err error // first seal error not yet taken
@@ -32,6 +41,7 @@ type sealer struct {
 type sealJob struct {
 	w    *store.SegmentWriter
 	info store.SealInfo
+	sync bool // fsync w, which is still being written; do not seal it
 }
 
 // sealQueue is how many finished segments may wait for their seal before
@@ -40,7 +50,8 @@ type sealJob struct {
 const sealQueue = 4
 
 func newSealer(log *slog.Logger) *sealer {
-	s := &sealer{log: log, jobs: make(chan sealJob, sealQueue), errc: make(chan struct{}, 1)}
+	s := &sealer{log: log, jobs: make(chan sealJob, sealQueue), errc: make(chan struct{}, 1),
+		syncFile: (*store.SegmentWriter).Sync}
 	s.wg.Add(1)
 	go s.run()
 	return s
@@ -49,7 +60,34 @@ func newSealer(log *slog.Logger) *sealer {
 func (s *sealer) run() {
 	defer s.wg.Done()
 	for j := range s.jobs {
-		s.seal(j)
+		if j.sync {
+			s.syncQueued.Store(false)
+			// A failure poisons the writer: its next write (at the latest
+			// the flush of the next sync tick) fails with it, and the
+			// writer salvages the segment as after any write error.
+			if err := s.syncFile(j.w); err != nil {
+				s.log.Debug("fsync of the open segment failed", "segment", j.w.Path(), "err", err)
+			}
+		} else {
+			s.seal(j)
+		}
+		s.busy.Done()
+	}
+}
+
+// sync queues an fsync of w, the segment the writer is still writing,
+// unless one is already waiting. It never blocks: when the seals ahead fill
+// the queue the fsync is skipped, and the next tick asks again. Seal fsyncs
+// every segment before committing it, whatever happened here.
+func (s *sealer) sync(w *store.SegmentWriter) {
+	if !s.syncQueued.CompareAndSwap(false, true) {
+		return
+	}
+	s.busy.Add(1)
+	select {
+	case s.jobs <- sealJob{w: w, sync: true}:
+	default:
+		s.syncQueued.Store(false)
 		s.busy.Done()
 	}
 }

@@ -396,7 +396,9 @@ func (s *segmenter) drain() {
 	}
 }
 
-// sync pushes muxed bytes to the file and fsyncs it.
+// sync pushes muxed bytes to the file and has it fsynced: on the sealer's
+// goroutine, so the writer never waits for the disk (without a sealer,
+// here). A failed fsync comes back from a later write or flush.
 func (s *segmenter) sync() error {
 	if s.w == nil {
 		return nil
@@ -404,10 +406,11 @@ func (s *segmenter) sync() error {
 	if err := s.mux.Flush(); err != nil {
 		return err
 	}
-	if err := s.w.Sync(); err != nil {
-		return err
+	if s.sealer != nil {
+		s.sealer.sync(s.w)
+		return nil
 	}
-	return nil
+	return s.w.Sync()
 }
 
 // end is the wall time just after the last frame shown: the latest

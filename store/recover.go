@@ -635,7 +635,7 @@ func (s *Store) adopt(rel, camera string, start time.Time) (SealRecord, error) {
 	return s.commitSeal("adopt "+rel, nil, seal, func(tx *bolt.Tx) error {
 		err := s.auditHook(tx, s.recoveryEntry(a))
 		return err
-	})
+	}, false)
 }
 
 // quarantine moves rel to quarantine/<rel>, adding "_n" if that exists, and

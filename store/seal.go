@@ -63,8 +63,9 @@ func VerifySeal(rec SealRecord, verify func(namespace string, msg, sig []byte) e
 // Prev and SealedAt, signs it, and in one transaction stores the sealed entry
 // at key (replacing the open entry for seal.File there) or, if key is nil, at
 // a fresh key, and advances the chain head. extra, if not nil, runs in the
-// same transaction.
-func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt.Tx) error) (SealRecord, error) {
+// same transaction; txOnly says it only writes tx, so that the commit may
+// share a batch with other cameras' (bbolt may run it more than once).
+func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt.Tx) error, txOnly bool) (SealRecord, error) {
 	if s.ro {
 		return SealRecord{}, fmt.Errorf("%s: %w", op, ErrReadOnly)
 	}
@@ -99,7 +100,7 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 	newHead := chainHead{Seq: seal.Seq, Hash: hex.EncodeToString(sum[:])}
 
 	commit := s.update
-	if extra == nil {
+	if extra == nil || txOnly {
 		commit = s.batch // fn only writes tx: safe to run again
 	}
 	err = commit(op, func(tx *bolt.Tx) error {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/council/cctv/internal/fsutil"
@@ -20,7 +21,9 @@ import (
 // maxNameTries bounds the "_n" suffixes tried when a segment name exists.
 const maxNameTries = 1000
 
-// SegmentWriter writes one segment file. It is used by one goroutine.
+// SegmentWriter writes one segment file. It is used by one goroutine at a
+// time, except that Sync may run on another goroutine beside Write (the
+// recorder fsyncs off its write path): nothing else may run concurrently.
 type SegmentWriter struct {
 	s      *Store
 	f      *os.File
@@ -32,8 +35,10 @@ type SegmentWriter struct {
 	path   string
 	h      hash.Hash
 	n      int64
-	err    error // first write or sync error; the file is not trusted after it
-	done   bool
+
+	mu   sync.Mutex // err and done: Sync may run beside Write
+	err  error      // first write or sync error; the file is not trusted after it
+	done bool
 }
 
 // CreateSegment creates the file for a new segment of camera starting at
@@ -116,38 +121,66 @@ func (w *SegmentWriter) Bytes() int64 { return w.n }
 // every later Write and Sync fails with it: call Salvage (or Seal, which
 // salvages).
 func (w *SegmentWriter) Write(p []byte) (int, error) {
-	if w.done {
-		return 0, ErrFinished
-	}
-	if w.err != nil {
-		return 0, w.err
+	if err := w.usable(); err != nil {
+		return 0, err
 	}
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
-		w.err = &SegmentError{Op: "write", Camera: w.camera, Path: w.path, Err: err}
-		return n, w.err
+		return n, w.poison("write", err)
 	}
 	return n, nil
 }
 
-// Err returns the first write or sync error, if any: it tells a failure of
-// the storage from one of the data written.
-func (w *SegmentWriter) Err() error { return w.err }
-
-// Sync fsyncs the file. A failed Sync is never retried: the writer is
-// poisoned and the segment must be salvaged.
-func (w *SegmentWriter) Sync() error {
+// usable returns ErrFinished once the segment is finished, else the first
+// write or sync error, if any.
+func (w *SegmentWriter) usable() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		return ErrFinished
 	}
-	if w.err != nil {
-		return w.err
+	return w.err
+}
+
+// poison records the first write or sync error and returns it.
+func (w *SegmentWriter) poison(op string, err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = &SegmentError{Op: op, Camera: w.camera, Path: w.path, Err: err}
+	}
+	return w.err
+}
+
+// finish marks the segment finished and returns the first write or sync
+// error, if any.
+func (w *SegmentWriter) finish() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	return w.err
+}
+
+// Err returns the first write or sync error, if any: it tells a failure of
+// the storage from one of the data written.
+func (w *SegmentWriter) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Sync fsyncs the file. It may run on another goroutine beside Write (the
+// bytes written meanwhile may or may not be covered: Seal fsyncs again
+// before it commits). A failed Sync is never retried: the writer is
+// poisoned, every later Write fails, and the segment must be salvaged.
+func (w *SegmentWriter) Sync() error {
+	if err := w.usable(); err != nil {
+		return err
 	}
 	if err := w.f.Sync(); err != nil {
-		w.err = &SegmentError{Op: "sync", Camera: w.camera, Path: w.path, Err: err}
-		return w.err
+		return w.poison("sync", err)
 	}
 	return nil
 }
@@ -161,12 +194,12 @@ func (w *SegmentWriter) Sync() error {
 // If the index transaction fails, the file is complete on disk and the open
 // entry remains; the next Recover seals it as recovered.
 func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
-	if w.done {
+	if errors.Is(w.usable(), ErrFinished) {
 		return SealRecord{}, ErrFinished
 	}
 	defer func() { w.abandonOnError(err) }()
-	if w.err != nil {
-		return w.Salvage(w.err)
+	if err := w.Err(); err != nil {
+		return w.Salvage(err)
 	}
 	if err := w.f.Sync(); err != nil {
 		return w.Salvage(err)
@@ -179,7 +212,7 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 	if err := fsutil.SyncDir(filepath.Dir(w.path)); err != nil {
 		return w.Salvage(err)
 	}
-	w.done = true
+	w.finish()
 	if w.n == 0 || info.Frames <= 0 {
 		if err := w.s.removeOpen(w.key, w.rel, nil); err != nil {
 			return SealRecord{}, err
@@ -199,7 +232,7 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 	if info.Activity != nil {
 		extra = func(tx *bolt.Tx) error { return putActivity(tx, w.key, info.Activity) }
 	}
-	return w.s.commitSeal("seal "+w.rel, w.key, seal, extra)
+	return w.s.commitSeal("seal "+w.rel, w.key, seal, extra, true) // putActivity only writes tx
 }
 
 // Salvage finishes a segment after a write or sync error: it closes the file,
@@ -209,11 +242,11 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 // are removed and ErrEmpty returned. The failed fsync is never retried on the
 // old descriptor.
 func (w *SegmentWriter) Salvage(cause error) (rec SealRecord, err error) {
-	if w.done {
+	if errors.Is(w.usable(), ErrFinished) {
 		return SealRecord{}, ErrFinished
 	}
 	defer func() { w.abandonOnError(err) }()
-	w.done = true
+	w.finish()
 	if w.f != nil {
 		_ = w.f.Close() // the file is re-read from disk below; its close error adds nothing
 		w.f = nil
@@ -265,7 +298,7 @@ func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bol
 	if extra != nil {
 		fn = func(tx *bolt.Tx) error { return extra(tx, seal) }
 	}
-	return s.commitSeal("recover "+e.File, key, seal, fn)
+	return s.commitSeal("recover "+e.File, key, seal, fn, false)
 }
 
 // scanTruncateHash truncates f to its provably whole frames (the last frame

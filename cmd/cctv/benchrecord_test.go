@@ -8,9 +8,9 @@ package main
 // in steady state from /proc. Behind a build tag: it takes minutes.
 //
 // Environment: BENCH_CAMERAS (default "4 16 64"), BENCH_WARMUP (10s),
-// BENCH_WINDOW (40s), BENCH_GOGC, BENCH_GOMEMLIMIT and BENCH_GODEBUG
-// (passed to cctv as GOGC, GOMEMLIMIT and GODEBUG; unset: the binary's own
-// choice).
+// BENCH_WINDOW (40s), BENCH_GOGC, BENCH_GOMEMLIMIT, BENCH_GODEBUG and
+// BENCH_GOMAXPROCS (passed to cctv as GOGC, GOMEMLIMIT, GODEBUG and
+// GOMAXPROCS; unset: the binary's own choice).
 
 import (
 	"encoding/json"
@@ -94,8 +94,8 @@ func TestBenchRecord(t *testing.T) {
 		rows = append(rows, benchRecordOnce(t, bin, n, warmup, window))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nsteady state: warm-up %s, window %s; GOGC=%q GOMEMLIMIT=%q; CPU in %% of one core per camera, memory in MiB per camera\n",
-		warmup, window, os.Getenv("BENCH_GOGC"), os.Getenv("BENCH_GOMEMLIMIT"))
+	fmt.Fprintf(&b, "\nsteady state: warm-up %s, window %s; GOGC=%q GOMEMLIMIT=%q GOMAXPROCS=%q; CPU in %% of one core per camera, memory in MiB per camera\n",
+		warmup, window, os.Getenv("BENCH_GOGC"), os.Getenv("BENCH_GOMEMLIMIT"), os.Getenv("BENCH_GOMAXPROCS"))
 	fmt.Fprintf(&b, "%4s | %8s %8s %6s | %8s %8s %8s %8s | %9s %9s | %7s %7s %5s | %10s | %s\n",
 		"N", "cctv cpu", "ffmpeg", "ratio", "cctv rss", "cctv pss", "ff rss", "ff pss",
 		"cctv MB", "ff MB", "sent", "rec", "lost", "server cpu", "load avg (1 5 15)")
@@ -166,6 +166,9 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	}
 	if v := os.Getenv("BENCH_GODEBUG"); v != "" {
 		rec.Env = append(rec.Env, "GODEBUG="+v) // gctrace=1: the heap at each GC on stderr
+	}
+	if v := os.Getenv("BENCH_GOMAXPROCS"); v != "" {
+		rec.Env = append(rec.Env, "GOMAXPROCS="+v)
 	}
 	rec.Stderr = os.Stderr
 	sentBefore := framesSent(sources)
