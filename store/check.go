@@ -236,7 +236,7 @@ func (c *checker) camera(cam string) error {
 	prefix := cameraPrefix(cam)
 	err := c.s.view("check", func(tx *bolt.Tx) error {
 		cdc := newCodec(tx)
-		entries = make([]keyed, 0, c.counts[cam])
+		entries = make([]keyed, 0, min(c.counts[cam], 1<<20)) // a hint: the count is what Check verifies
 		cur := tx.Bucket(bktSegments).Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			e, err := cdc.decodeEntry(k, v)
