@@ -221,16 +221,7 @@ func BenchmarkIndexYears(b *testing.B) {
 		if _, err := s.BulkExpireForTest(end.Add(-30*day+10*time.Millisecond), end, time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		if f := os.Getenv("CCTV_PASS_PROFILE"); f != "" {
-			out, err := os.Create(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.StartCPUProfile(out); err != nil {
-				b.Fatal(err)
-			}
-			defer out.Close()
-		}
+		profile(b, "CCTV_PASS_PROFILE")
 		for i := range passes {
 			start := end.Add(-30*day + time.Duration(i)*time.Minute)
 			for _, cam := range cams {
@@ -257,16 +248,7 @@ func BenchmarkIndexYears(b *testing.B) {
 
 		pprof.StopCPUProfile()
 		b.Logf("bbolt after the passes: %s", s.DBStatsForTest())
-		if f := os.Getenv("CCTV_CHECK_PROFILE"); f != "" {
-			out, err := os.Create(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.StartCPUProfile(out); err != nil {
-				b.Fatal(err)
-			}
-			defer out.Close()
-		}
+		profile(b, "CCTV_CHECK_PROFILE")
 		t = time.Now()
 		vs, err := s.Check(false, nil)
 		if err != nil {
@@ -313,6 +295,23 @@ func BenchmarkIndexYears(b *testing.B) {
 		b.ReportMetric(float64(openTime.Microseconds())/1000, "open-ms")
 		b.ReportMetric(check.Seconds(), "check-s")
 		b.ReportMetric(float64(fold.Microseconds())/1000, "fold-day-ms")
+	}
+}
+
+// profile starts a CPU profile into the file the environment variable env
+// names, if it names one, until pprof.StopCPUProfile.
+func profile(b *testing.B, env string) {
+	f := os.Getenv(env)
+	if f == "" {
+		return
+	}
+	out, err := os.Create(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { out.Close() })
+	if err := pprof.StartCPUProfile(out); err != nil {
+		b.Fatal(err)
 	}
 }
 

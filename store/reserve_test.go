@@ -21,25 +21,7 @@ import (
 // control, a box without it.
 func fullDisk(t *testing.T, keepReserve bool) (*store.Store, string, time.Time) {
 	t.Helper()
-	testutil.NeedRoot(t, "it mounts a small tmpfs for a genuinely full disk")
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		testutil.Missing(t, "cannot mount a tmpfs here: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
-	dir := filepath.Join(mnt, "data")
-	if err := store.Init(dir, storetest.BoxID); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(dir, store.Options{BoxID: storetest.BoxID, Signer: storetest.NewSigner()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, dir := onSmallDisk(t)
 	_, total, err := fsutil.FreeSpace(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +53,7 @@ func fullDisk(t *testing.T, keepReserve bool) (*store.Store, string, time.Time) 
 		}
 	}
 	// Fill to the last block (root has no reserved blocks on tmpfs).
-	f, err := os.Create(filepath.Join(mnt, "ballast"))
+	f, err := os.Create(filepath.Join(filepath.Dir(dir), "ballast")) // beside the data directory
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,4 +165,30 @@ func TestReserve_FullDiskPressureDeletes(t *testing.T) {
 	for _, v := range vs {
 		t.Errorf("check: %s", v)
 	}
+}
+
+// onSmallDisk opens a store on a 24 MiB tmpfs of its own, for a genuinely
+// full disk, and returns it with its data directory.
+func onSmallDisk(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	testutil.NeedRoot(t, "it mounts a small tmpfs for a genuinely full disk")
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		testutil.Missing(t, "cannot mount a tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	dir := filepath.Join(mnt, "data")
+	if err := store.Init(dir, storetest.BoxID); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(dir, store.Options{BoxID: storetest.BoxID, Signer: storetest.NewSigner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
 }

@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/council/cctv/internal/fsutil"
-	"github.com/council/cctv/internal/testutil"
 	"github.com/council/cctv/store"
 	"github.com/council/cctv/store/storetest"
 )
@@ -85,25 +82,7 @@ func TestSegmentWriter_SyncBesideWrite(t *testing.T) {
 // a torn file), later writes too, and the segment salvages as before.
 // Under -race this also checks that the error is shared safely.
 func TestSegmentWriter_SyncBesideWrite_DiskFull(t *testing.T) {
-	testutil.NeedRoot(t, "it mounts a small tmpfs for a genuinely full disk")
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		testutil.Missing(t, "cannot mount a tmpfs here: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
-	dir := filepath.Join(mnt, "data")
-	if err := store.Init(dir, storetest.BoxID); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(dir, store.Options{BoxID: storetest.BoxID, Signer: storetest.NewSigner()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, _ := onSmallDisk(t)
 	w, err := s.CreateSegment("cam", t0, "h264")
 	if err != nil {
 		t.Fatal(err)
