@@ -63,13 +63,14 @@ func (s *service) activity(_ context.Context, _ api.Caller, a api.ActivityReques
 	if out.Gaps == nil {
 		out.Gaps = []store.Gap{}
 	}
-	holds, err := s.holds(false)
+	holds, err := s.st.Holds(false)
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	for _, h := range holds {
-		if (h.Camera == "" || h.Camera == a.Camera) && h.From.Before(a.To) && h.To.After(a.From) {
-			out.Holds = append(out.Holds, h)
+		if h.Covers(a.Camera, a.From, a.To) {
+			out.Holds = append(out.Holds, holdOut(h, now))
 		}
 	}
 	marks, err := s.st.Marks(a.Camera, a.From, a.To)

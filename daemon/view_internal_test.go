@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
@@ -87,5 +88,27 @@ func TestViews_RolesRefusedAndAuditedNeverDisclosures(t *testing.T) {
 	}
 	if d, _ := st.AuditEntries(store.AuditFilter{Action: "export"}); len(d) != 0 {
 		t.Errorf("%d entries in the disclosure log after views only", len(d))
+	}
+
+	// Activity shows the holds on this camera, including those on every
+	// camera ("all"), and not another camera's.
+	from, to := time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC), time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
+	for _, cam := range []string{"desk", store.AllCameras, "lobby"} {
+		h := store.Hold{Camera: cam, From: from.Add(-time.Hour), To: to, Case: "C-" + cam, Reason: "incident"}
+		if _, err := st.AddHold(h, store.Actor{User: "supervisor"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp := disp.Do(t.Context(), viewer, []byte(`{"command":"activity","args":{"camera":"desk",`+window+`}}`))
+	var act api.Activity
+	if !resp.OK || json.Unmarshal(resp.Data, &act) != nil {
+		t.Fatalf("activity: %+v", resp.Error)
+	}
+	var cases []string
+	for _, h := range act.Holds {
+		cases = append(cases, h.Case)
+	}
+	if strings.Join(cases, ",") != "C-desk,C-all" && strings.Join(cases, ",") != "C-all,C-desk" {
+		t.Errorf("activity of desk lists holds %v, want C-desk and C-all", cases)
 	}
 }
