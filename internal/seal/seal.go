@@ -62,29 +62,29 @@ type Record struct {
 
 // Canonical returns the bytes that are signed and hashed. Times are converted
 // to UTC first, so a seal decoded from JSON re-encodes to the same bytes.
-func (s Seal) Canonical() ([]byte, error) {
-	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
-	if b, ok := s.appendPlain(nil); ok {
-		return b, nil
-	}
-	return marshal(s)
-}
+func (s Seal) Canonical() ([]byte, error) { return s.appendCanonical(nil) }
 
 // Hash is the hex SHA-256 of the canonical JSON: what the next seal's Prev holds.
 func (s Seal) Hash() string {
 	var buf [640]byte
-	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
-	var sum [sha256.Size]byte
-	if b, ok := s.appendPlain(buf[:0]); ok {
-		sum = sha256.Sum256(b)
-	} else if b, err := marshal(s); err == nil {
-		sum = sha256.Sum256(b)
-	} else {
+	b, err := s.appendCanonical(buf[:0])
+	if err != nil {
 		return ""
 	}
+	sum := sha256.Sum256(b)
 	var out [2 * sha256.Size]byte
 	hex.Encode(out[:], sum[:])
 	return string(out[:])
+}
+
+// appendCanonical appends the canonical JSON to dst: appendPlain's when it
+// can, else encoding/json's (in a new slice).
+func (s Seal) appendCanonical(dst []byte) ([]byte, error) {
+	s.Start, s.End, s.SealedAt = s.Start.UTC(), s.End.UTC(), s.SealedAt.UTC()
+	if b, ok := s.appendPlain(dst); ok {
+		return b, nil
+	}
+	return marshal(s)
 }
 
 // marshal is encoding/json's canonical form, apart so that Hash's buffer
