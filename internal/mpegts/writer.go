@@ -91,25 +91,28 @@ type Writer struct {
 // bufSize bytes (rounded down to whole packets; BufferSize if smaller than
 // one packet). Nothing is written until the first frame. w is never closed.
 func NewWriter(w io.Writer, st StreamType, bufSize int) (*Writer, error) {
-	if st != H264 && st != H265 {
-		return nil, fmt.Errorf("new mpegts writer: unsupported stream type %#x", byte(st))
-	}
 	if bufSize < PacketSize {
 		bufSize = BufferSize
 	}
-	m := &Writer{w: w, buf: make([]byte, 0, bufSize/PacketSize*PacketSize)}
-	m.buildTables(st)
+	m := &Writer{buf: make([]byte, 0, bufSize/PacketSize*PacketSize)}
+	if err := m.start("new mpegts writer", w, st); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
 // Reset makes the writer start a new stream to w, as NewWriter would, but
 // keeping its buffer. Unflushed bytes of the previous stream are dropped.
 func (m *Writer) Reset(w io.Writer, st StreamType) error {
+	return m.start("reset mpegts writer", w, st)
+}
+
+// start begins a new stream of type st to w in m's buffer.
+func (m *Writer) start(op string, w io.Writer, st StreamType) error {
 	if st != H264 && st != H265 {
-		return fmt.Errorf("reset mpegts writer: unsupported stream type %#x", byte(st))
+		return fmt.Errorf("%s: unsupported stream type %#x", op, byte(st))
 	}
-	buf := m.buf[:0]
-	*m = Writer{w: w, buf: buf}
+	*m = Writer{w: w, buf: m.buf[:0]}
 	m.buildTables(st)
 	return nil
 }
