@@ -375,12 +375,8 @@ func (c *checker) camera(cam string) error {
 			c.add("bad-signature", cam, "disposal-summary/"+r.Summary.Day, err.Error())
 		}
 	}
-	heads := map[string]chainHead{}
-	if h, ok := c.heads[cam]; ok {
-		heads[cam] = h
-	}
-	anchors := checkChains(map[string][]*SealRecord{cam: seals}, map[string]bool{cam: sealless},
-		map[string][]SummaryRecord{cam: sums}, heads, c.add)
+	head, hasHead := c.heads[cam]
+	anchors := checkChain(cam, seals, sealless, sums, head, hasHead, c.add)
 	// A seal its signed successor names by hash is authenticated by that
 	// signature: verify the seals nothing later vouches for (a deep check
 	// has verified the signed ones already).
@@ -526,80 +522,72 @@ func (s *Store) checkFile(deep bool, sl Seal, dir *dirHandle, add func(kind, cam
 	}
 }
 
-// checkChains reports, per camera, seals whose sequence or links are wrong
-// and a chain head that is not the last seal.
+// checkChain reports the seals of camera (kept and disposed, in any order)
+// whose sequence or links are wrong, and a chain head (head, if hasHead)
+// that is not the last seal. sealless says the camera has disposals whose
+// seals were not kept; folded are its disposal summaries.
 //
 // It returns the anchors: each seal that the next seal of its camera does
 // not name by hash (Seq+1 with Prev its hash), such as the newest seal, the
 // last before a gap or fold, or either side of a broken link. Every other
 // seal's content is covered by the signature of the anchor that ends its
 // run of links.
-func checkChains(seals map[string][]*SealRecord, sealless map[string]bool, folded map[string][]SummaryRecord,
-	heads map[string]chainHead, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
-	cams := map[string]bool{}
-	for c := range seals {
-		cams[c] = true
+func checkChain(camera string, list []*SealRecord, sealless bool, folded []SummaryRecord,
+	head chainHead, hasHead bool, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
+	sort.Slice(list, func(i, j int) bool { return list[i].Seal.Seq < list[j].Seal.Seq })
+	// Seals folded into summaries: each summary's seq range, and the
+	// hash of its last seal, which the seal after it names.
+	foldedBefore := func(seq uint64) (hash string, ok bool) {
+		for _, r := range folded {
+			if r.Summary.SeqLast == seq-1 && r.Summary.SeqLast != 0 {
+				return r.Summary.LastSealHash, true
+			}
+		}
+		return "", false
 	}
-	for c := range heads {
-		cams[c] = true
-	}
-	for camera := range cams {
-		list := seals[camera]
-		sort.Slice(list, func(i, j int) bool { return list[i].Seal.Seq < list[j].Seal.Seq })
-		// Seals folded into summaries: each summary's seq range, and the
-		// hash of its last seal, which the seal after it names.
-		foldedBefore := func(seq uint64) (hash string, ok bool) {
-			for _, r := range folded[camera] {
-				if r.Summary.SeqLast == seq-1 && r.Summary.SeqLast != 0 {
-					return r.Summary.LastSealHash, true
-				}
-			}
-			return "", false
-		}
-		var prev *Seal
-		covered := make([]bool, len(list))
-		for i := range list {
-			sl := list[i].Seal
-			switch {
-			case prev == nil:
-				h, ok := foldedBefore(sl.Seq)
-				switch {
-				case ok && sl.Prev != h:
-					add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of folded seq %d", sl.Prev, sl.Seq-1))
-				case sl.Seq != 1 && !ok && !sealless[camera] && len(folded[camera]) == 0:
-					add("chain-seq", camera, sl.File, fmt.Sprintf("chain starts at seq %d with no disposal to explain it", sl.Seq))
-				case sl.Seq == 1 && sl.Prev != "":
-					add("chain-broken", camera, sl.File, "seq 1 names a previous seal")
-				}
-			case sl.Seq == prev.Seq:
-				add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d used twice (also %s)", sl.Seq, prev.File))
-			case sl.Seq != prev.Seq+1:
-				if h, ok := foldedBefore(sl.Seq); ok && len(folded[camera]) > 0 {
-					if sl.Prev != h {
-						add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of folded seq %d", sl.Prev, sl.Seq-1))
-					}
-					break // the seals between were folded (held footage outlived them)
-				}
-				add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d follows %d: seals are missing", sl.Seq, prev.Seq))
-			case sl.Prev != prev.Hash():
-				add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of seq %d", sl.Prev, prev.Seq))
-			default:
-				covered[i-1] = true
-			}
-			prev = &list[i].Seal
-		}
-		for i, c := range covered {
-			if !c {
-				anchors = append(anchors, list[i])
-			}
-		}
-		h, ok := heads[camera]
+	var prev *Seal
+	covered := make([]bool, len(list))
+	for i := range list {
+		sl := list[i].Seal
 		switch {
-		case prev == nil && ok && h.Seq != 0:
-			add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but no seals exist", h.Seq))
-		case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != prev.Hash()):
-			add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
+		case prev == nil:
+			h, ok := foldedBefore(sl.Seq)
+			switch {
+			case ok && sl.Prev != h:
+				add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of folded seq %d", sl.Prev, sl.Seq-1))
+			case sl.Seq != 1 && !ok && !sealless && len(folded) == 0:
+				add("chain-seq", camera, sl.File, fmt.Sprintf("chain starts at seq %d with no disposal to explain it", sl.Seq))
+			case sl.Seq == 1 && sl.Prev != "":
+				add("chain-broken", camera, sl.File, "seq 1 names a previous seal")
+			}
+		case sl.Seq == prev.Seq:
+			add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d used twice (also %s)", sl.Seq, prev.File))
+		case sl.Seq != prev.Seq+1:
+			if h, ok := foldedBefore(sl.Seq); ok && len(folded) > 0 {
+				if sl.Prev != h {
+					add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of folded seq %d", sl.Prev, sl.Seq-1))
+				}
+				break // the seals between were folded (held footage outlived them)
+			}
+			add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d follows %d: seals are missing", sl.Seq, prev.Seq))
+		case sl.Prev != prev.Hash():
+			add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of seq %d", sl.Prev, prev.Seq))
+		default:
+			covered[i-1] = true
 		}
+		prev = &list[i].Seal
+	}
+	for i, c := range covered {
+		if !c {
+			anchors = append(anchors, list[i])
+		}
+	}
+	h, ok := head, hasHead
+	switch {
+	case prev == nil && ok && h.Seq != 0:
+		add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but no seals exist", h.Seq))
+	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != prev.Hash()):
+		add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
 	}
 	return anchors
 }

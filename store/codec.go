@@ -358,6 +358,17 @@ type templateKey struct {
 // it), and every sealed entry names one.
 var templates sync.Map // templateKey → sigTemplate
 
+// forgetTemplates drops the cached templates of db (Close), so a closed
+// index is not kept reachable by the cache.
+func forgetTemplates(db *bolt.DB) {
+	templates.Range(func(k, _ any) bool {
+		if k.(templateKey).db == db {
+			templates.Delete(k)
+		}
+		return true
+	})
+}
+
 func (c codecCtx) template(id []byte) (sigTemplate, error) {
 	key := templateKey{db: c.tx.DB()}
 	copy(key.id[:], id)

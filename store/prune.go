@@ -133,8 +133,8 @@ func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int)
 // its files. Its own records are written by the next pass, or by Close,
 // after the same fsyncs; a crash before either leaves disposing entries,
 // whose files Recover unlinks (again, if they came back) and records.
-// Until then the batch is absent from Segments and not yet listed by
-// Disposals.
+// Until then the batch is absent from Segments; Disposals lists it from its
+// disposing entries.
 //
 // Retention is audited by the hour, not per pass: each recording
 // transaction adds its records to a running summary (meta
@@ -195,26 +195,18 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 		}
 		return nil, kept, nil
 	}
-	if err := s.syncUnrecorded(); err != nil {
-		return nil, nil, err
-	}
 	var ms []marked
-	err = s.update("retention", func(tx *bolt.Tx) error {
-		audit, err := s.recordRetentionInTx(tx, now)
-		if err != nil {
-			return err
+	err = s.recordRetention(now, func(tx *bolt.Tx) error {
+		if len(keys) == 0 {
+			return nil
 		}
-		if len(keys) > 0 {
-			if ms, err = s.markInTx(tx, keys, WhyRetention, false); err != nil {
-				return err
-			}
-		}
-		return s.auditHookBatch(tx, audit)
+		var err error
+		ms, err = s.markInTx(tx, keys, WhyRetention, false)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	s.unrecorded = nil
 	if paused {
 		return nil, nil, ErrDeletionPaused
 	}
@@ -256,13 +248,25 @@ func (s *Store) flushRetention() error {
 	if len(s.unrecorded) == 0 || s.ro {
 		return nil
 	}
+	return s.recordRetention(s.clock.Now().UTC(), nil)
+}
+
+// recordRetention records the last retention batch once its directories
+// are committed, in one transaction with mark (if not nil) and the hourly
+// audit entry when it is due at now. Called with deleteMu held.
+func (s *Store) recordRetention(now time.Time, mark func(tx *bolt.Tx) error) error {
 	if err := s.syncUnrecorded(); err != nil {
 		return err
 	}
 	err := s.update("retention", func(tx *bolt.Tx) error {
-		audit, err := s.recordRetentionInTx(tx, s.clock.Now().UTC())
+		audit, err := s.recordRetentionInTx(tx, now)
 		if err != nil {
 			return err
+		}
+		if mark != nil {
+			if err := mark(tx); err != nil {
+				return err
+			}
 		}
 		return s.auditHookBatch(tx, audit)
 	})

@@ -268,6 +268,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		ferr := s.flushRetention()
+		forgetTemplates(s.db)
 		s.closeErr = errors.Join(ferr, s.db.Close())
 	})
 	return s.closeErr
