@@ -161,20 +161,21 @@ func (d *depacketizer) push(dst []byte, pkt *rtp.Packet) (au []byte, pts, dts in
 		d.skipping = false
 	}
 
-	// The payload is checked whole before anything is taken from it, so a
-	// malformed packet damages nothing already assembled.
+	// The payload is checked whole before anything is taken from it, so
+	// taking it needs no bounds checks of its own.
 	kind, err := d.check(pkt.Payload)
 	if err != nil {
 		d.damage(pkt.Timestamp)
 		return dst, 0, 0, false, errDamaged
 	}
+	cont := kind == fuMiddle || kind == fuEnd
 	switch {
-	case kind == fuOrphan && !d.inFU:
+	case cont && !d.inFU:
 		// The rest of a unit whose start was never seen (the stream was
 		// joined mid-unit): nothing to keep.
 		return dst, 0, 0, false, errNotReady
-	case d.inFU != (kind == fuMiddle || kind == fuEnd || kind == fuOrphan) || (d.inFU && pkt.Timestamp != d.cur.fuTS):
-		// A fragmented unit broken off, or a continuation without its start.
+	case d.inFU != cont || (d.inFU && pkt.Timestamp != d.cur.fuTS):
+		// A fragmented unit broken off.
 		d.damage(pkt.Timestamp)
 		return dst, 0, 0, false, errDamaged
 	}
@@ -378,7 +379,6 @@ const (
 	fuStart                      // the first fragment of a NAL unit
 	fuMiddle
 	fuEnd
-	fuOrphan // a fragment that is not a start: middle or end, only known once started
 )
 
 // check validates an RTP payload and returns its kind. It reads headers
@@ -420,8 +420,6 @@ func (d *depacketizer) check(p []byte) (payloadKind, error) {
 			return 0, errors.New("fragmentation unit both starts and ends")
 		case start:
 			return fuStart, nil
-		case !d.inFU:
-			return fuOrphan, nil
 		case end:
 			return fuEnd, nil
 		}
