@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/jpeg"
@@ -526,13 +525,9 @@ func (b *builder) camera(ctx context.Context, c Camera, libs []Library) (CameraR
 			return copyErr
 		}
 		for i, s := range segs {
-			rec, err := json.MarshalIndent(s.Record(), "", "  ")
-			if err != nil {
-				return fmt.Errorf("encode seal %s: %w", s.File, err)
-			}
 			copied[i].Seal = seals[i]
 			b.files = append(b.files, copied[i])
-			if err := b.writeFile(seals[i], RoleSeal, c.ID, append(rec, '\n')); err != nil {
+			if err := b.writeSeal(s, seals[i]); err != nil {
 				return err
 			}
 		}

@@ -193,13 +193,14 @@ func (b *builder) sarCamera(ctx context.Context, sr SARRequest, c Camera, libs [
 	return entry, nil
 }
 
-// writeSeal writes a segment's seal record into the package.
+// writeSeal writes a segment's seal record into the package at rel:
+// indented JSON and a newline.
 func (b *builder) writeSeal(s store.Segment, rel string) error {
-	rec, err := jsonIndent(s.Record())
+	rec, err := json.MarshalIndent(s.Record(), "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode seal %s: %w", s.File, err)
 	}
-	return b.writeFile(rel, RoleSeal, s.Camera, rec)
+	return b.writeFile(rel, RoleSeal, s.Camera, append(rec, '\n'))
 }
 
 // sarStills writes a redacted still per requested instant and camera.
@@ -275,7 +276,7 @@ func PreviewJPEG(ctx context.Context, r PreviewRequest) (jpg []byte, when time.T
 	if r.Grid <= 0 {
 		r.Grid = 100
 	}
-	if err := checkSealed(r.Segment); err != nil {
+	if err := CheckSealed(r.Segment); err != nil {
 		return nil, time.Time{}, 0, 0, fmt.Errorf("preview of %s: %w", r.Camera, err)
 	}
 	pic, when, err := media.FrameAt(ctx, media.Source{Path: r.Segment.Path, Start: r.Segment.Start}, r.At)
@@ -294,15 +295,6 @@ func PreviewJPEG(ctx context.Context, r PreviewRequest) (jpg []byte, when time.T
 		return nil, when, w, h, fmt.Errorf("encode preview: %w", err)
 	}
 	return buf.Bytes(), when, w, h, nil
-}
-
-// jsonIndent encodes a seal record as Build writes it.
-func jsonIndent(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
 }
 
 // PictureSize returns the width and height of the first picture of a

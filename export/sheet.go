@@ -112,7 +112,7 @@ func (r SheetRequest) tile(ctx context.Context, at time.Time, checked map[string
 			continue
 		}
 		if !checked[seg.File] {
-			if err := checkSealed(seg); err != nil {
+			if err := CheckSealed(seg); err != nil {
 				return sheetTile{}, fmt.Errorf("contact sheet: %w", err)
 			}
 			checked[seg.File] = true

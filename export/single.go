@@ -25,7 +25,7 @@ type StillRequest struct {
 // zone, and UTC, to the millisecond), camera and box. It returns the frame's
 // time too, which is at or before r.At.
 func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
-	if err := checkSealed(r.Segment); err != nil {
+	if err := CheckSealed(r.Segment); err != nil {
 		return nil, time.Time{}, fmt.Errorf("still of %s: %w", r.Camera, err)
 	}
 	pic, when, err := media.FrameAt(ctx, media.Source{Path: r.Segment.Path, Start: r.Segment.Start}, r.At)
@@ -44,9 +44,9 @@ func StillJPEG(ctx context.Context, r StillRequest) ([]byte, time.Time, error) {
 	return buf.Bytes(), when, nil
 }
 
-// checkSealed reads a recorded segment once and refuses it (ErrSealMismatch)
-// unless its size and SHA-256 are still those of its seal.
-func checkSealed(s store.Segment) error {
+// CheckSealed reads a recorded segment once and refuses it (wrapping
+// ErrSealMismatch) unless its size and SHA-256 are still those of its seal.
+func CheckSealed(s store.Segment) error {
 	got, err := hashFile(s.Path)
 	if err != nil {
 		return fmt.Errorf("master %s: %w", s.File, err)

@@ -4,7 +4,6 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"strings"
 )
 
 // glyphs is a 5x7 bitmap font: seven rows of five pixels per character,
@@ -95,19 +94,5 @@ func withCaption(pic image.Image, lines []string) *image.RGBA {
 
 func drawText(img *image.RGBA, x0, y0, s int, text string) {
 	white := color.RGBA{255, 255, 255, 255}
-	for i, r := range []rune(strings.ToUpper(text)) {
-		g, ok := glyphs[r]
-		if !ok {
-			g = glyphs['?']
-		}
-		for row, bits := range g {
-			for col, c := range bits {
-				if c != '#' {
-					continue
-				}
-				x, y := x0+(i*advance+col)*s, y0+row*s
-				draw.Draw(img, image.Rect(x, y, x+s, y+s), image.NewUniform(white), image.Point{}, draw.Src)
-			}
-		}
-	}
+	drawGlyphs(func(x, y int) { img.SetRGBA(x, y, white) }, x0, y0, s, text)
 }
