@@ -123,26 +123,11 @@ func (s *service) export(ctx context.Context, c api.Caller, a api.ExportRequest)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.roomForExport(r); err != nil {
-		return nil, err
-	}
-	staging := s.stagingDir()
-	if err := os.MkdirAll(staging, 0o750); err != nil {
-		return nil, err
-	}
-	r.OutDir = staging
-	if at, by, err := s.st.TimeConfirmed(); err == nil && !at.IsZero() {
-		r.ClockConfirmed = &export.Confirmation{At: at, By: by}
-	}
-	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "export.started", Params: map[string]string{
+	if err := s.beginExport(c, &r, map[string]string{
 		"case": a.Case, "reason": a.Reason, "recipient": a.Recipient, "exhibit": a.Exhibit, "cameras": strings.Join(a.Cameras, ","),
-		"from": a.From.UTC().Format(time.RFC3339), "to": a.To.UTC().Format(time.RFC3339), "package": export.PackageName(r),
-	}, Result: "started"})
-	if err != nil {
-		return nil, failed("the audit log cannot be written, so nothing is exported: " + err.Error())
-	}
-	if r.Audit, err = export.AuditProofOf(s.st, e.Seq); err != nil {
-		return nil, failed("the audit proof cannot be made, so nothing is exported: " + err.Error())
+		"from": a.From.UTC().Format(time.RFC3339), "to": a.To.UTC().Format(time.RFC3339),
+	}); err != nil {
+		return nil, err
 	}
 	pkg, err := export.Build(ctx, r)
 	var nf *export.NoFootageError
@@ -188,6 +173,34 @@ func (s *service) stage(pkg string, c api.Caller, a api.ExportRequest, r export.
 const exportRoomFactor = 2.5
 
 // roomForExport refuses an export whose staging copy would take free space
+
+// beginExport prepares r to be built: room on the disk, the staging
+// directory, the clock's confirmation, and the "export.started" audit entry
+// (params, and the package's name) whose proof the package carries. Every
+// export starts here, so none is built unaudited.
+func (s *service) beginExport(c api.Caller, r *export.Request, params map[string]string) error {
+	if err := s.roomForExport(*r); err != nil {
+		return err
+	}
+	staging := s.stagingDir()
+	if err := os.MkdirAll(staging, 0o750); err != nil {
+		return err
+	}
+	r.OutDir = staging
+	if at, by, err := s.st.TimeConfirmed(); err == nil && !at.IsZero() {
+		r.ClockConfirmed = &export.Confirmation{At: at, By: by}
+	}
+	params["package"] = export.PackageName(*r)
+	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "export.started", Params: params, Result: "started"})
+	if err != nil {
+		return failed("the audit log cannot be written, so nothing is exported: " + err.Error())
+	}
+	if r.Audit, err = export.AuditProofOf(s.st, e.Seq); err != nil {
+		return failed("the audit proof cannot be made, so nothing is exported: " + err.Error())
+	}
+	return nil
+}
+
 // below min_free: an export must never make disk pressure delete footage.
 func (s *service) roomForExport(r export.Request) error {
 	var masters int64

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -224,17 +223,6 @@ func (s *service) sarExport(ctx context.Context, c api.Caller, a api.SARExportRe
 			break
 		}
 	}
-	if err := s.roomForExport(req); err != nil {
-		return nil, err
-	}
-	staging := s.stagingDir()
-	if err := os.MkdirAll(staging, 0o750); err != nil {
-		return nil, err
-	}
-	req.OutDir = staging
-	if at, by, err := s.st.TimeConfirmed(); err == nil && !at.IsZero() {
-		req.ClockConfirmed = &export.Confirmation{At: at, By: by}
-	}
 	maskList := make([]string, len(masks))
 	for i, m := range masks {
 		maskList[i] = export.MaskString(m)
@@ -246,16 +234,12 @@ func (s *service) sarExport(ctx context.Context, c api.Caller, a api.SARExportRe
 	if fill == "" {
 		fill = export.FillSolid
 	}
-	e, err := s.st.Audit(store.AuditEntry{User: c.User, UID: c.UID, Action: "export.started", Params: map[string]string{
+	if err := s.beginExport(c, &req, map[string]string{
 		"kind": "subject access", "case": r.Ref, "reason": ea.Reason, "recipient": ea.Recipient,
 		"cameras": strings.Join(r.Cameras, ","), "from": r.From.UTC().Format(time.RFC3339), "to": r.To.UTC().Format(time.RFC3339),
-		"masks": strings.Join(maskList, "; "), "fill": fill, "package": export.PackageName(req),
-	}, Result: "started"})
-	if err != nil {
-		return nil, failed("the audit log cannot be written, so nothing is exported: " + err.Error())
-	}
-	if req.Audit, err = export.AuditProofOf(s.st, e.Seq); err != nil {
-		return nil, failed("the audit proof cannot be made, so nothing is exported: " + err.Error())
+		"masks": strings.Join(maskList, "; "), "fill": fill,
+	}); err != nil {
+		return nil, err
 	}
 	pkg, err := export.BuildSAR(ctx, export.SARRequest{Request: req, Received: r.Received, Due: r.Due, Masks: masks, Fill: fill, Contact: a.Contact})
 	var nf *export.NoFootageError
