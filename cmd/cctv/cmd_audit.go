@@ -11,6 +11,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeinput"
 	"github.com/council/cctv/store"
 )
@@ -68,7 +69,7 @@ func cmdAudit() *cli.Command {
 						}
 					} else {
 						for _, p := range out.Problems {
-							fmt.Fprintf(c.App.Writer, "seq %d: %s: %s\n", p.Seq, p.Kind, esc(p.Detail))
+							fmt.Fprintf(c.App.Writer, "seq %d: %s: %s\n", p.Seq, p.Kind, termtext.Esc(p.Detail))
 						}
 					}
 					if !out.OK {
@@ -93,10 +94,10 @@ func printAudit(w io.Writer, entries []store.AuditEntry, loc *time.Location) {
 	for _, e := range entries {
 		params := make([]string, 0, len(e.Params))
 		for k, v := range e.Params {
-			params = append(params, esc(k)+"="+esc(v))
+			params = append(params, termtext.Esc(k)+"="+termtext.Esc(v))
 		}
 		slices.Sort(params)
 		fmt.Fprintf(w, "%6d  %s  %s (uid %d)  %s  %s  => %s\n",
-			e.Seq, localTime(e.Time, loc), esc(e.User), e.UID, esc(e.Action), strings.Join(params, " "), esc(e.Result))
+			e.Seq, localTime(e.Time, loc), termtext.Esc(e.User), e.UID, termtext.Esc(e.Action), strings.Join(params, " "), termtext.Esc(e.Result))
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeinput"
 )
 
@@ -120,8 +121,8 @@ func printHolds(w io.Writer, hs []api.Hold, loc *time.Location) {
 			state = "in force, PAST REVIEW DATE"
 		}
 		fmt.Fprintf(w, "%s  camera %s  %s – %s  case %s  review %s  placed by %s  (%s)\n    reason: %s\n",
-			esc(h.ID), esc(h.Camera), localTime(h.From, loc), localTime(h.To, loc), esc(h.Case),
-			h.Review.In(loc).Format("2006-01-02"), esc(h.PlacedBy), esc(state), esc(h.Reason))
+			termtext.Esc(h.ID), termtext.Esc(h.Camera), localTime(h.From, loc), localTime(h.To, loc), termtext.Esc(h.Case),
+			h.Review.In(loc).Format("2006-01-02"), termtext.Esc(h.PlacedBy), termtext.Esc(state), termtext.Esc(h.Reason))
 	}
 }
 

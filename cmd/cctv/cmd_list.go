@@ -10,6 +10,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeinput"
 )
 
@@ -79,13 +80,13 @@ func printList(w io.Writer, out api.List, loc *time.Location) {
 		}
 		for _, g := range c.Gaps {
 			if g.Ongoing {
-				fmt.Fprintf(w, "  gap %s – now, ongoing: %s\n", localTime(g.From, loc), esc(g.Reason))
+				fmt.Fprintf(w, "  gap %s – now, ongoing: %s\n", localTime(g.From, loc), termtext.Esc(g.Reason))
 				continue
 			}
-			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), esc(g.Reason))
+			fmt.Fprintf(w, "  gap %s – %s  %s\n", localTime(g.From, loc), g.To.In(loc).Format("15:04:05"), termtext.Esc(g.Reason))
 		}
 		for _, m := range c.Marks {
-			fmt.Fprintf(w, "  bookmark %s %s  by %s: %s\n", esc(m.ID), localTime(m.At, loc), esc(m.By), esc(m.Note))
+			fmt.Fprintf(w, "  bookmark %s %s  by %s: %s\n", termtext.Esc(m.ID), localTime(m.At, loc), termtext.Esc(m.By), termtext.Esc(m.Note))
 		}
 		for _, d := range c.Deleted {
 			fmt.Fprintf(w, "  deleted %s – %s  on %s (%s)  sha256 %s\n", localTime(d.Start, loc), d.End.In(loc).Format("15:04:05"),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeinput"
 )
 
@@ -85,7 +86,7 @@ func printMarks(w io.Writer, ms []api.Mark, loc *time.Location) {
 		return
 	}
 	for _, m := range ms {
-		fmt.Fprintf(w, "%s  camera %s  %s  by %s: %s\n", esc(m.ID), esc(m.Camera), localTime(m.At, loc), esc(m.By), esc(m.Note))
+		fmt.Fprintf(w, "%s  camera %s  %s  by %s: %s\n", termtext.Esc(m.ID), termtext.Esc(m.Camera), localTime(m.At, loc), termtext.Esc(m.By), termtext.Esc(m.Note))
 	}
 }
 

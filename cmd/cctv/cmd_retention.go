@@ -9,6 +9,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 )
 
 func cmdRetention() *cli.Command {
@@ -35,7 +36,7 @@ func cmdRetention() *cli.Command {
 
 func printRetention(w io.Writer, r api.RetentionPlan, loc *time.Location) {
 	if r.Paused {
-		fmt.Fprintf(w, "DELETION IS PAUSED: %s\n  a supervisor confirms the clock with: cctv time confirm\n\n", esc(r.Why))
+		fmt.Fprintf(w, "DELETION IS PAUSED: %s\n  a supervisor confirms the clock with: cctv time confirm\n\n", termtext.Esc(r.Why))
 	}
 	var bytes int64
 	for _, s := range r.Delete {
@@ -43,12 +44,12 @@ func printRetention(w io.Writer, r api.RetentionPlan, loc *time.Location) {
 	}
 	fmt.Fprintf(w, "the next pass would delete %d segment(s), %.1f MB:\n", len(r.Delete), float64(bytes)/1e6)
 	for _, s := range r.Delete {
-		fmt.Fprintf(w, "  %s  %s – %s  %s\n", s.Camera, localTime(s.Start, loc), s.End.In(loc).Format("15:04:05"), esc(s.Reason))
+		fmt.Fprintf(w, "  %s  %s – %s  %s\n", s.Camera, localTime(s.Start, loc), s.End.In(loc).Format("15:04:05"), termtext.Esc(s.Reason))
 	}
 	if len(r.KeptHeld) > 0 {
 		fmt.Fprintf(w, "kept although expired, because of a legal hold:\n")
 		for _, s := range r.KeptHeld {
-			fmt.Fprintf(w, "  %s  %s – %s  %s\n", s.Camera, localTime(s.Start, loc), s.End.In(loc).Format("15:04:05"), esc(s.Reason))
+			fmt.Fprintf(w, "  %s  %s – %s  %s\n", s.Camera, localTime(s.Start, loc), s.End.In(loc).Format("15:04:05"), termtext.Esc(s.Reason))
 		}
 	}
 }

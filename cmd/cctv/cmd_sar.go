@@ -10,6 +10,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeinput"
 )
 
@@ -52,7 +53,7 @@ func cmdSAR() *cli.Command {
 					if c.Bool("json") {
 						return writeJSON(c.App.Writer, out)
 					}
-					fmt.Fprintf(c.App.Writer, "registered subject access request %s; its footage is held (%s) until it is closed\n", esc(out.Ref), strings.Join(out.Holds, ", "))
+					fmt.Fprintf(c.App.Writer, "registered subject access request %s; its footage is held (%s) until it is closed\n", termtext.Esc(out.Ref), strings.Join(out.Holds, ", "))
 					printSARs(c.App.Writer, []api.SAR{out}, cfg.Location)
 					return nil
 				}),
@@ -94,7 +95,7 @@ func cmdSAR() *cli.Command {
 					if err := ask(c.Context, cfg, api.CmdSARClose, api.SARCloseRequest{Ref: ref, Outcome: outcome}, &out, nil); err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "closed subject access request %s; its holds are released: the footage now follows normal retention\n", esc(out.Ref))
+					fmt.Fprintf(c.App.Writer, "closed subject access request %s; its holds are released: the footage now follows normal retention\n", termtext.Esc(out.Ref))
 					return nil
 				},
 			},
@@ -118,7 +119,7 @@ func printSARs(w io.Writer, rs []api.SAR, loc *time.Location) {
 			state = "OVERDUE since " + r.Due.In(loc).Format("2006-01-02")
 		}
 		fmt.Fprintf(w, "%s  received %s  %s\n    cameras %s  %s – %s  holds %s\n    subject: %s\n",
-			esc(r.Ref), r.Received.In(loc).Format("2006-01-02"), esc(state), esc(strings.Join(r.Cameras, ",")),
-			localTime(r.From, loc), localTime(r.To, loc), strings.Join(r.Holds, ","), esc(r.Subject))
+			termtext.Esc(r.Ref), r.Received.In(loc).Format("2006-01-02"), termtext.Esc(state), termtext.Esc(strings.Join(r.Cameras, ",")),
+			localTime(r.From, loc), localTime(r.To, loc), strings.Join(r.Holds, ","), termtext.Esc(r.Subject))
 	}
 }

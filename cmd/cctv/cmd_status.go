@@ -9,6 +9,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 )
 
 func cmdStatus() *cli.Command {
@@ -37,7 +38,7 @@ func cmdStatus() *cli.Command {
 }
 
 func printStatus(w io.Writer, s api.Status, loc *time.Location) {
-	fmt.Fprintf(w, "%s (%s) at %s\n", esc(s.Site), esc(s.Box), localTime(s.Now, loc))
+	fmt.Fprintf(w, "%s (%s) at %s\n", termtext.Esc(s.Site), termtext.Esc(s.Box), localTime(s.Now, loc))
 	if s.Key != "" {
 		fmt.Fprintf(w, "signing key %s\n", s.Key)
 	}
@@ -51,7 +52,7 @@ func printStatus(w io.Writer, s api.Status, loc *time.Location) {
 			fmt.Fprintf(w, " since %s", localTime(c.Since, loc))
 		}
 		if c.Reason != "" {
-			fmt.Fprintf(w, " (%s)", esc(c.Reason))
+			fmt.Fprintf(w, " (%s)", termtext.Esc(c.Reason))
 		}
 		fmt.Fprintln(w)
 		if c.Segments > 0 {
@@ -80,6 +81,6 @@ func printStatus(w io.Writer, s api.Status, loc *time.Location) {
 	}
 	fmt.Fprintln(w, "\nALERTS:")
 	for _, a := range s.Alerts {
-		fmt.Fprintf(w, "  ! %s\n", esc(a))
+		fmt.Fprintf(w, "  ! %s\n", termtext.Esc(a))
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package termtext
 
 import "testing"
 
@@ -15,8 +15,8 @@ func TestEsc(t *testing.T) {
 		"replacement \uFFFD is kept as it is":   "replacement \uFFFD is kept as it is",
 		"\u0085next line (C1 control) is shown": `\x85next line (C1 control) is shown`,
 	} {
-		if got := esc(in); got != want {
-			t.Errorf("esc(%q) = %q, want %q", in, got, want)
+		if got := Esc(in); got != want {
+			t.Errorf("Esc(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

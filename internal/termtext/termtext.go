@@ -1,4 +1,7 @@
-package main
+// Package termtext makes text that users stored (reasons, case names,
+// bookmark notes, audit parameters) safe to print on another user's
+// terminal.
+package termtext
 
 import (
 	"fmt"
@@ -6,11 +9,11 @@ import (
 	"unicode/utf8"
 )
 
-// esc makes stored text (a reason, a case, an audit parameter) safe to print
+// Esc makes stored text (a reason, a case, an audit parameter) safe to print
 // on a terminal: control characters, line breaks and bidirectional
 // formatting characters are shown as escapes, so that text typed by one
 // user can never forge lines or move the cursor on another's screen.
-func esc(s string) string {
+func Esc(s string) string {
 	if !strings.ContainsFunc(s, unsafeRune) && utf8.ValidString(s) {
 		return s
 	}
