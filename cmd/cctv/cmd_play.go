@@ -11,6 +11,7 @@ import (
 
 	"github.com/council/cctv/api"
 	"github.com/council/cctv/config"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeinput"
 	"github.com/council/cctv/internal/viewer"
 )
@@ -54,10 +55,10 @@ func cmdPlay() *cli.Command {
 			err = playStream(c, cfg, api.CmdPlay, a, &res, argv, true, func(info io.Writer) {
 				for _, g := range res.Gaps {
 					if g.Ongoing {
-						fmt.Fprintf(info, "no recording: down since %s, ongoing: %s\n", localTime(g.From, cfg.Location), g.Reason)
+						fmt.Fprintf(info, "no recording: down since %s, ongoing: %s\n", localTime(g.From, cfg.Location), termtext.Esc(g.Reason))
 						continue
 					}
-					fmt.Fprintf(info, "no recording %s to %s: %s\n", localTime(g.From, cfg.Location), localTime(g.To, cfg.Location), g.Reason)
+					fmt.Fprintf(info, "no recording %s to %s: %s\n", localTime(g.From, cfg.Location), localTime(g.To, cfg.Location), termtext.Esc(g.Reason))
 				}
 			})
 			if err != nil {

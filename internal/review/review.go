@@ -18,6 +18,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/council/cctv/api"
+	"github.com/council/cctv/internal/termtext"
 	"github.com/council/cctv/internal/timeline"
 )
 
@@ -372,12 +373,12 @@ func (m *model) View() string {
 		}
 		for _, g := range a.Gaps {
 			if !at.Before(g.From) && at.Before(g.To) {
-				line += " (gap: " + g.Reason + ")"
+				line += " (gap: " + termtext.Esc(g.Reason) + ")"
 			}
 		}
 		for _, mk := range a.Marks {
 			if !mk.At.Before(at) && mk.At.Before(at.Add(m.step)) {
-				line += " bookmark " + mk.ID + ": " + mk.Note
+				line += " bookmark " + mk.ID + ": " + termtext.Esc(mk.Note)
 			}
 		}
 	}

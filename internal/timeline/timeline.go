@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/council/cctv/api"
+	"github.com/council/cctv/internal/termtext"
 )
 
 // Cell glyphs: activity from least to most, and no footage.
@@ -99,15 +100,15 @@ func Render(w io.Writer, a api.Activity, loc *time.Location, perRow int) {
 	}
 	for _, gp := range a.Gaps {
 		if gp.Ongoing {
-			fmt.Fprintf(w, "no recording: down since %s, ongoing: %s\n", gp.From.In(loc).Format("2006-01-02 15:04:05 MST"), gp.Reason)
+			fmt.Fprintf(w, "no recording: down since %s, ongoing: %s\n", gp.From.In(loc).Format("2006-01-02 15:04:05 MST"), termtext.Esc(gp.Reason))
 			continue
 		}
-		fmt.Fprintf(w, "no recording %s to %s: %s\n", gp.From.In(loc).Format("2006-01-02 15:04:05"), gp.To.In(loc).Format("15:04:05 MST"), gp.Reason)
+		fmt.Fprintf(w, "no recording %s to %s: %s\n", gp.From.In(loc).Format("2006-01-02 15:04:05"), gp.To.In(loc).Format("15:04:05 MST"), termtext.Esc(gp.Reason))
 	}
 	for _, h := range a.Holds {
-		fmt.Fprintf(w, "held %s %s to %s: case %s\n", h.ID, h.From.In(loc).Format("2006-01-02 15:04"), h.To.In(loc).Format("2006-01-02 15:04 MST"), h.Case)
+		fmt.Fprintf(w, "held %s %s to %s: case %s\n", h.ID, h.From.In(loc).Format("2006-01-02 15:04"), h.To.In(loc).Format("2006-01-02 15:04 MST"), termtext.Esc(h.Case))
 	}
 	for _, mk := range a.Marks {
-		fmt.Fprintf(w, "bookmark %s at %s: %s\n", mk.ID, mk.At.In(loc).Format("2006-01-02 15:04:05 MST"), mk.Note)
+		fmt.Fprintf(w, "bookmark %s at %s: %s\n", mk.ID, mk.At.In(loc).Format("2006-01-02 15:04:05 MST"), termtext.Esc(mk.Note))
 	}
 }

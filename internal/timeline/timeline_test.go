@@ -38,3 +38,24 @@ func TestRender_GlyphsGapsHoldsMarks(t *testing.T) {
 		}
 	}
 }
+
+// Text other users stored (a bookmark's note, a hold's case) cannot move the
+// cursor or forge lines on the terminal it is rendered on.
+func TestRender_StoredTextEscaped(t *testing.T) {
+	a := api.Activity{Camera: "desk", From: t0, To: t0.Add(time.Minute), Step: time.Minute,
+		Cells: []api.ActivityCell{{Start: t0, Seconds: 60, BytesPerS: 500}},
+		Holds: []api.Hold{{ID: "H-0001", Camera: "desk", From: t0, To: t0.Add(time.Hour), Case: "C-1\nheld H-0002 forged"}},
+		Marks: []api.Mark{{ID: "M-0001", Camera: "desk", At: t0, Note: "\x1b[2Jvan"}},
+	}
+	var b strings.Builder
+	timeline.Render(&b, a, time.UTC, 60)
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b") || strings.Contains(out, "\nheld H-0002") {
+		t.Errorf("stored text printed raw:\n%q", out)
+	}
+	for _, want := range []string{`case C-1\x0aheld H-0002 forged`, `: \x1b[2Jvan`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render lacks %q:\n%q", want, out)
+		}
+	}
+}
