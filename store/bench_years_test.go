@@ -274,6 +274,12 @@ func BenchmarkIndexYears(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		single, packed, err := s.DisposalRecordsForTest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys["disposal_records"] = single + packed
+		b.Logf("disposal records: %d single, %d packed in %d blocks", single, packed, keys["disposal_blocks"])
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -326,8 +332,8 @@ func auditBytes(alloc map[string]int64) int64 {
 //
 //   - live entries (segments, counts, pending, …): as measured
 //     (steady from day 30);
-//   - disposal records: the measured bytes per record × 90 days of
-//     records (the grace);
+//   - disposal records: the measured bytes per record (single and in
+//     blocks) × 90 days of records (the grace);
 //   - daily summaries: the measured bytes per summary × 64 × (1825 − 30 −
 //     90) days;
 //   - audit log: as measured, plus its growth per day since day 30 (a
@@ -347,8 +353,9 @@ func indexAt1825(b *testing.B, alloc, keys map[string]int64, fileMB float64, day
 	for name, v := range alloc {
 		est[name] = float64(v)
 	}
-	perRecord := float64(alloc["disposals"]) / float64(keys["disposals"])
+	perRecord := float64(alloc["disposals"]+alloc["disposal_blocks"]) / float64(keys["disposal_records"])
 	est["disposals"] = perRecord * float64(90*perDay)
+	delete(est, "disposal_blocks")
 	perSummary := float64(alloc["disposal_days"]) / float64(max(keys["disposal_days"], 1))
 	est["disposal_days"] = perSummary * 64 * float64(target-30-90)
 	auditPerDay := float64(auditBytes(alloc)-audit30) / float64(days-30)

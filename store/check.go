@@ -257,6 +257,17 @@ func (c *checker) camera(cam string) error {
 				disposed = append(disposed, d.Seal)
 			}
 		}
+		if bb := tx.Bucket(bktDisposalBlocks); bb != nil {
+			cur = bb.Cursor()
+			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+				if err := cdc.decodeBlock(k, v, func(_ []byte, d Disposal) error {
+					disposed = append(disposed, d.Seal)
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+		}
 		var err error
 		sums, err = summaries(tx, cam, time.Time{}, time.Time{})
 		return err
@@ -585,7 +596,17 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 	h, ok := head, hasHead
 	switch {
 	case prev == nil && ok && h.Seq != 0:
-		add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but no seals exist", h.Seq))
+		// Every seal folded (a camera no longer recording, past grace):
+		// the head is the last folded seal.
+		var last SummaryRecord
+		for _, r := range folded {
+			if r.Summary.SeqLast > last.Summary.SeqLast {
+				last = r
+			}
+		}
+		if last.Summary.SeqLast != h.Seq || last.Summary.LastSealHash != h.Hash {
+			add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but no seals exist", h.Seq))
+		}
 	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != prev.Hash()):
 		add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
 	}

@@ -134,10 +134,12 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}
 }
 
-// Garbage never panics the decoder.
+// Garbage never panics the decoders (entries, records, blocks).
 func FuzzCodec_DecodeEntry(f *testing.F) {
 	f.Add([]byte{tagCompact, 1, 0, 2, 1, 0, 1})
 	f.Add([]byte(`{"state":"sealed"}`))
+	f.Add([]byte{tagBlock, 2, 0, 1, 0, 3, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{tagBlock, 1, 0x80, 0x80, 1, 5})
 	dir := f.TempDir()
 	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
 	if err != nil {
@@ -153,6 +155,7 @@ func FuzzCodec_DecodeEntry(f *testing.F) {
 			c := newCodec(tx)
 			_, _ = c.decodeEntry(k, v)
 			_, _ = c.decodeDisposal(k, v)
+			_, _, _ = c.blockRecords(k, v)
 			return nil
 		})
 	})

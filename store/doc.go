@@ -106,26 +106,32 @@
 //
 // # Index encoding and schema
 //
-// Schema 2 (meta "schema") stores segment entries and disposal records in
+// Schema 3 (meta "schema") stores segment entries and disposal records in
 // a compact binary form (codec.go): about 160–190 bytes for a sealed
 // segment with its seal and SSHSIG signature, from which the seal's
 // canonical JSON and armored signature are rebuilt byte for byte, so a seal
 // verifies from the index alone. Anything the compact form cannot
 // reproduce exactly is stored as JSON, which is also schema 1's form;
-// readers accept both. A read-write Open of a schema 1 index migrates it in
-// place (migrate.go): batches of values are rewritten, each batch one
-// transaction, progress in meta "migration", audited "index.migrate" at
-// start and end; a crash resumes at the next Open. The file does not shrink
-// (bbolt reuses the freed pages).
+// readers accept both. Once an hour's retention is over, a camera's
+// disposal records of that hour are packed into one block (blocks.go,
+// bucket "disposal_blocks"), each record as its difference from the one
+// before: about 70 bytes a record with the page it sits in, against 150 as
+// a value of its own. A read-write Open of a schema 1 or 2 index migrates
+// it in place (migrate.go): from schema 1 batches of values are rewritten,
+// each batch one transaction, progress in meta "migration", audited
+// "index.migrate" at start and end; a crash resumes at the next Open.
+// Records are packed afterwards, by FoldDisposals. The file does not
+// shrink (bbolt reuses the freed pages).
 //
 // # Growth per day (64 cameras, one-minute segments)
 //
 //   - Segment entries: 92,160 a day, live for the retention (30 days:
 //     2.76 M entries), then each becomes a disposal record.
 //   - Disposal records: per segment for disposal_grace (default 90 days,
-//     8.3 M records), then FoldDisposals folds each camera's day into one
-//     signed DisposalSummary (bucket "disposal_days"): 64 a day, under 1 KB
-//     each, kept for ever (about 20 MB a year).
+//     8.3 M records), packed by the hour after an hour (about 70 bytes
+//     each: 550 MB for the grace), then FoldDisposals folds each camera's
+//     day into one signed DisposalSummary (bucket "disposal_days"): 64 a
+//     day, under 1 KB each, kept for ever (about 20 MB a year).
 //   - Activity: one value per live segment (bucket "activity", activity.go:
 //     a byte per second, 61 bytes for a minute, about 140 bytes of pages),
 //     written with the seal and deleted with the entry; none kept after it.

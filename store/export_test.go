@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,6 +144,9 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 	return nil
 }
 
+// SetWriteV2ForTest makes the store write schema 2 (see testOnlyWriteV2).
+func SetWriteV2ForTest(on bool) { testOnlyWriteV2 = on }
+
 // SetWriteV1ForTest makes the store write schema 1 (see testOnlyWriteV1).
 func SetWriteV1ForTest(on bool) { testOnlyWriteV1 = on }
 
@@ -216,6 +220,11 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 		}
 		close(work)
 		wg.Wait()
+		if _, err := tx.CreateBucketIfNotExists(bktActivity); err != nil {
+			return err
+		}
+		packBuckets(tx)
+		act := make([]byte, 1+int(dur/time.Second))
 		for ci, cam := range cams {
 			o := &out[ci]
 			for i, k := range o.keys {
@@ -234,6 +243,14 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 					}
 				}
 				if err := segs.Put(k, v); err != nil {
+					return err
+				}
+				// A second of 4 Mbit/s is level 151 or so; keyframes add.
+				act[0] = activityVersion
+				for j := 1; j < len(act); j++ {
+					act[j] = byte(146 + (i+j*7)%11)
+				}
+				if err := putActivity(tx, k, act); err != nil {
 					return err
 				}
 			}
@@ -319,6 +336,9 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 			for i, k := range keys {
 				e := es[i]
 				if err := segs.Delete(k); err != nil {
+					return err
+				}
+				if err := deleteActivity(tx, k); err != nil {
 					return err
 				}
 				d := disposalOf(e, when, WhyRetention)
@@ -521,4 +541,41 @@ func (s *Store) DBStatsForTest() string {
 	st := s.db.Stats()
 	return fmt.Sprintf("free pages %d, pending %d, freelist %d B; since open: %d page bytes allocated, %d writes in %v",
 		st.FreePageN, st.PendingPageN, st.FreelistInuse, st.TxStats.GetPageAlloc(), st.TxStats.GetWrite(), st.TxStats.GetWriteTime())
+}
+
+// EditBlockForTest rewrites camera's first disposal block with what fn
+// returns for its value (as someone editing index.db would).
+func (s *Store) EditBlockForTest(camera string, fn func(v []byte) []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktDisposalBlocks)
+		if b == nil {
+			return errors.New("no disposal blocks")
+		}
+		k, v := b.Cursor().Seek(cameraPrefix(camera))
+		if k == nil || !bytes.HasPrefix(k, cameraPrefix(camera)) {
+			return fmt.Errorf("no block of %s", camera)
+		}
+		return b.Put(slices.Clone(k), fn(slices.Clone(v)))
+	})
+}
+
+// DisposalRecordsForTest returns how many disposal records the index holds:
+// single ones and those packed in blocks.
+func (s *Store) DisposalRecordsForTest() (single, packed int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		single = int64(tx.Bucket(bktDisposals).Stats().KeyN)
+		b := tx.Bucket(bktDisposalBlocks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) < 2 || v[0] != tagBlock {
+				return fmt.Errorf("block %q: malformed", k)
+			}
+			n, _ := binary.Uvarint(v[1:])
+			packed += int64(n)
+			return nil
+		})
+	})
+	return single, packed, err
 }

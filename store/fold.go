@@ -92,23 +92,41 @@ func (d DisposalSummary) disposal() Disposal {
 // crash leaves each batch folded or not, never half. Per camera it walks
 // the disposal records from the oldest start and stops at the first not yet
 // past grace, so its cost is proportional to what it folds. grace <= 0
-// folds nothing. It first records the last retention batch, if a pass
-// left one (ApplyRetention).
+// folds nothing.
+//
+// Before folding it records the last retention batch, if a pass left one
+// (ApplyRetention), and packs every camera's records of each UTC hour whose
+// retention is over into one block (packDisposals, blocks.go), at most
+// foldBatch records a transaction and about limit a call; packing changes how records are stored,
+// not what they say, and is not audited.
 func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (int, error) {
-	if grace <= 0 {
-		return 0, nil
-	}
 	if s.ro {
 		return 0, fmt.Errorf("fold disposals: %w", ErrReadOnly)
 	}
 	if err := s.flushRetention(); err != nil {
 		return 0, fmt.Errorf("fold disposals: %w", err)
 	}
-	cutoff := now.Add(-grace)
 	cams, err := s.Cameras()
 	if err != nil {
 		return 0, err
 	}
+	packed := 0
+	for _, cam := range cams {
+		for limit <= 0 || packed < limit {
+			n, full, err := s.packDisposals(cam, now, foldBatch)
+			packed += n
+			if err != nil {
+				return 0, err
+			}
+			if !full || n == 0 {
+				break
+			}
+		}
+	}
+	if grace <= 0 {
+		return 0, nil
+	}
+	cutoff := now.Add(-grace)
 	total := 0
 	for _, cam := range cams {
 		for limit <= 0 || total < limit {
@@ -146,9 +164,39 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 			keys [][]byte
 		}
 		var groups []*group
+		// The records to fold, from blocks (each folded whole or not at
+		// all) and then single records, folded in key order.
+		type item struct {
+			k []byte
+			d Disposal
+		}
+		var items []item
+		var blocks [][]byte
 		prefix := cameraPrefix(camera)
+		if bb := tx.Bucket(bktDisposalBlocks); bb != nil {
+			c := bb.Cursor()
+		blocks:
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				keys, ds, err := cdc.blockRecords(k, v)
+				if err != nil {
+					return err
+				}
+				if len(items) > 0 && len(items)+len(ds) > max {
+					break
+				}
+				for _, d := range ds {
+					if d.When.After(cutoff) {
+						break blocks
+					}
+				}
+				for i, d := range ds {
+					items = append(items, item{keys[i], d})
+				}
+				blocks = append(blocks, slices.Clone(k))
+			}
+		}
 		c := db.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && folded < max; k, v = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(items) < max; k, v = c.Next() {
 			d, err := cdc.decodeDisposal(k, v)
 			if err != nil {
 				return err
@@ -156,6 +204,11 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 			if d.When.After(cutoff) {
 				break
 			}
+			items = append(items, item{slices.Clone(k), d})
+		}
+		slices.SortFunc(items, func(a, b item) int { return bytes.Compare(a.k, b.k) })
+		for _, it := range items {
+			d := it.d
 			day := d.Start.UTC().Format(time.DateOnly)
 			if len(groups) == 0 || groups[len(groups)-1].sum.Day != day {
 				groups = append(groups, &group{sum: DisposalSummary{Version: 1, Box: s.box, Camera: camera, Day: day,
@@ -192,7 +245,7 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 				}
 			}
 			g.h = fmt.Appendf(g.h, "%s %s %s\n", d.File, d.SHA256, sealHash)
-			g.keys = append(g.keys, slices.Clone(k))
+			g.keys = append(g.keys, it.k)
 			folded++
 		}
 		if folded == 0 {
@@ -221,9 +274,14 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 				return err
 			}
 			for _, dk := range g.keys {
-				if err := db.Delete(dk); err != nil {
+				if err := db.Delete(dk); err != nil { // a no-op for a packed record
 					return err
 				}
+			}
+		}
+		for _, bk := range blocks {
+			if err := tx.Bucket(bktDisposalBlocks).Delete(bk); err != nil {
+				return err
 			}
 		}
 		return s.auditHook(tx, s.auditAction("disposal.fold", "camera", camera,

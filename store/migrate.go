@@ -29,25 +29,27 @@ type migrationState struct {
 
 var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 
-// migrate upgrades a schema 1 index to schema 2 in place, online: readers
-// accept both encodings, so the index is usable between any two of its
-// transactions, and each transaction is one step a crash can end on:
+// migrate upgrades a schema 1 or 2 index to schema 3 in place, online:
+// readers accept every encoding, so the index is usable between any two of
+// its transactions, and each transaction is one step a crash can end on:
 //
-//  1. begin: create buckets "dict" and "disposal_days", store the progress
-//     key (meta "migration"), audit "index.migrate" (phase start);
-//  2. per batch of at most migrateBatch values of "segments", then of
-//     "disposals": rewrite each JSON value in the compact encoding (a value
-//     the compact form cannot reproduce exactly stays JSON) and advance the
-//     progress key;
-//  3. done: schema "2", delete the progress key, audit "index.migrate"
+//  1. begin: create buckets "dict", "disposal_days" and "disposal_blocks",
+//     store the progress key (meta "migration"), audit "index.migrate"
+//     (phase start);
+//  2. from schema 1 only, per batch of at most migrateBatch values of
+//     "segments", then of "disposals": rewrite each JSON value in the
+//     compact encoding (a value the compact form cannot reproduce exactly
+//     stays JSON) and advance the progress key;
+//  3. done: schema "3", delete the progress key, audit "index.migrate"
 //     (phase done, with the counts).
 //
 // A crash leaves the progress key, and the next read-write Open resumes
 // after the last committed batch. Converting a value already compact is a
 // no-op, so resuming is idempotent. Derived buckets, chains, gaps, holds and
-// the audit log are unchanged.
+// the audit log are unchanged. Disposal records are packed into blocks
+// later, by FoldDisposals, like every record deleted after the upgrade.
 func (s *Store) migrate(from int) error {
-	if from != 1 {
+	if from < 1 || from >= schemaVersion {
 		return fmt.Errorf("migrate schema %d: %w", from, ErrSchema)
 	}
 	if s.note == nil {
@@ -65,12 +67,15 @@ func (s *Store) migrate(from int) error {
 	}
 	if !found {
 		err := s.update(op, func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bktDict, bktDisposalDays} {
+			for _, name := range [][]byte{bktDict, bktDisposalDays, bktDisposalBlocks} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
 			}
-			st = migrationState{From: from, Started: s.clock.Now().UTC().Round(0), Bucket: string(bktSegments)}
+			st = migrationState{From: from, Started: s.clock.Now().UTC().Round(0)}
+			if from == 1 { // schema 2's compact values; from 2 nothing is rewritten
+				st.Bucket = string(bktSegments)
+			}
 			if err := putJSON(tx.Bucket(bktMeta), keyMigration, st); err != nil {
 				return err
 			}
@@ -195,6 +200,11 @@ func testOnlyMigrateStep(step string) {
 		testOnlyMigrateHook(step)
 	}
 }
+
+// testOnlyWriteV2 (tests only) makes the store write schema 2: Init writes
+// version 2 without bucket "disposal_blocks", Open does not migrate, and
+// records are never packed into blocks.
+var testOnlyWriteV2 bool
 
 // testOnlyWriteV1 (tests only) makes the store write schema 1: Init writes
 // version 1 without the schema 2 buckets, every value is written as JSON,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -102,40 +103,11 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 			e.sig = storetest.NewSignerFromSeed(seed)
 			entries, disposals := v1Index(t, e)
 
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %x %d", migrateChildEnv, e.dir, seed, n))
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(out)
-			seen := 0
-			finished := false
-			for seen < n && sc.Scan() {
-				line := sc.Text()
-				if _, ok := cutPrefix(line, "step "); !ok {
-					finished = true
-					if line != "done: <nil>" {
-						t.Fatalf("child: %s", line)
-					}
-					break
-				}
-				seen++
-			}
-			if err := cmd.Process.Kill(); err != nil { // SIGKILL
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
-			if !finished && seen != n {
-				t.Fatalf("child reported %d steps", seen)
-			}
+			killMigrationAfter(t, e.dir, seed, n)
 
 			s := e.open(t) // resumes the migration
 			c, js, schema, err := s.EncodingsForTest()
-			if err != nil || js != 0 || c != entries+disposals || schema != "2" {
+			if err != nil || js != 0 || c != entries+disposals || schema != "3" {
 				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
 			}
 			acts := e.recover(t, s, "a", "b")
@@ -175,5 +147,106 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 			}
 			e.mustClean(t, s)
 		})
+	}
+}
+
+// An index of schema 2 (records never packed) is migrated to schema 3 at
+// Open, resuming after a kill -9 at each step (begin, done); its records
+// are then packed by FoldDisposals, list the same, and check --deep clean.
+func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
+	for n := 1; n <= 2; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			seed := make([]byte, 32)
+			for i := range seed {
+				seed[i] = byte(i + 5*n)
+			}
+			e.sig = storetest.NewSignerFromSeed(seed)
+			store.SetWriteV2ForTest(true)
+			if err := os.RemoveAll(e.dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Init(e.dir, storetest.BoxID); err != nil {
+				t.Fatal(err)
+			}
+			s := e.open(t)
+			for i := range 130 {
+				writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute)
+			}
+			e.clk.Set(t0.Add(31 * day))
+			if _, _, err := s.ApplyRetention(t0.Add(31*day), store.RetentionPolicy{Default: 30 * day}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.FoldDisposals(t0.Add(31*day), 90*day, 0); err != nil {
+				t.Fatal(err)
+			}
+			before := disposalsJSON(t, s, "a")
+			if _, keys, _ := s.BucketStatsForTest(); len(before) != 130 || keys["disposals"] != 130 {
+				t.Fatalf("schema 2 index: %d records listed, %d stored", len(before), keys["disposals"])
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store.SetWriteV2ForTest(false)
+
+			killMigrationAfter(t, e.dir, seed, n)
+
+			s = e.open(t) // resumes the migration
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "3" {
+				t.Fatalf("after migration: schema %q, %v", schema, err)
+			}
+			e.mustClean(t, s)
+			if _, err := s.FoldDisposals(t0.Add(31*day), 90*day, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 2 || keys["disposals"] != 10 {
+				t.Fatalf("after packing: %d blocks, %d records", keys["disposal_blocks"], keys["disposals"])
+			}
+			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
+				t.Fatalf("records changed by packing:\n%v\n%v", after, before)
+			}
+			e.mustClean(t, s)
+			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "2" || ents[1].Params["phase"] != "done" {
+				t.Fatalf("migration audit: %+v %v", ents, err)
+			}
+		})
+	}
+}
+
+// killMigrationAfter opens the index at dir in a child process that migrates
+// it, and kills it (SIGKILL) once it has committed n steps, or lets it
+// finish if the migration has fewer.
+func killMigrationAfter(t *testing.T, dir string, seed []byte, n int) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %x %d", migrateChildEnv, dir, seed, n))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	seen := 0
+	finished := false
+	for seen < n && sc.Scan() {
+		line := sc.Text()
+		if _, ok := cutPrefix(line, "step "); !ok {
+			finished = true
+			if line != "done: <nil>" {
+				t.Fatalf("child: %s", line)
+			}
+			break
+		}
+		seen++
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !finished && seen != n {
+		t.Fatalf("child reported %d steps", seen)
 	}
 }

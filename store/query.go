@@ -318,11 +318,20 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 		if err != nil {
 			return err
 		}
-		return window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+		err = window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
 			d, err := newCodec(tx).decodeDisposal(k, v)
 			if err != nil {
 				return err
 			}
+			if overlaps(d.Start, d.End, from, to) {
+				out = append(out, d)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return newCodec(tx).blockWindow(camera, from, to, ci.MaxSegment, func(_ []byte, d Disposal) error {
 			if overlaps(d.Start, d.End, from, to) {
 				out = append(out, d)
 			}

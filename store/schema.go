@@ -11,10 +11,11 @@ import (
 
 // schemaVersion is the version Init writes and Open migrates to. Schema 1
 // stored entries and disposal records as JSON; schema 2 adds the compact
-// encoding (codec.go), bucket "dict" and disposal summaries (fold.go).
-// Open (read-write) upgrades a schema 1 index in place (migrate.go); a
-// read-only Open reads either.
-const schemaVersion = 2
+// encoding (codec.go), bucket "dict" and disposal summaries (fold.go);
+// schema 3 adds disposal blocks (blocks.go), which a schema 2 reader would
+// not see. Open (read-write) upgrades a schema 1 or 2 index in place
+// (migrate.go); a read-only Open reads any.
+const schemaVersion = 3
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id
@@ -45,7 +46,7 @@ var (
 
 	// coreBuckets must exist in every index of this schema version.
 	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
-	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays)
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays, bktDisposalBlocks)
 
 	keySchema    = []byte("schema")
 	keyBox       = []byte("box")
@@ -121,6 +122,9 @@ func initSchema(tx *bolt.Tx, box string) error {
 		if testOnlyWriteV1 && (string(name) == string(bktDict) || string(name) == string(bktDisposalDays)) {
 			continue // schema 1 had neither
 		}
+		if (testOnlyWriteV1 || testOnlyWriteV2) && string(name) == string(bktDisposalBlocks) {
+			continue // nor had schema 2
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -133,6 +137,8 @@ func initSchema(tx *bolt.Tx, box string) error {
 		v := schemaVersion
 		if testOnlyWriteV1 {
 			v = 1
+		} else if testOnlyWriteV2 {
+			v = 2
 		}
 		if err := m.Put(keySchema, []byte(strconv.Itoa(v))); err != nil {
 			return err
@@ -149,7 +155,7 @@ func checkSchema(tx *bolt.Tx, box string) error {
 	return err
 }
 
-// schemaOf returns the index's schema version (1 or 2) after checking it,
+// schemaOf returns the index's schema version (1 to schemaVersion) after checking it,
 // its core buckets and its box.
 func schemaOf(tx *bolt.Tx, box string) (int, error) {
 	m := tx.Bucket(bktMeta)

@@ -1,0 +1,551 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Disposal blocks (schema 3): the disposal records of one camera whose
+// segments started in one UTC hour, packed into one value once that hour's
+// retention is over (packDisposals, run by FoldDisposals). A record in a
+// block is the same Disposal as in bucket "disposals", byte for byte once
+// decoded, but it costs about a third: the key and bbolt's per-value header
+// are paid once per block, and each record is written as its difference
+// from the record before it (most fields repeat, times are small deltas,
+// and a seal's Prev is left out when it is the hash of the seal before).
+// What stays per record is the file's SHA-256 and a few varints.
+//
+// Bucket "disposal_blocks": the segment key of the block's first record →
+//
+//	tagBlock | count uvarint | record…
+//	record:  same uvarint (bits below) | fields not marked same
+//
+// Fields, in order, each present unless its bit of same is set:
+//
+//	dup uvarint, name counter uvarint      (bit sameName: both 0)
+//	start tdelta(previous end)              (bit sameStart: the previous end; the key's start for the first)
+//	why str                                 (bit sameWhy)
+//	codec str                               (bit sameCodec)
+//	version uvarint                         (bit sameVersion)
+//	seq uvarint                             (bit nextSeq: the previous seq + 1)
+//	time source str                         (bit sameSource)
+//	clock offset varint                     (bit sameOffset)
+//	camera clock byte                       (bit sameCamClock)
+//	lost varint                             (bit sameLost)
+//	dropped varint                          (bit sameDropped)
+//	state str                               (bit sameState)
+//	nflags uvarint, flags str…              (bit sameFlags)
+//	prev byte [32]                          (bit chainedPrev: the hash of the previous record's seal)
+//	signature byte [id(4) sig(64) | len bytes] (bit noSignature: empty)
+//
+// then always: when tdelta(previous when; the start for the first), end
+// tdelta(start), bytes varint, frames varint, sha256 [32], sealed at
+// tdelta(end). Only records with a seal whose hash, end and codec the
+// record shares are packed; every block is decoded again and compared with
+// its records (as JSON) before it is written, else its records stay where
+// they are. A block is written once and deleted only when FoldDisposals
+// folds it whole.
+var bktDisposalBlocks = []byte("disposal_blocks")
+
+const tagBlock = 0x03
+
+// blockSpan is the longest time from a block's first start to any of its
+// records' starts (records of one UTC hour).
+const blockSpan = time.Hour
+
+// Bits of a block record's same mask.
+const (
+	sameName = 1 << iota
+	sameStart
+	sameWhy
+	sameCodec
+	sameVersion
+	nextSeq
+	sameSource
+	sameOffset
+	sameCamClock
+	sameLost
+	sameDropped
+	sameState
+	sameFlags
+	chainedPrev
+	noSignature
+)
+
+// packable reports whether d can be a block record: it has a seal that
+// gives its hash and end, and nothing the block form leaves out.
+func packable(d Disposal) bool {
+	if d.Seal == nil || d.Folded != nil {
+		return false
+	}
+	sl := d.Seal.Seal
+	return d.SHA256 == sl.SHA256 && d.End.Equal(sl.End) && sl.Camera == d.Camera &&
+		sl.File == d.File && sl.Start.Equal(d.Start) && sl.LeadingFrames == 0
+}
+
+// encodeBlock returns the block of ds (one camera, key order; keys[i] is
+// ds[i]'s key), or false if the block form cannot hold them exactly.
+func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error) {
+	if len(ds) == 0 || len(keys) != len(ds) {
+		return nil, false, nil
+	}
+	camera, _, ok := keyStart(keys[0])
+	if !ok {
+		return nil, false, nil
+	}
+	w := encoder{b: make([]byte, 0, 64*len(ds))}
+	w.byte1(tagBlock)
+	w.uvarint(uint64(len(ds)))
+	var p Disposal
+	var pHash string
+	for i, d := range ds {
+		cam, start, ok := keyStart(keys[i])
+		if !ok || cam != camera || d.Camera != camera || !start.Equal(d.Start) || !packable(d) {
+			return nil, false, nil
+		}
+		dup := uint16(keys[i][len(keys[i])-2])<<8 | uint16(keys[i][len(keys[i])-1])
+		n, ok := nameCounter(camera, start, d.File)
+		if !ok {
+			return nil, false, nil
+		}
+		sl := d.Seal.Seal
+		sha, ok := rawHash(sl.SHA256)
+		if !ok {
+			return nil, false, nil
+		}
+		if sl.Box != c.box {
+			return nil, false, nil
+		}
+		prevEnd := p.End
+		var ps *Seal
+		if i == 0 {
+			prevEnd = start
+		} else {
+			ps = &p.Seal.Seal
+		}
+		var same uint64
+		set := func(bit uint64, v bool) {
+			if v {
+				same |= bit
+			}
+		}
+		set(sameName, dup == 0 && n == 0)
+		set(sameStart, start.Equal(prevEnd))
+		set(sameWhy, i > 0 && d.Why == p.Why)
+		set(sameCodec, ps != nil && sl.Codec == ps.Codec)
+		set(sameVersion, ps != nil && sl.Version == ps.Version)
+		set(nextSeq, ps != nil && sl.Seq == ps.Seq+1)
+		set(sameSource, ps != nil && sl.TimeSource == ps.TimeSource)
+		set(sameOffset, ps != nil && sl.ClockOffsetMS == ps.ClockOffsetMS)
+		set(sameCamClock, ps != nil && sl.CameraClock == ps.CameraClock)
+		set(sameLost, ps != nil && sl.LostPackets == ps.LostPackets)
+		set(sameDropped, ps != nil && sl.DroppedFrames == ps.DroppedFrames)
+		set(sameState, ps != nil && sl.State == ps.State)
+		set(sameFlags, ps != nil && slices.Equal(sl.Flags, ps.Flags) && (sl.Flags == nil) == (ps.Flags == nil))
+		set(chainedPrev, ps != nil && sl.Prev != "" && sl.Prev == pHash)
+		set(noSignature, d.Seal.Signature == "")
+		w.uvarint(same)
+		if same&sameName == 0 {
+			w.uvarint(uint64(dup))
+			w.uvarint(uint64(n))
+		}
+		if same&sameStart == 0 {
+			w.tdelta(start, prevEnd)
+		}
+		if same&sameWhy == 0 {
+			w.str(d.Why)
+		}
+		if same&sameCodec == 0 {
+			w.str(sl.Codec)
+		}
+		if same&sameVersion == 0 {
+			w.uvarint(uint64(sl.Version))
+		}
+		if same&nextSeq == 0 {
+			w.uvarint(sl.Seq)
+		}
+		if same&sameSource == 0 {
+			w.str(sl.TimeSource)
+		}
+		if same&sameOffset == 0 {
+			w.varint(sl.ClockOffsetMS)
+		}
+		if same&sameCamClock == 0 {
+			w.bool1(sl.CameraClock)
+		}
+		if same&sameLost == 0 {
+			w.varint(sl.LostPackets)
+		}
+		if same&sameDropped == 0 {
+			w.varint(sl.DroppedFrames)
+		}
+		if same&sameState == 0 {
+			w.str(sl.State)
+		}
+		if same&sameFlags == 0 {
+			if sl.Flags == nil {
+				w.uvarint(0)
+			} else {
+				w.uvarint(uint64(len(sl.Flags)) + 1)
+				for _, f := range sl.Flags {
+					w.str(f)
+				}
+			}
+		}
+		if same&chainedPrev == 0 {
+			if sl.Prev == "" {
+				w.byte1(0)
+			} else {
+				prev, ok := rawHash(sl.Prev)
+				if !ok {
+					return nil, false, nil
+				}
+				w.byte1(1)
+				w.raw(prev)
+			}
+		}
+		if same&noSignature == 0 {
+			if t, sig, ok := splitArmor(d.Seal.Signature); ok {
+				if ok, err := c.putTemplate(t); err != nil || !ok {
+					return nil, false, err
+				}
+				w.byte1(1)
+				w.raw(t.id())
+				w.raw(sig)
+			} else {
+				w.byte1(0)
+				w.uvarint(uint64(len(d.Seal.Signature)))
+				w.raw([]byte(d.Seal.Signature))
+			}
+		}
+		whenBase := p.When
+		if i == 0 {
+			whenBase = start
+		}
+		w.tdelta(d.When, whenBase)
+		w.tdelta(d.End, start)
+		w.varint(sl.Bytes)
+		w.varint(sl.Frames)
+		w.raw(sha)
+		w.tdelta(sl.SealedAt, sl.End)
+		p = d
+		pHash = sl.Hash()
+	}
+	return w.b, true, nil
+}
+
+// decodeBlock calls fn with each record of the block v at key k, and its
+// key, in key order.
+func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal) error) error {
+	camera, start, ok := keyStart(k)
+	if !ok || len(v) == 0 || v[0] != tagBlock {
+		return fmt.Errorf("decode disposal block %q: malformed", k)
+	}
+	r := decoder{b: v[1:]}
+	count := r.uvarint()
+	if r.err == nil && count > uint64(len(r.b)) {
+		r.fail(errShort)
+	}
+	var (
+		p     Disposal
+		pHash string
+	)
+	for i := uint64(0); i < count && r.err == nil; i++ {
+		same := r.uvarint()
+		var dup, n uint64
+		if same&sameName == 0 {
+			dup, n = r.uvarint(), r.uvarint()
+			if dup > 0xffff || n > maxNameTries {
+				r.fail(errors.New("compact value: bad name counter"))
+			}
+		}
+		prevEnd := p.End
+		if i == 0 {
+			prevEnd = start
+		}
+		st := prevEnd
+		if same&sameStart == 0 {
+			st = r.tdelta(prevEnd)
+		}
+		var ps Seal
+		if i > 0 {
+			ps = p.Seal.Seal
+		}
+		d := Disposal{Camera: camera, Start: st, File: segmentRel(camera, st, int(n)), Why: p.Why}
+		sl := Seal{Box: c.box, Camera: camera, File: d.File, Start: st, Codec: ps.Codec, Version: ps.Version,
+			Seq: ps.Seq + 1, TimeSource: ps.TimeSource, ClockOffsetMS: ps.ClockOffsetMS, CameraClock: ps.CameraClock,
+			LostPackets: ps.LostPackets, DroppedFrames: ps.DroppedFrames, State: ps.State, Flags: ps.Flags, Prev: pHash}
+		if same&sameWhy == 0 {
+			d.Why = r.str()
+		}
+		if same&sameCodec == 0 {
+			sl.Codec = r.str()
+		}
+		if same&sameVersion == 0 {
+			sl.Version = int(r.uvarint())
+		}
+		if same&nextSeq == 0 {
+			sl.Seq = r.uvarint()
+		}
+		if same&sameSource == 0 {
+			sl.TimeSource = r.str()
+		}
+		if same&sameOffset == 0 {
+			sl.ClockOffsetMS = r.varint()
+		}
+		if same&sameCamClock == 0 {
+			sl.CameraClock = r.byte1() == 1
+		}
+		if same&sameLost == 0 {
+			sl.LostPackets = r.varint()
+		}
+		if same&sameDropped == 0 {
+			sl.DroppedFrames = r.varint()
+		}
+		if same&sameState == 0 {
+			sl.State = r.str()
+		}
+		if same&sameFlags == 0 {
+			sl.Flags = nil
+			if nf := r.uvarint(); nf > 0 {
+				if nf-1 > uint64(len(r.b)) {
+					r.fail(errShort)
+					break
+				}
+				sl.Flags = make([]string, nf-1)
+				for j := range sl.Flags {
+					sl.Flags[j] = r.str()
+				}
+			}
+		}
+		if same&chainedPrev == 0 {
+			sl.Prev = ""
+			if r.byte1() == 1 {
+				sl.Prev = r.hash32()
+			}
+		}
+		rec := &SealRecord{}
+		if same&noSignature == 0 {
+			if r.byte1() == 1 {
+				id, sig := r.raw(4), r.raw(64)
+				if r.err == nil {
+					t, err := c.template(id)
+					if err != nil {
+						r.fail(err)
+						break
+					}
+					rec.Signature = t.armor(sig)
+				}
+			} else {
+				rec.Signature = string(r.raw(int(r.uvarint())))
+			}
+		}
+		whenBase := p.When
+		if i == 0 {
+			whenBase = st
+		}
+		d.When = r.tdelta(whenBase)
+		d.End = r.tdelta(st)
+		sl.End = d.End
+		sl.Bytes = r.varint()
+		sl.Frames = r.varint()
+		sl.SHA256 = r.hash32()
+		d.SHA256 = sl.SHA256
+		sl.SealedAt = r.tdelta(sl.End)
+		if r.err != nil {
+			break
+		}
+		rec.Seal = sl
+		d.Seal = rec
+		key := segKey(camera, st, uint16(dup))
+		if i == 0 && !bytes.Equal(key, k) {
+			return fmt.Errorf("decode disposal block %q: its first record is not its key", k)
+		}
+		if i > 0 && !st.Before(start.Add(blockSpan)) {
+			return fmt.Errorf("decode disposal block %q: a record starts outside the block's hour", k)
+		}
+		if err := fn(key, d); err != nil {
+			return err
+		}
+		p = d
+		pHash = sl.Hash()
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errors.New("compact value: trailing bytes"))
+	}
+	if r.err != nil {
+		return fmt.Errorf("decode disposal block %q: %w", k, r.err)
+	}
+	return nil
+}
+
+// blockRecords returns the records of the block v at key k, with their keys.
+func (c codecCtx) blockRecords(k, v []byte) ([][]byte, []Disposal, error) {
+	var keys [][]byte
+	var ds []Disposal
+	err := c.decodeBlock(k, v, func(key []byte, d Disposal) error {
+		keys = append(keys, slices.Clone(key))
+		ds = append(ds, d)
+		return nil
+	})
+	return keys, ds, err
+}
+
+// checkedBlock returns the block of ds (keys as encodeBlock), or false if
+// decoding it does not give back every record and key exactly (as JSON).
+func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error) {
+	v, ok, err := c.encodeBlock(keys, ds)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	i := 0
+	err = c.decodeBlock(keys[0], v, func(key []byte, d Disposal) error {
+		if i >= len(ds) || !bytes.Equal(key, keys[i]) {
+			return errBlockMismatch
+		}
+		want, err := json.Marshal(ds[i])
+		if err != nil {
+			return err
+		}
+		got, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(want, got) {
+			return errBlockMismatch
+		}
+		i++
+		return nil
+	})
+	if errors.Is(err, errBlockMismatch) || err == nil && i != len(ds) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
+}
+
+var errBlockMismatch = errors.New("disposal block does not round-trip")
+
+// blockWindow calls fn with every packed record of camera whose segment
+// may overlap [from, to): those of blocks starting from from minus back
+// and blockSpan, up to to.
+func (c codecCtx) blockWindow(camera string, from, to time.Time, back time.Duration, fn func(key []byte, d Disposal) error) error {
+	b := c.tx.Bucket(bktDisposalBlocks)
+	if b == nil {
+		return nil
+	}
+	return window(b, camera, from, to, back+blockSpan, func(k, v []byte) error {
+		return c.decodeBlock(k, v, func(key []byte, d Disposal) error {
+			if !d.Start.Before(to) {
+				return nil
+			}
+			return fn(key, d)
+		})
+	})
+}
+
+// packedAt reports whether a block holds a record at segment key k.
+func (c codecCtx) packedAt(k []byte) (bool, error) {
+	camera, start, ok := keyStart(k)
+	if !ok {
+		return false, nil
+	}
+	found := false
+	err := c.blockWindow(camera, start, start.Add(time.Nanosecond), 0, func(key []byte, _ Disposal) error {
+		if bytes.Equal(key, k) {
+			found = true
+		}
+		return nil
+	})
+	return found, err
+}
+
+// packDisposals packs camera's disposal records into hourly blocks, at
+// most max records (0: no limit), in one transaction: every run of records
+// of one UTC hour of start that is complete (a later record of the camera
+// starts in a later hour) and was deleted at or before cutoff. A run that
+// the block form cannot hold exactly stays as it is. It returns how many
+// records it packed and whether it stopped at max.
+func (s *Store) packDisposals(camera string, cutoff time.Time, max int) (int, bool, error) {
+	packed, full := 0, false
+	if testOnlyWriteV1 || testOnlyWriteV2 {
+		return 0, false, nil
+	}
+	err := s.update("pack disposal records of "+camera, func(tx *bolt.Tx) error {
+		packed, full = 0, false
+		db := tx.Bucket(bktDisposals)
+		bb, err := tx.CreateBucketIfNotExists(bktDisposalBlocks)
+		if err != nil {
+			return err
+		}
+		bb.FillPercent = packedFill
+		db.FillPercent = packedFill
+		cdc := newCodec(tx)
+		var (
+			keys [][]byte
+			ds   []Disposal
+			hour time.Time
+		)
+		flush := func() error {
+			defer func() { keys, ds = keys[:0], ds[:0] }()
+			if len(ds) == 0 {
+				return nil
+			}
+			v, ok, err := cdc.checkedBlock(keys, ds)
+			if err != nil || !ok {
+				return err
+			}
+			if err := bb.Put(keys[0], v); err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := db.Delete(k); err != nil {
+					return err
+				}
+			}
+			packed += len(ds)
+			return nil
+		}
+		prefix := cameraPrefix(camera)
+		var todo [][]byte // keys, then values, of the records read: the cursor must not see the deletes
+		var vals [][]byte
+		c := db.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if max > 0 && len(todo) >= max+1 {
+				full = true
+				break
+			}
+			todo = append(todo, slices.Clone(k))
+			vals = append(vals, slices.Clone(v))
+		}
+		for i, k := range todo {
+			d, err := cdc.decodeDisposal(k, vals[i])
+			if err != nil {
+				return err
+			}
+			h := d.Start.UTC().Truncate(time.Hour)
+			if len(ds) > 0 && !h.Equal(hour) {
+				if err := flush(); err != nil { // the next record starts a later hour: hour is complete
+					return err
+				}
+			}
+			if d.When.After(cutoff) {
+				return nil // not yet: nor anything after it
+			}
+			if !packable(d) {
+				continue // stays a record of its own; the run goes on around it
+			}
+			hour = h
+			keys = append(keys, k)
+			ds = append(ds, d)
+		}
+		// The last run may still grow: it is packed on a later call.
+		return nil
+	})
+	return packed, full, err
+}
