@@ -2,9 +2,11 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,6 +158,7 @@ func FuzzCodec_DecodeEntry(f *testing.F) {
 			_, _ = c.decodeEntry(k, v)
 			_, _ = c.decodeDisposal(k, v)
 			_, _, _ = c.blockRecords(k, v)
+			_, _ = c.decodeSummary(append(slices.Clone(k[:len(k)-2]), 0, 0, 0, 0, 0, 0, 0, 7), v)
 			return nil
 		})
 	})
@@ -180,5 +183,79 @@ func TestSegmentRel_AsJoined(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A disposal summary signed by a real box key is stored compact, in about
+// 200 bytes, and decodes to the same JSON, whose signature still verifies;
+// one the compact form cannot give back (a file that is no segment name)
+// stays JSON.
+func TestCodec_SummaryRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	key, err := boxkey.Init(filepath.Join(dir, "box.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return initSchema(tx, "box-1") }); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	first, last := day.Add(17*time.Second+5*time.Millisecond), day.Add(23*time.Hour+59*time.Minute+1)
+	sum := DisposalSummary{Version: 1, Box: "box-1", Camera: "front-desk", Day: "2026-03-14", Count: 1439,
+		From: first, To: last.Add(59 * time.Second), FirstFile: segmentRel("front-desk", first, 0),
+		LastFile: segmentRel("front-desk", last, 2), Bytes: 43_000_000_000, SeqFirst: 88_001, SeqLast: 89_440,
+		LastSealHash: strings.Repeat("0123456789abcdef", 4), Why: map[string]int{WhyRetention: 1437, WhyFileMissing: 2},
+		FirstDeleted: day.Add(30*24*time.Hour + 3), LastDeleted: day.Add(31*24*time.Hour + 7*time.Millisecond),
+		RecordsSHA256: strings.Repeat("fedcba9876543210", 4), FoldedAt: day.Add(121*24*time.Hour + 999)}
+	k := binary.BigEndian.AppendUint64(timeKey("front-desk", day), 42)
+	odd := sum
+	odd.FirstFile = "segments/front-desk/elsewhere.ts"
+	for _, tc := range []struct {
+		name    string
+		sum     DisposalSummary
+		compact bool
+	}{{"usual", sum, true}, {"odd file", odd, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := json.Marshal(tc.sum)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, err := key.Sign(SummaryNamespace, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := SummaryRecord{Summary: tc.sum, Signature: string(sig)}
+			if err := db.Update(func(tx *bolt.Tx) error {
+				c := newCodec(tx)
+				v, err := c.encodeSummary(k, r)
+				if err != nil {
+					return err
+				}
+				if got := len(v) > 0 && v[0] == tagCompact; got != tc.compact {
+					t.Fatalf("compact %v, want %v (%d bytes)", got, tc.compact, len(v))
+				}
+				if tc.compact && len(v) > 220 {
+					t.Errorf("compact summary %d bytes, want at most 220", len(v))
+				}
+				back, err := c.decodeSummary(k, v)
+				if err != nil {
+					return err
+				}
+				want, _ := json.Marshal(r)
+				got, _ := json.Marshal(back)
+				if !bytes.Equal(want, got) {
+					t.Fatalf("round trip:\n%s\n%s", want, got)
+				}
+				msg2, _ := json.Marshal(back.Summary)
+				return key.Verify(SummaryNamespace, msg2, []byte(back.Signature))
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

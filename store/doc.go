@@ -130,8 +130,9 @@
 //   - Disposal records: per segment for disposal_grace (default 90 days,
 //     8.3 M records), packed by the hour after an hour (about 70 bytes
 //     each: 550 MB for the grace), then FoldDisposals folds each camera's
-//     day into one signed DisposalSummary (bucket "disposal_days"): 64 a
-//     day, under 1 KB each, kept for ever (about 20 MB a year).
+//     day into one signed DisposalSummary (bucket "disposal_days",
+//     summarycodec.go): 64 a day, about 200 bytes each, kept for ever
+//     (about 5 MB a year).
 //   - Activity: one value per live segment (bucket "activity", activity.go:
 //     a byte per second, 61 bytes for a minute, about 140 bytes of pages),
 //     written with the seal and deleted with the entry; none kept after it.

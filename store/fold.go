@@ -25,7 +25,8 @@ const DefaultDisposalGrace = 90 * 24 * time.Hour
 // SummaryNamespace is the SSHSIG namespace of disposal summary signatures.
 const SummaryNamespace = "cctv-disposal-summary"
 
-// bucket "disposal_days": camera 0 day(8, as timeKey) seq(8) → JSON SummaryRecord.
+// bucket "disposal_days": camera 0 day(8, as timeKey) seq(8) → SummaryRecord,
+// compact (summarycodec.go) or JSON.
 var bktDisposalDays = []byte("disposal_days")
 
 // foldBatch bounds the disposal records one FoldDisposals transaction folds.
@@ -270,7 +271,11 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 			}
 			day, _ := time.Parse(time.DateOnly, g.sum.Day)
 			k := binary.BigEndian.AppendUint64(timeKey(camera, day), seq)
-			if err := putJSON(sb, k, SummaryRecord{Summary: g.sum, Signature: string(sig)}); err != nil {
+			v, err := cdc.encodeSummary(k, SummaryRecord{Summary: g.sum, Signature: string(sig)})
+			if err != nil {
+				return err
+			}
+			if err := sb.Put(k, v); err != nil {
 				return err
 			}
 			for _, dk := range g.keys {
@@ -299,6 +304,7 @@ func summaries(tx *bolt.Tx, camera string, from, to time.Time) ([]SummaryRecord,
 		return nil, nil
 	}
 	var out []SummaryRecord
+	cdc := newCodec(tx)
 	prefix := cameraPrefix(camera)
 	c := b.Cursor()
 	lo := prefix
@@ -306,9 +312,9 @@ func summaries(tx *bolt.Tx, camera string, from, to time.Time) ([]SummaryRecord,
 		lo = timeKey(camera, from.Add(-48*time.Hour)) // a day's window starts on its day, may end after it
 	}
 	for k, v := c.Seek(lo); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r SummaryRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return nil, fmt.Errorf("decode summary %q: %w", k, err)
+		r, err := cdc.decodeSummary(k, v)
+		if err != nil {
+			return nil, err
 		}
 		if !to.IsZero() && !r.Summary.From.Before(to) {
 			break
