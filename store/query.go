@@ -305,9 +305,15 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 			out = append(out, r.Summary.disposal())
 		}
 		defer func() { sortDisposals(out) }()
-		err = window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
-			e, err := newCodec(tx).decodeEntry(k, v)
-			if err != nil || e.State != stateDisposing {
+		// Disposing entries are among the few in bucket pending (an index
+		// opened read-only before Open built it has none: read them all).
+		pending := tx.Bucket(bktPending)
+		if pending == nil {
+			pending = tx.Bucket(bktSegments)
+		}
+		err = window(pending, camera, from, to, ci.MaxSegment, func(k, _ []byte) error {
+			e, found, err := getEntry(tx, k)
+			if err != nil || !found || e.State != stateDisposing {
 				return err
 			}
 			if d := disposalOf(e, e.DisposeAt, e.DisposeWhy); overlaps(d.Start, d.End, from, to) {
