@@ -240,9 +240,10 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 	return w.b, true, nil
 }
 
-// decodeBlock calls fn with each record of the block v at key k, and its
-// key, in key order.
-func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal) error) error {
+// decodeBlock calls fn with each record of the block v at key k, its key
+// and its seal's hash (which the next record's Prev is derived from), in
+// key order.
+func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash string) error) error {
 	camera, start, ok := keyStart(k)
 	if !ok || len(v) == 0 || v[0] != tagBlock {
 		return fmt.Errorf("decode disposal block %q: malformed", k)
@@ -370,11 +371,10 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal) error
 		if i > 0 && !st.Before(start.Add(blockSpan)) {
 			return fmt.Errorf("decode disposal block %q: a record starts outside the block's hour", k)
 		}
-		if err := fn(key, d); err != nil {
+		p, pHash = d, sl.Hash()
+		if err := fn(key, d, pHash); err != nil {
 			return err
 		}
-		p = d
-		pHash = sl.Hash()
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(errors.New("compact value: trailing bytes"))
@@ -389,7 +389,7 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal) error
 func (c codecCtx) blockRecords(k, v []byte) ([][]byte, []Disposal, error) {
 	var keys [][]byte
 	var ds []Disposal
-	err := c.decodeBlock(k, v, func(key []byte, d Disposal) error {
+	err := c.decodeBlock(k, v, func(key []byte, d Disposal, _ string) error {
 		keys = append(keys, slices.Clone(key))
 		ds = append(ds, d)
 		return nil
@@ -405,7 +405,7 @@ func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal) ([]byte, bool, erro
 		return nil, false, err
 	}
 	i := 0
-	err = c.decodeBlock(keys[0], v, func(key []byte, d Disposal) error {
+	err = c.decodeBlock(keys[0], v, func(key []byte, d Disposal, _ string) error {
 		if i >= len(ds) || !bytes.Equal(key, keys[i]) {
 			return errBlockMismatch
 		}
@@ -440,7 +440,7 @@ func (c codecCtx) blockWindow(camera string, from, to time.Time, back time.Durat
 		return nil
 	}
 	return window(b, camera, from, to, back+blockSpan, func(k, v []byte) error {
-		return c.decodeBlock(k, v, func(key []byte, d Disposal) error {
+		return c.decodeBlock(k, v, func(key []byte, d Disposal, _ string) error {
 			if !d.Start.Before(to) {
 				return nil
 			}

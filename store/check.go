@@ -232,6 +232,8 @@ func (c *checker) camera(cam string) error {
 		sums     []SummaryRecord
 		disposed []*SealRecord // the seals kept in disposal records
 		sealless bool          // the camera has disposals without a seal
+		// hashes of packed seals, computed when their blocks were decoded
+		hashes = map[*Seal]string{}
 	)
 	prefix := cameraPrefix(cam)
 	err := c.s.view("check", func(tx *bolt.Tx) error {
@@ -260,8 +262,9 @@ func (c *checker) camera(cam string) error {
 		if bb := tx.Bucket(bktDisposalBlocks); bb != nil {
 			cur = bb.Cursor()
 			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-				if err := cdc.decodeBlock(k, v, func(_ []byte, d Disposal) error {
+				if err := cdc.decodeBlock(k, v, func(_ []byte, d Disposal, hash string) error {
 					disposed = append(disposed, d.Seal)
+					hashes[&d.Seal.Seal] = hash
 					return nil
 				}); err != nil {
 					return err
@@ -387,7 +390,7 @@ func (c *checker) camera(cam string) error {
 		}
 	}
 	head, hasHead := c.heads[cam]
-	anchors := checkChain(cam, seals, sealless, sums, head, hasHead, c.add)
+	anchors := checkChain(cam, seals, sealless, sums, head, hasHead, hashes, c.add)
 	// A seal its signed successor names by hash is authenticated by that
 	// signature: verify the seals nothing later vouches for (a deep check
 	// has verified the signed ones already).
@@ -536,7 +539,9 @@ func (s *Store) checkFile(deep bool, sl Seal, dir *dirHandle, add func(kind, cam
 // checkChain reports the seals of camera (kept and disposed, in any order)
 // whose sequence or links are wrong, and a chain head (head, if hasHead)
 // that is not the last seal. sealless says the camera has disposals whose
-// seals were not kept; folded are its disposal summaries.
+// seals were not kept; folded are its disposal summaries; known holds the
+// hashes of seals already computed (those of packed records, decoded with
+// them), which it does not compute again.
 //
 // It returns the anchors: each seal that the next seal of its camera does
 // not name by hash (Seq+1 with Prev its hash), such as the newest seal, the
@@ -544,7 +549,13 @@ func (s *Store) checkFile(deep bool, sl Seal, dir *dirHandle, add func(kind, cam
 // seal's content is covered by the signature of the anchor that ends its
 // run of links.
 func checkChain(camera string, list []*SealRecord, sealless bool, folded []SummaryRecord,
-	head chainHead, hasHead bool, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
+	head chainHead, hasHead bool, known map[*Seal]string, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
+	hashOf := func(sl *Seal) string {
+		if h, ok := known[sl]; ok {
+			return h
+		}
+		return sl.Hash()
+	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Seal.Seq < list[j].Seal.Seq })
 	// Seals folded into summaries: each summary's seq range, and the
 	// hash of its last seal, which the seal after it names.
@@ -581,7 +592,7 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 				break // the seals between were folded (held footage outlived them)
 			}
 			add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d follows %d: seals are missing", sl.Seq, prev.Seq))
-		case sl.Prev != prev.Hash():
+		case sl.Prev != hashOf(prev):
 			add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of seq %d", sl.Prev, prev.Seq))
 		default:
 			covered[i-1] = true
@@ -607,7 +618,7 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 		if last.Summary.SeqLast != h.Seq || last.Summary.LastSealHash != h.Hash {
 			add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but no seals exist", h.Seq))
 		}
-	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != prev.Hash()):
+	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != hashOf(prev)):
 		add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
 	}
 	return anchors
