@@ -42,7 +42,7 @@ import (
 //	state str                               (bit sameState)
 //	nflags uvarint, flags str…              (bit sameFlags)
 //	prev byte [32]                          (bit chainedPrev: the hash of the previous record's seal)
-//	signature byte [id(4) sig(64) | len bytes] (bit noSignature: empty)
+//	signature (encodeSignature)             (bit noSignature: empty)
 //
 // then always: when tdelta(previous when; the start for the first), end
 // tdelta(start), bytes varint, frames varint, sha256 [32], sealed at
@@ -211,17 +211,8 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 			}
 		}
 		if same&noSignature == 0 {
-			if t, sig, ok := splitArmor(d.Seal.Signature); ok {
-				if ok, err := c.putTemplate(t); err != nil || !ok {
-					return nil, false, err
-				}
-				w.byte1(1)
-				w.raw(t.id())
-				w.raw(sig)
-			} else {
-				w.byte1(0)
-				w.uvarint(uint64(len(d.Seal.Signature)))
-				w.raw([]byte(d.Seal.Signature))
+			if ok, err := c.encodeSignature(&w, d.Seal.Signature); err != nil || !ok {
+				return nil, false, err
 			}
 		}
 		whenBase := p.When
@@ -333,19 +324,7 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash 
 		}
 		rec := &SealRecord{}
 		if same&noSignature == 0 {
-			if r.byte1() == 1 {
-				id, sig := r.raw(4), r.raw(64)
-				if r.err == nil {
-					t, err := c.template(id)
-					if err != nil {
-						r.fail(err)
-						break
-					}
-					rec.Signature = t.armor(sig)
-				}
-			} else {
-				rec.Signature = string(r.raw(int(r.uvarint())))
-			}
+			rec.Signature = c.decodeSignature(&r)
 		}
 		whenBase := p.When
 		if i == 0 {

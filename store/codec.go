@@ -442,20 +442,43 @@ func (c codecCtx) encodeSeal(w *encoder, rec *SealRecord, camera, file, codec st
 		w.raw(prev)
 	}
 	w.tdelta(sl.SealedAt, sl.End)
-	t, sig, ok := splitArmor(rec.Signature)
-	if ok {
+	return c.encodeSignature(w, rec.Signature)
+}
+
+// encodeSignature appends an armored signature: byte 1, its template id
+// and its last 64 raw bytes, or byte 0 and the armor as it is; false if
+// the template's id is taken by another.
+func (c codecCtx) encodeSignature(w *encoder, armored string) (bool, error) {
+	if t, sig, ok := splitArmor(armored); ok {
 		if ok, err := c.putTemplate(t); err != nil || !ok {
 			return false, err
 		}
 		w.byte1(1)
 		w.raw(t.id())
 		w.raw(sig)
-	} else {
-		w.byte1(0)
-		w.uvarint(uint64(len(rec.Signature)))
-		w.raw([]byte(rec.Signature))
+		return true, nil
 	}
+	w.byte1(0)
+	w.uvarint(uint64(len(armored)))
+	w.raw([]byte(armored))
 	return true, nil
+}
+
+// decodeSignature reads what encodeSignature appended.
+func (c codecCtx) decodeSignature(r *decoder) string {
+	if r.byte1() != 1 {
+		return string(r.raw(int(r.uvarint())))
+	}
+	id, sig := r.raw(4), r.raw(64)
+	if r.err != nil {
+		return ""
+	}
+	t, err := c.template(id)
+	if err != nil {
+		r.fail(err)
+		return ""
+	}
+	return t.armor(sig)
 }
 
 func (c codecCtx) decodeSeal(r *decoder, camera, file, codec string, start time.Time) *SealRecord {
@@ -483,23 +506,7 @@ func (c codecCtx) decodeSeal(r *decoder, camera, file, codec string, start time.
 		sl.Prev = r.hash32()
 	}
 	sl.SealedAt = r.tdelta(sl.End)
-	rec := &SealRecord{Seal: sl}
-	if r.byte1() == 1 {
-		id := r.raw(4)
-		sig := r.raw(64)
-		if r.err != nil {
-			return rec
-		}
-		t, err := c.template(id)
-		if err != nil {
-			r.fail(err)
-			return rec
-		}
-		rec.Signature = t.armor(sig)
-	} else {
-		rec.Signature = string(r.raw(int(r.uvarint())))
-	}
-	return rec
+	return &SealRecord{Seal: sl, Signature: c.decodeSignature(r)}
 }
 
 var entryStates = []string{stateOpen, stateSealed, stateDisposing}

@@ -16,10 +16,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A sealed entry signed by a real box key (SSHSIG) is stored compact, within
-// budget, and decodes to the same seal: same canonical JSON, same
-// signature, which still verifies. Odd values fall back to JSON.
-func TestCodec_RoundTrip(t *testing.T) {
+// keyedIndex returns a new index of box "box-1" (closed at the end of the
+// test) and a real box key.
+func keyedIndex(t *testing.T) (*bolt.DB, *boxkey.Key) {
+	t.Helper()
 	dir := t.TempDir()
 	key, err := boxkey.Init(filepath.Join(dir, "box.key"))
 	if err != nil {
@@ -29,10 +29,18 @@ func TestCodec_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	if err := db.Update(func(tx *bolt.Tx) error { return initSchema(tx, "box-1") }); err != nil {
 		t.Fatal(err)
 	}
+	return db, key
+}
+
+// A sealed entry signed by a real box key (SSHSIG) is stored compact, within
+// budget, and decodes to the same seal: same canonical JSON, same
+// signature, which still verifies. Odd values fall back to JSON.
+func TestCodec_RoundTrip(t *testing.T) {
+	db, key := keyedIndex(t)
 	start := time.Date(2026, 11, 22, 14, 0, 0, 123456789, time.UTC)
 	seal := Seal{Version: 1, Box: "box-1", Camera: "front-desk", Seq: 123456, File: segmentRel("front-desk", start, 0),
 		Codec: "h264", Start: start, End: start.Add(60*time.Second + 40*time.Millisecond + 17),
@@ -191,19 +199,7 @@ func TestSegmentRel_AsJoined(t *testing.T) {
 // one the compact form cannot give back (a file that is no segment name)
 // stays JSON.
 func TestCodec_SummaryRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	key, err := boxkey.Init(filepath.Join(dir, "box.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error { return initSchema(tx, "box-1") }); err != nil {
-		t.Fatal(err)
-	}
+	db, key := keyedIndex(t)
 	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
 	first, last := day.Add(17*time.Second+5*time.Millisecond), day.Add(23*time.Hour+59*time.Minute+1)
 	sum := DisposalSummary{Version: 1, Box: "box-1", Camera: "front-desk", Day: "2026-03-14", Count: 1439,

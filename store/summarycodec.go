@@ -26,7 +26,7 @@ import (
 //	| bytes varint | seq first uvarint | seq last uvarint | last seal hash byte [32]
 //	| nwhy uvarint, (why str, count uvarint)… sorted | first deleted tdelta(day)
 //	| last deleted tdelta(first deleted) | records sha256 [32]
-//	| folded at tdelta(last deleted) | signature byte [id(4) sig(64) | len bytes]
+//	| folded at tdelta(last deleted) | signature (encodeSignature)
 
 // summaryKey returns the camera and day of a disposal_days key.
 func summaryKey(k []byte) (string, time.Time, bool) {
@@ -124,19 +124,8 @@ func (c codecCtx) compactSummary(k []byte, r SummaryRecord) ([]byte, bool, error
 	w.tdelta(sm.LastDeleted, sm.FirstDeleted)
 	w.raw(records)
 	w.tdelta(sm.FoldedAt, sm.LastDeleted)
-	if t, sig, ok := splitArmor(r.Signature); ok {
-		if ok, err := c.putTemplate(t); err != nil || !ok {
-			return nil, false, err
-		}
-		w.byte1(1)
-		w.raw(t.id())
-		w.raw(sig)
-	} else {
-		w.byte1(0)
-		w.uvarint(uint64(len(r.Signature)))
-		w.raw([]byte(r.Signature))
-	}
-	return w.b, true, nil
+	ok, err := c.encodeSignature(&w, r.Signature)
+	return w.b, ok, err
 }
 
 // decodeSummary decodes the value v at key k, JSON or compact.
@@ -184,19 +173,7 @@ func (c codecCtx) decodeSummary(k, v []byte) (SummaryRecord, error) {
 	sm.LastDeleted = d.tdelta(sm.FirstDeleted)
 	sm.RecordsSHA256 = d.hash32()
 	sm.FoldedAt = d.tdelta(sm.LastDeleted)
-	if d.byte1() == 1 {
-		id, sig := d.raw(4), d.raw(64)
-		if d.err == nil {
-			t, err := c.template(id)
-			if err != nil {
-				d.fail(err)
-			} else {
-				r.Signature = t.armor(sig)
-			}
-		}
-	} else {
-		r.Signature = string(d.raw(int(d.uvarint())))
-	}
+	r.Signature = c.decodeSignature(&d)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(errors.New("compact value: trailing bytes"))
 	}
