@@ -73,6 +73,12 @@ type Options struct {
 	// 14). Buffers are taken as needed and let go after (framePool), so a
 	// long queue costs memory only while a writer is held up.
 	QueueFrames int
+	// HoldBytes is how many bytes of frames a writer may hold in memory
+	// while its next segment's file is created (off the writer: see
+	// segmenter); default 32 MiB, a minute of a 4 Mbit/s camera. Frames
+	// beyond are dropped, counted, and logged once per segment. Memory is
+	// taken only while a creation is slow, and let go after.
+	HoldBytes int
 	// WedgedAfter is how long a camera loop may show no sign of life before
 	// Wedged reports it; default BackoffMax + 2×StallTimeout + 30 s (a
 	// healthy loop wakes at least on every frame, stall check and retry).
@@ -135,6 +141,9 @@ func New(opts Options) (*Recorder, error) {
 	def(&opts.WedgedAfter, opts.BackoffMax+2*opts.StallTimeout+30*time.Second)
 	if opts.QueueFrames <= 0 {
 		opts.QueueFrames = 256
+	}
+	if opts.HoldBytes <= 0 {
+		opts.HoldBytes = defaultHold
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}

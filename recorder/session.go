@@ -271,6 +271,7 @@ func (c *Camera) runSessionOver(ctx context.Context, transportName string) (res 
 		floor:    c.lastEnd,
 		first:    time.Duration(c.firstTarget.Swap(0)),
 		sealer:   newSealer(c.log),
+		holdMax:  c.opts.HoldBytes,
 	}
 	res = s.write(ctx, seg, clientErr)
 	if err := seg.sealer.close(); err != nil {
@@ -493,6 +494,12 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 			s.free.put(f)
 			var inErr *inputError
 			switch {
+			case errors.Is(err, errHoldFull):
+				// Dropped by the segmenter (counted in its segment), as
+				// the frames after it until a keyframe.
+				c.health.dropped.Add(1)
+				s.resync.Store(true)
+				continue
 			case errors.Is(err, errBadTiming):
 				// Dropped by the segmenter (counted in its segment); what
 				// depends on the frame goes too.
