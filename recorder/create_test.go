@@ -5,6 +5,7 @@ package recorder_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,11 +26,12 @@ func holdCreation(t *testing.T) (held <-chan struct{}, release func()) {
 	t.Helper()
 	h, r := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int32
-	restore := recorder.SetTestOnlyBeforeCreate(func(string) {
+	restore := recorder.SetTestOnlyBeforeCreate(func(string) error {
 		if calls.Add(1) == 1 {
 			close(h)
 			<-r
 		}
+		return nil
 	})
 	var released atomic.Bool
 	release = func() {
@@ -175,5 +177,46 @@ func TestRecorder_SlowSegmentCreation_HoldLimitDropsUntilKeyframe(t *testing.T) 
 		if counters[j] <= counters[j-1] {
 			t.Errorf("%s: frame %d after frame %d", segs[0].File, counters[j], counters[j-1])
 		}
+	}
+}
+
+// TestRecorder_SegmentCreationFails_GapStaysOpen: frames held while a
+// segment's file is created are not footage until the file exists. When
+// the creation fails, the camera's gap is not closed at the frames held:
+// one gap record runs from the end of the footage before until the first
+// segment that was written.
+func TestRecorder_SegmentCreationFails_GapStaysOpen(t *testing.T) {
+	h := newHarness(t, synthcam.ServerOptions{})
+	h.addCamera(synthcam.CameraConfig{Path: "desk", Codec: media.H264, FPS: 25, GOP: 25})
+	opts := recorder.Options{Cameras: []recorder.CameraConfig{{ID: "desk", URL: h.cams.URL("desk")}}}
+	_, stop := h.start(opts)
+	waitFor(t, "a segment", 30*time.Second, func() bool { return len(h.segments("desk")) >= 1 })
+	stop()
+	before := h.segments("desk")
+	newest := before[len(before)-1].End
+
+	var calls atomic.Int32
+	restore := recorder.SetTestOnlyBeforeCreate(func(string) error {
+		if calls.Add(1) == 1 {
+			return errors.New("test: creation refused")
+		}
+		return nil
+	})
+	defer restore()
+	_, stop = h.start(opts)
+	waitFor(t, "a segment after the refused creation", 30*time.Second, func() bool {
+		return len(h.segments("desk")) > len(before)
+	})
+	stop()
+	if n := calls.Load(); n < 2 {
+		t.Fatalf("%d creations, want the refused one and one after", n)
+	}
+	next := h.segments("desk")[len(before)]
+	gaps, err := h.store.Gaps("desk", newest.Add(-time.Hour), next.Start.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gapCovers(gaps, newest, next.Start) {
+		t.Errorf("no gap record covers %s to %s, where nothing was written; gaps %+v", newest, next.Start, gaps)
 	}
 }

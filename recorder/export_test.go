@@ -20,9 +20,9 @@ func SetTestOnlyBeforeWrite(f func(camera string)) (restore func()) {
 }
 
 // SetTestOnlyBeforeCreate sets a hook run just before each segment's file
-// is created, where the creation runs, and returns a function that removes
-// it.
-func SetTestOnlyBeforeCreate(f func(camera string)) (restore func()) {
+// is created, where the creation runs (an error fails the creation), and
+// returns a function that removes it.
+func SetTestOnlyBeforeCreate(f func(camera string) error) (restore func()) {
 	testOnlyBeforeCreate = f
 	return func() { testOnlyBeforeCreate = nil }
 }

@@ -140,6 +140,7 @@ type segmenter struct {
 	heldBuf  []byte        // their bytes
 	skipKey  bool          // the hold overflowed: drop frames until a keyframe once the file exists
 	holdDrop int64         // frames dropped because the hold was full, in this creation
+	attached time.Time     // start of a segment whose file has come to exist, until takeOpened
 }
 
 // creation is the outcome of creating a segment's file off the writer.
@@ -208,8 +209,9 @@ func (s *segmenter) countLoss(lost, dropped int64) {
 }
 
 // write adds one access unit, opening and cutting segments as needed. It
-// returns the wall time of the first frame of a segment it opened (zero
-// otherwise), so the caller can close a gap. A frame whose timestamps
+// returns the wall time of the first frame of a segment whose file has
+// come to exist since the last call that returned one (zero otherwise),
+// so the caller can close a gap: never for frames only held in memory. A frame whose timestamps
 // would break the muxer is refused with errBadTiming; a muxer failure that
 // is not the storage's is an *inputError (the segment is then closed).
 func (s *segmenter) write(f *frame) (opened time.Time, err error) {
@@ -300,12 +302,11 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 		if err := s.open(f); err != nil {
 			return time.Time{}, err
 		}
-		opened = s.start
 	}
 	if s.skipKey {
 		if s.creating || !f.key {
 			s.countLoss(0, 1)
-			return opened, errHoldFull
+			return time.Time{}, errHoldFull
 		}
 		s.skipKey = false
 	}
@@ -314,13 +315,13 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 			s.countLoss(0, 1)
 			s.skipKey = true
 			s.holdDrop++
-			return opened, errHoldFull
+			return time.Time{}, errHoldFull
 		}
 	} else if err := s.mux.WriteFrame(f.data, f.pts, f.dts, f.key); err != nil {
 		if s.w.Err() == nil {
 			err = &inputError{err}
 		}
-		return opened, fmt.Errorf("write frame: %w", err)
+		return time.Time{}, fmt.Errorf("write frame: %w", err)
 	}
 	s.noteStep(f.pts)
 	s.act.add(s.elapsed(f.pts), len(f.data), f.key)
@@ -339,7 +340,15 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 	if f.hasNTP {
 		s.offset, s.camClock = f.ntp.Sub(s.at(f.pts)), true
 	}
-	return opened, nil
+	return s.takeOpened(), nil
+}
+
+// takeOpened returns the start of a segment whose file has come to exist
+// since the last call (zero if none).
+func (s *segmenter) takeOpened() time.Time {
+	t := s.attached
+	s.attached = time.Time{}
+	return t
 }
 
 // noteStep keeps the frame interval: the smallest distance between the
@@ -448,17 +457,23 @@ func (s *segmenter) open(f *frame) error {
 	if s.untrusts(f.arrival) {
 		s.flags = append(s.flags, flagTimeUntrusted)
 	}
+	if !s.creating {
+		s.attached = s.start
+	}
 	return nil
 }
 
 // testOnlyBeforeCreate, if set (by tests, before recording starts), runs
 // just before a segment's file is created, where the creation runs: a test
-// holds creation up with it as a loaded disk and index would.
-var testOnlyBeforeCreate func(camera string)
+// holds creation up with it as a loaded disk and index would, or fails it
+// with the error it returns.
+var testOnlyBeforeCreate func(camera string) error
 
 func createSegment(st *store.Store, camera string, start time.Time, codec string) (*store.SegmentWriter, error) {
 	if testOnlyBeforeCreate != nil {
-		testOnlyBeforeCreate(camera)
+		if err := testOnlyBeforeCreate(camera); err != nil {
+			return nil, err
+		}
 	}
 	return st.CreateSegment(camera, start, codec)
 }
@@ -533,7 +548,11 @@ func (s *segmenter) settle(wait bool) error {
 		s.dropHeld()
 		return fmt.Errorf("create segment: %w", c.err)
 	}
-	return s.attach(c.w)
+	if err := s.attach(c.w); err != nil {
+		return err
+	}
+	s.attached = s.start
+	return nil
 }
 
 // attach points the muxer at w, the open segment's new file, and writes

@@ -429,14 +429,17 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 		// A session shorter than the preroll still files its frames, and
 		// they end the camera's outage.
 		opened, perr := seg.flushPreroll()
-		if !opened.IsZero() && !res.recorded {
-			res.recorded = true
-			s.marking.Go(func() { c.recording(opened) })
-		}
 		if perr != nil {
 			err = errors.Join(err, &storageError{perr})
 		}
 		end, cerr := seg.close(time.Time{})
+		if opened.IsZero() {
+			opened = seg.takeOpened() // its file came to exist in close
+		}
+		if !opened.IsZero() && !res.recorded {
+			res.recorded = true
+			s.marking.Go(func() { c.recording(opened) })
+		}
 		if !end.IsZero() {
 			res.lastEnd = end
 		}
