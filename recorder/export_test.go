@@ -18,3 +18,11 @@ func SetTestOnlyBeforeWrite(f func(camera string)) (restore func()) {
 	testOnlyBeforeWrite = f
 	return func() { testOnlyBeforeWrite = nil }
 }
+
+// SetTestOnlyBeforeCreate sets a hook run just before each segment's file
+// is created, where the creation runs (an error fails the creation), and
+// returns a function that removes it.
+func SetTestOnlyBeforeCreate(f func(camera string) error) (restore func()) {
+	testOnlyBeforeCreate = f
+	return func() { testOnlyBeforeCreate = nil }
+}

@@ -148,6 +148,7 @@ func TestIngest_SteadyState_NoAlloc(t *testing.T) {
 	for range 3 { // preroll, the first segment, buffers grown
 		in.gopOnce(t)
 	}
+	in.settle(t)
 	if !in.seg.opened() {
 		t.Fatal("no segment open after three GOPs")
 	}
@@ -158,6 +159,14 @@ func TestIngest_SteadyState_NoAlloc(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Errorf("%.1f allocations per GOP (50 frames, %d packets), want 0", allocs, in.packets())
+	}
+}
+
+// settle waits until the open segment's file, created off the writer,
+// exists and holds the frames written so far.
+func (in *ingest) settle(tb testing.TB) {
+	if err := in.seg.settle(true); err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -177,6 +186,7 @@ func BenchmarkIngest_GOP(b *testing.B) {
 	for range 3 {
 		in.gopOnce(b)
 	}
+	in.settle(b)
 	var bytes int64
 	for _, f := range in.gop {
 		for _, p := range f {

@@ -25,7 +25,8 @@ func TestSegmenter_Sync_WriterNeverWaitsForFsync(t *testing.T) {
 		<-release
 		return w.Sync()
 	}
-	in.gopOnce(t) // preroll held; the segment opens in the next
+	in.gopOnce(t) // preroll held, then the segment opens
+	in.settle(t)  // its file is created off the writer
 	in.gopOnce(t)
 	select {
 	case <-entered:

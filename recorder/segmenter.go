@@ -71,6 +71,17 @@ const seamReach = time.Second
 // segments, cutting on the first keyframe after the target length. It owns
 // the open segment file; only the session's writer goroutine calls it.
 //
+// Creation: with a sealer, a segment's file is created (store.CreateSegment:
+// directory, file and open entry made durable before a byte is written) on
+// a goroutine of its own, and the segment's frames are held in memory, in
+// order, until it exists; they are written at the first frame or sync tick
+// after. At 64 cameras on a loaded two-core box creation took seconds at
+// start-up, and a writer that waited for it let its queue overflow (issue
+// 14). Nothing is written before the file and its open entry are durable,
+// so a crash is recovered as before; at most holdMax bytes are held, and
+// frames beyond are dropped and counted until the next keyframe after the
+// file exists. A segment is never cut while its own file is being created.
+//
 // Time: every frame is filed on one timeline per session: the box clock at
 // the arrival of the session's first keyframe, carried forward by the
 // camera's RTP timestamps, so consecutive segments meet exactly and RTCP
@@ -86,7 +97,8 @@ type segmenter struct {
 	untrusts func(time.Time) bool // reports whether a box time is plainly wrong
 	floor    time.Time            // footage of this camera ends here so far
 	first    time.Duration        // target of the session's first segment; 0: target
-	sealer   *sealer              // seals finished segments; nil: inline
+	sealer   *sealer              // seals finished segments; nil: inline (and create inline)
+	holdMax  int                  // bytes of frames held while a file is created; 0: defaultHold
 
 	w   *store.SegmentWriter
 	mux *mpegts.Writer // kept across segments (its buffer is reused); valid while w is set
@@ -121,10 +133,54 @@ type segmenter struct {
 	curTarget  time.Duration // target length of the open segment
 	nextFlags  []string      // flags for the next segment (clock jump)
 	act        activity      // the open segment's activity, stored with its seal
+
+	creating bool          // the open segment's file is being created (create); its frames are held
+	created  chan creation // the creation's result; capacity 1, made once
+	held     []heldFrame   // frames of the open segment waiting for its file, in order
+	heldBuf  []byte        // their bytes
+	skipKey  bool          // the hold overflowed: drop frames until a keyframe once the file exists
+	holdDrop int64         // frames dropped because the hold was full, in this creation
+	attached time.Time     // start of a segment whose file has come to exist, until takeOpened
 }
 
-// opened reports whether a segment is being written.
+// creation is the outcome of creating a segment's file off the writer.
+type creation struct {
+	w   *store.SegmentWriter
+	err error
+}
+
+// heldFrame is a frame held while its segment's file is created: its bytes
+// end at end in heldBuf, and start where the one before ends.
+type heldFrame struct {
+	end      int
+	pts, dts int64
+	key      bool
+}
+
+// defaultHold is the default limit of bytes a writer holds while a file is
+// created: a minute of a 4 Mbit/s camera. At 64 cameras start-up creation
+// took up to 18 s on a loaded box (issue 14). Memory is taken only while a
+// creation is slow (see keptHold).
+const defaultHold = 32 << 20
+
+// keptHold is the largest hold buffer kept for the next creation: in
+// steady state a creation takes tens of milliseconds and holds a frame or
+// two (at 64 cameras: one frame of 53-89 kB, for 40 ms), and reusing the
+// buffer allocates nothing; a buffer grown by a slow creation is let go
+// (at 64 cameras' start-up each held 175 frames, 2.2 MB, median, and 3.4
+// MB at most).
+const keptHold = 256 << 10
+
+// errHoldFull means a frame was dropped because the frames held while its
+// segment's file is created reached holdMax: the frames after it are
+// dropped until a keyframe.
+var errHoldFull = errors.New("frames held for a segment being created reached the limit")
+
+// opened reports whether a segment is being written to its file.
 func (s *segmenter) opened() bool { return s.w != nil }
+
+// live reports whether a segment is open, its file created or not yet.
+func (s *segmenter) live() bool { return s.w != nil || s.creating }
 
 // at maps a PTS to wall time on the session's timeline.
 func (s *segmenter) at(pts int64) time.Time {
@@ -140,7 +196,7 @@ func (s *segmenter) anchor(t time.Time, pts int64) {
 // frame being written, after the last one written), or keeps them for the
 // next segment.
 func (s *segmenter) countLoss(lost, dropped int64) {
-	if s.w == nil {
+	if !s.live() {
 		s.pendLost += lost
 		s.pendDrop += dropped
 		return
@@ -153,8 +209,9 @@ func (s *segmenter) countLoss(lost, dropped int64) {
 }
 
 // write adds one access unit, opening and cutting segments as needed. It
-// returns the wall time of the first frame of a segment it opened (zero
-// otherwise), so the caller can close a gap. A frame whose timestamps
+// returns the wall time of the first frame of a segment whose file has
+// come to exist since the last call that returned one (zero otherwise),
+// so the caller can close a gap: never for frames only held in memory. A frame whose timestamps
 // would break the muxer is refused with errBadTiming; a muxer failure that
 // is not the storage's is an *inputError (the segment is then closed).
 func (s *segmenter) write(f *frame) (opened time.Time, err error) {
@@ -219,8 +276,11 @@ func (s *segmenter) flushPreroll() (opened time.Time, err error) {
 
 // writeFrame adds one access unit once the timeline is anchored.
 func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
+	if err := s.settle(false); err != nil {
+		return time.Time{}, err
+	}
 	s.countLoss(f.lost, f.dropped)
-	if f.pts < f.dts || (s.w != nil && f.dts <= s.lastDTS) {
+	if f.pts < f.dts || (s.live() && f.dts <= s.lastDTS) {
 		s.countLoss(0, 1)
 		return time.Time{}, errBadTiming
 	}
@@ -234,7 +294,7 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 			s.anchor(slewed, f.pts)
 		}
 	}
-	if s.w == nil {
+	if !s.live() {
 		if !f.key {
 			s.countLoss(0, 1)
 			return time.Time{}, nil // wait for a keyframe: every file starts on one
@@ -242,13 +302,26 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 		if err := s.open(f); err != nil {
 			return time.Time{}, err
 		}
-		opened = s.start
 	}
-	if err := s.mux.WriteFrame(f.data, f.pts, f.dts, f.key); err != nil {
+	if s.skipKey {
+		if s.creating || !f.key {
+			s.countLoss(0, 1)
+			return time.Time{}, errHoldFull
+		}
+		s.skipKey = false
+	}
+	if s.creating {
+		if !s.hold(f) {
+			s.countLoss(0, 1)
+			s.skipKey = true
+			s.holdDrop++
+			return time.Time{}, errHoldFull
+		}
+	} else if err := s.mux.WriteFrame(f.data, f.pts, f.dts, f.key); err != nil {
 		if s.w.Err() == nil {
 			err = &inputError{err}
 		}
-		return opened, fmt.Errorf("write frame: %w", err)
+		return time.Time{}, fmt.Errorf("write frame: %w", err)
 	}
 	s.noteStep(f.pts)
 	s.act.add(s.elapsed(f.pts), len(f.data), f.key)
@@ -267,7 +340,15 @@ func (s *segmenter) writeFrame(f *frame) (opened time.Time, err error) {
 	if f.hasNTP {
 		s.offset, s.camClock = f.ntp.Sub(s.at(f.pts)), true
 	}
-	return opened, nil
+	return s.takeOpened(), nil
+}
+
+// takeOpened returns the start of a segment whose file has come to exist
+// since the last call (zero if none).
+func (s *segmenter) takeOpened() time.Time {
+	t := s.attached
+	s.attached = time.Time{}
+	return t
 }
 
 // noteStep keeps the frame interval: the smallest distance between the
@@ -349,25 +430,17 @@ func (s *segmenter) open(f *frame) error {
 		s.anchor(s.floor, f.pts) // never before footage already written
 	}
 	start := s.at(f.pts)
-	w, err := s.store.CreateSegment(s.camera, start, s.codec.String())
-	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
-	}
-	st := mpegts.H264
-	if s.codec == codec.H265 {
-		st = mpegts.H265
-	}
-	if s.mux == nil {
-		s.mux, err = mpegts.NewWriter(w, st, mpegts.BufferSize)
+	if s.sealer != nil {
+		s.create(start)
 	} else {
-		err = s.mux.Reset(w, st)
+		w, err := createSegment(s.store, s.camera, start, s.codec.String())
+		if err != nil {
+			return fmt.Errorf("create segment: %w", err)
+		}
+		if err := s.attach(w); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		s.drain()
-		_, serr := w.Salvage(err)
-		return errors.Join(fmt.Errorf("start muxer: %w", err), serr)
-	}
-	s.w = w
 	s.curTarget = s.target
 	if s.first > 0 {
 		s.curTarget, s.first = s.first, 0
@@ -380,11 +453,139 @@ func (s *segmenter) open(f *frame) error {
 	s.offset, s.camClock = 0, false
 	s.flags = append(s.flags[:0], s.nextFlags...)
 	s.nextFlags = s.nextFlags[:0]
-	s.cutPending, s.dropTail = false, false
+	s.cutPending, s.dropTail, s.skipKey = false, false, false
 	if s.untrusts(f.arrival) {
 		s.flags = append(s.flags, flagTimeUntrusted)
 	}
+	if !s.creating {
+		s.attached = s.start
+	}
+	return nil
+}
+
+// testOnlyBeforeCreate, if set (by tests, before recording starts), runs
+// just before a segment's file is created, where the creation runs: a test
+// holds creation up with it as a loaded disk and index would, or fails it
+// with the error it returns.
+var testOnlyBeforeCreate func(camera string) error
+
+func createSegment(st *store.Store, camera string, start time.Time, codec string) (*store.SegmentWriter, error) {
+	if testOnlyBeforeCreate != nil {
+		if err := testOnlyBeforeCreate(camera); err != nil {
+			return nil, err
+		}
+	}
+	return st.CreateSegment(camera, start, codec)
+}
+
+// create starts creating the open segment's file off the writer; settle
+// takes the result.
+func (s *segmenter) create(start time.Time) {
+	if s.created == nil {
+		s.created = make(chan creation, 1)
+	}
+	s.creating, s.holdDrop = true, 0
+	st, camera, codec, created := s.store, s.camera, s.codec.String(), s.created
+	go func() {
+		w, err := createSegment(st, camera, start, codec)
+		created <- creation{w, err}
+	}()
+}
+
+func (s *segmenter) holdLimit() int {
+	if s.holdMax <= 0 {
+		return defaultHold
+	}
+	return s.holdMax
+}
+
+// hold keeps a copy of f until the open segment's file exists, and
+// reports false if that would pass the limit. The segment's first frame
+// (its keyframe) is always held, so that the file starts with it.
+func (s *segmenter) hold(f *frame) bool {
+	if len(s.held) > 0 && len(s.heldBuf)+len(f.data) > s.holdLimit() {
+		return false
+	}
+	s.heldBuf = append(s.heldBuf, f.data...)
+	s.held = append(s.held, heldFrame{end: len(s.heldBuf), pts: f.pts, dts: f.dts, key: f.key})
+	return true
+}
+
+// dropHeld forgets the held frames, keeping their buffer unless a slow
+// creation grew it.
+func (s *segmenter) dropHeld() {
+	s.held = s.held[:0]
+	s.heldBuf = s.heldBuf[:0]
+	if cap(s.heldBuf) > keptHold {
+		s.held, s.heldBuf = nil, nil
+	}
+}
+
+// settle takes the result of the open segment's creation if it has come
+// (with wait, once it comes), points the muxer at the new file and writes
+// the frames held for it. An error is the creation's, or a write's as from
+// writeFrame; the held frames are gone either way.
+func (s *segmenter) settle(wait bool) error {
+	if !s.creating {
+		return nil
+	}
+	var c creation
+	if wait {
+		c = <-s.created
+	} else {
+		select {
+		case c = <-s.created:
+		default:
+			return nil
+		}
+	}
+	s.creating = false
+	if s.holdDrop > 0 {
+		s.log.Warn("segment file slow to create; frames beyond the hold limit dropped",
+			"dropped", s.holdDrop, "limit_bytes", s.holdLimit())
+	}
+	if c.err != nil {
+		s.dropHeld()
+		return fmt.Errorf("create segment: %w", c.err)
+	}
+	if err := s.attach(c.w); err != nil {
+		return err
+	}
+	s.attached = s.start
+	return nil
+}
+
+// attach points the muxer at w, the open segment's new file, and writes
+// the frames held while it was created.
+func (s *segmenter) attach(w *store.SegmentWriter) error {
+	defer s.dropHeld()
+	st := mpegts.H264
+	if s.codec == codec.H265 {
+		st = mpegts.H265
+	}
+	var err error
+	if s.mux == nil {
+		s.mux, err = mpegts.NewWriter(w, st, mpegts.BufferSize)
+	} else {
+		err = s.mux.Reset(w, st)
+	}
+	if err != nil {
+		s.drain()
+		_, serr := w.Salvage(err)
+		return errors.Join(fmt.Errorf("start muxer: %w", err), serr)
+	}
+	s.w = w
 	s.log.Debug("segment opened", "segment", w.Path())
+	from := 0
+	for _, h := range s.held {
+		if err := s.mux.WriteFrame(s.heldBuf[from:h.end], h.pts, h.dts, h.key); err != nil {
+			if w.Err() == nil {
+				err = &inputError{err}
+			}
+			return fmt.Errorf("write frame: %w", err)
+		}
+		from = h.end
+	}
 	return nil
 }
 
@@ -400,6 +601,9 @@ func (s *segmenter) drain() {
 // goroutine, so the writer never waits for the disk (without a sealer,
 // here). A failed fsync comes back from a later write or flush.
 func (s *segmenter) sync() error {
+	if err := s.settle(false); err != nil {
+		return err
+	}
 	if s.w == nil {
 		return nil
 	}
@@ -428,7 +632,11 @@ func (s *segmenter) end() time.Time {
 // in the seal), or a frame interval longer than the shortest: none of it is
 // a hole in the recording. It returns the end time of what was sealed.
 func (s *segmenter) close(next time.Time) (time.Time, error) {
-	if _, err := s.flushPreroll(); err != nil {
+	_, err := s.flushPreroll()
+	if serr := s.settle(true); err == nil {
+		err = serr
+	}
+	if err != nil {
 		if s.w != nil {
 			return s.fail(err), err
 		}
@@ -478,6 +686,12 @@ func (s *segmenter) close(next time.Time) (time.Time, error) {
 // fail abandons the open segment after a write error: what reached the disk
 // is kept and sealed as recovered.
 func (s *segmenter) fail(cause error) time.Time {
+	// A file still being created is waited for, so that it is not left
+	// open: what it holds is salvaged with the rest. (The writer fails only
+	// on a file that exists: while one is created its frames are held.)
+	if err := s.settle(true); err != nil {
+		s.log.Error("segment being created when writing failed", "err", err)
+	}
 	if s.w == nil {
 		return time.Time{}
 	}
