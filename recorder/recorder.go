@@ -89,7 +89,7 @@ type Options struct {
 	QueueFrames int
 	// HoldBytes is how many bytes of frames a writer may hold in memory
 	// while its next segment's file is created (off the writer: see
-	// segmenter); default 32 MiB, a minute of a 4 Mbit/s camera. Frames
+	// segmenter); default 16 MiB, half a minute of a 4 Mbit/s camera. Frames
 	// beyond are dropped, counted, and logged once per segment. Memory is
 	// taken only while a creation is slow, and let go after.
 	HoldBytes int

@@ -158,10 +158,11 @@ type heldFrame struct {
 }
 
 // defaultHold is the default limit of bytes a writer holds while a file is
-// created: a minute of a 4 Mbit/s camera. At 64 cameras start-up creation
-// took up to 18 s on a loaded box (issue 14). Memory is taken only while a
-// creation is slow (see keptHold).
-const defaultHold = 32 << 20
+// created: half a minute of a 4 Mbit/s camera, 1 GiB at most for 64 cameras
+// whose disk stalls at once. At 64 cameras start-up creation took up to
+// 18 s on a loaded box (issue 14); writers held 3.4 MB at most. Memory is
+// taken only while a creation is slow (see keptHold).
+const defaultHold = 16 << 20
 
 // keptHold is the largest hold buffer kept for the next creation: in
 // steady state a creation takes tens of milliseconds and holds a frame or
