@@ -428,20 +428,20 @@ func (c codecCtx) blockWindow(camera string, from, to time.Time, back time.Durat
 	})
 }
 
-// packedAt reports whether a block holds a record at segment key k.
-func (c codecCtx) packedAt(k []byte) (bool, error) {
-	camera, start, ok := keyStart(k)
-	if !ok {
-		return false, nil
-	}
-	found := false
-	err := c.blockWindow(camera, start, start.Add(time.Nanosecond), 0, func(key []byte, _ Disposal) error {
-		if bytes.Equal(key, k) {
-			found = true
+// packedAt returns the keys of the packed records of camera that start at
+// start (nil if none).
+func (c codecCtx) packedAt(camera string, start time.Time) (map[string]bool, error) {
+	var keys map[string]bool
+	err := c.blockWindow(camera, start, start.Add(time.Nanosecond), 0, func(k []byte, d Disposal) error {
+		if d.Start.Equal(start) {
+			if keys == nil {
+				keys = map[string]bool{}
+			}
+			keys[string(k)] = true
 		}
 		return nil
 	})
-	return found, err
+	return keys, err
 }
 
 // packDisposals packs camera's disposal records into hourly blocks, at

@@ -56,10 +56,9 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 		dk, _ := tx.Bucket(bktDisposals).Cursor().Seek(prefix)
 		disposed = dk != nil && bytes.HasPrefix(dk, prefix)
 		if !disposed {
-			return newCodec(tx).blockWindow(camera, start, start.Add(time.Nanosecond), 0, func(k []byte, _ Disposal) error {
-				disposed = disposed || bytes.HasPrefix(k, prefix)
-				return nil
-			})
+			packed, err := newCodec(tx).packedAt(camera, start)
+			disposed = len(packed) > 0
+			return err
 		}
 		return nil
 	})

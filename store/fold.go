@@ -161,15 +161,16 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 		cdc := newCodec(tx)
 		type group struct {
 			sum  DisposalSummary
-			h    []byte // the lines hashed into RecordsSHA256
-			keys [][]byte
+			h    []byte   // the lines hashed into RecordsSHA256
+			keys [][]byte // of the single records folded (packed ones go with their blocks)
 		}
 		var groups []*group
 		// The records to fold, from blocks (each folded whole or not at
 		// all) and then single records, folded in key order.
 		type item struct {
-			k []byte
-			d Disposal
+			k      []byte
+			d      Disposal
+			single bool // a value of bucket disposals, not a packed record
 		}
 		var items []item
 		var blocks [][]byte
@@ -191,7 +192,7 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 					}
 				}
 				for i, d := range ds {
-					items = append(items, item{keys[i], d})
+					items = append(items, item{k: keys[i], d: d})
 				}
 				blocks = append(blocks, slices.Clone(k))
 			}
@@ -205,7 +206,7 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 			if d.When.After(cutoff) {
 				break
 			}
-			items = append(items, item{slices.Clone(k), d})
+			items = append(items, item{k: slices.Clone(k), d: d, single: true})
 		}
 		slices.SortFunc(items, func(a, b item) int { return bytes.Compare(a.k, b.k) })
 		for _, it := range items {
@@ -246,7 +247,9 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 				}
 			}
 			g.h = fmt.Appendf(g.h, "%s %s %s\n", d.File, d.SHA256, sealHash)
-			g.keys = append(g.keys, it.k)
+			if it.single {
+				g.keys = append(g.keys, it.k)
+			}
 			folded++
 		}
 		if folded == 0 {
@@ -279,7 +282,7 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 				return err
 			}
 			for _, dk := range g.keys {
-				if err := db.Delete(dk); err != nil { // a no-op for a packed record
+				if err := db.Delete(dk); err != nil {
 					return err
 				}
 			}

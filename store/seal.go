@@ -161,16 +161,8 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 // disposal, distinguishing segments that start at the same instant.
 func freeKey(tx *bolt.Tx, camera string, start time.Time) ([]byte, error) {
 	segs, disp := tx.Bucket(bktSegments), tx.Bucket(bktDisposals)
-	var packed map[string]bool // keys of packed records starting at start
-	if err := newCodec(tx).blockWindow(camera, start, start.Add(time.Nanosecond), 0, func(k []byte, d Disposal) error {
-		if d.Start.Equal(start) {
-			if packed == nil {
-				packed = map[string]bool{}
-			}
-			packed[string(k)] = true
-		}
-		return nil
-	}); err != nil {
+	packed, err := newCodec(tx).packedAt(camera, start)
+	if err != nil {
 		return nil, err
 	}
 	for dup := 0; dup <= 0xffff; dup++ {
