@@ -12,8 +12,13 @@ import (
 )
 
 // Disposal blocks (schema 3): the disposal records of one camera whose
-// segments started in one UTC hour, packed into one value once that hour's
-// retention is over (packDisposals, run by FoldDisposals). A record in a
+// segments started in one UTC day, packed into one value once that day's
+// retention is over (packDisposals, run by FoldDisposals). A day, not an
+// hour: an hour of one-minute records is about 3 KB, and bbolt gives a
+// value that size a page of its own (4 KB), while a day's (about 76 KB)
+// fills its pages but the last; and a day block is what FoldDisposals
+// folds into one summary. Blocks an earlier release wrote by the hour are
+// read the same way. A record in a
 // block is the same Disposal as in bucket "disposals", byte for byte once
 // decoded, but it costs about a third: the key and bbolt's per-value header
 // are paid once per block, and each record is written as its difference
@@ -56,8 +61,8 @@ var bktDisposalBlocks = []byte("disposal_blocks")
 const tagBlock = 0x03
 
 // blockSpan is the longest time from a block's first start to any of its
-// records' starts (records of one UTC hour).
-const blockSpan = time.Hour
+// records' starts (records of one UTC day).
+const blockSpan = 24 * time.Hour
 
 // Bits of a block record's same mask.
 const (
@@ -348,7 +353,7 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash 
 			return fmt.Errorf("decode disposal block %q: its first record is not its key", k)
 		}
 		if i > 0 && !st.Before(start.Add(blockSpan)) {
-			return fmt.Errorf("decode disposal block %q: a record starts outside the block's hour", k)
+			return fmt.Errorf("decode disposal block %q: a record starts outside the block's day", k)
 		}
 		p, pHash = d, sl.Hash()
 		if err := fn(key, d, pHash); err != nil {
@@ -444,15 +449,15 @@ func (c codecCtx) packedAt(camera string, start time.Time) (map[string]bool, err
 	return keys, err
 }
 
-// packDisposals packs camera's disposal records into hourly blocks, at
+// packDisposals packs camera's disposal records into daily blocks, at
 // most max records (0: no limit), in one transaction: every run of records
-// of one UTC hour of start that is complete (a later record of the camera
-// starts in a later hour) and was deleted at or before cutoff. A run that
+// of one UTC day of start that is complete (a later record of the camera
+// starts in a later day) and was deleted at or before cutoff. A run that
 // the block form cannot hold exactly stays as it is. It returns how many
 // records it packed and whether it stopped at max.
 func (s *Store) packDisposals(camera string, cutoff time.Time, max int) (int, bool, error) {
 	packed, full := 0, false
-	if testOnlyWriteV1 || testOnlyWriteV2 {
+	if writesBelow(3) {
 		return 0, false, nil
 	}
 	err := s.update("pack disposal records of "+camera, func(tx *bolt.Tx) error {
@@ -468,7 +473,7 @@ func (s *Store) packDisposals(camera string, cutoff time.Time, max int) (int, bo
 		var (
 			keys [][]byte
 			ds   []Disposal
-			hour time.Time
+			day  time.Time
 		)
 		flush := func() error {
 			defer func() { keys, ds = keys[:0], ds[:0] }()
@@ -507,9 +512,9 @@ func (s *Store) packDisposals(camera string, cutoff time.Time, max int) (int, bo
 			if err != nil {
 				return err
 			}
-			h := d.Start.UTC().Truncate(time.Hour)
-			if len(ds) > 0 && !h.Equal(hour) {
-				if err := flush(); err != nil { // the next record starts a later hour: hour is complete
+			dd := d.Start.UTC().Truncate(blockSpan)
+			if len(ds) > 0 && !dd.Equal(day) {
+				if err := flush(); err != nil { // the next record starts a later day: day is complete
 					return err
 				}
 			}
@@ -519,7 +524,7 @@ func (s *Store) packDisposals(camera string, cutoff time.Time, max int) (int, bo
 			if !packable(d) {
 				continue // stays a record of its own; the run goes on around it
 			}
-			hour = h
+			day = dd
 			keys = append(keys, k)
 			ds = append(ds, d)
 		}

@@ -29,12 +29,12 @@ func disposalsJSON(t *testing.T, s *store.Store, camera string) []string {
 	return out
 }
 
-// Records packed into hourly blocks read back exactly as before, through
+// Records packed into daily blocks read back exactly as before, through
 // every reader: Disposals, DisposeSegment's idempotence, a new segment at a
 // packed record's start (a new key), Check (deep), and FoldDisposals, which
 // folds blocks whole into the same summaries. Records disposed late (after
 // a hold) are packed later into blocks of their own, and the hour still
-// being deleted stays as records until a later hour starts.
+// being deleted stays as records until a later day starts.
 func TestPackDisposals_ReadBackExactly(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
@@ -45,6 +45,9 @@ func TestPackDisposals_ReadBackExactly(t *testing.T) {
 			writeSeg(t, s, "b", t0.Add(time.Duration(i)*time.Minute), time.Minute, "clock-jump")
 		}
 	}
+	// The next day's first minute: a's and b's day is complete once it is deleted.
+	writeSeg(t, s, "a", t0.Add(10*time.Hour), time.Minute)
+	writeSeg(t, s, "b", t0.Add(10*time.Hour), time.Minute)
 	h, err := s.AddHold(store.Hold{Camera: "a", From: t0.Add(20 * time.Minute), To: t0.Add(23 * time.Minute), Case: "WMP-7", Reason: "incident"}, alice)
 	if err != nil {
 		t.Fatal(err)
@@ -61,9 +64,10 @@ func TestPackDisposals_ReadBackExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// a: hours 0 and 1 (the held minutes 20–22 are not deleted: 57 + 60
-	// records), hour 2 stays as records (nothing later yet); b: hours 0, 1.
-	if keys["disposal_blocks"] != 4 || keys["disposals"] != 30+4 { // b: minutes 126, 133, 140, 147
+	// a: one block of the day (the held minutes 20–22 are not deleted:
+	// 147 records), the next day's minute stays a record (nothing later
+	// yet); b: the same, 22 records in its block.
+	if keys["disposal_blocks"] != 2 || keys["disposals"] != 2 {
 		t.Fatalf("after packing: %d blocks, %d records", keys["disposal_blocks"], keys["disposals"])
 	}
 	before := map[string][]string{}
@@ -83,6 +87,8 @@ func TestPackDisposals_ReadBackExactly(t *testing.T) {
 			writeSeg(t, u, "b", t0.Add(time.Duration(i)*time.Minute), time.Minute, "clock-jump")
 		}
 	}
+	writeSeg(t, u, "a", t0.Add(10*time.Hour), time.Minute)
+	writeSeg(t, u, "b", t0.Add(10*time.Hour), time.Minute)
 	if _, err := u.AddHold(store.Hold{Camera: "a", From: t0.Add(20 * time.Minute), To: t0.Add(23 * time.Minute), Case: "WMP-7", Reason: "incident"}, alice); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +139,7 @@ func TestPackDisposals_ReadBackExactly(t *testing.T) {
 	if _, err := s.FoldDisposals(now, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, keys, _ = s.BucketStatsForTest(); keys["disposal_blocks"] != 5 { // minutes 5 (manual) and 20–22 of hour 0 in one
+	if _, keys, _ = s.BucketStatsForTest(); keys["disposal_blocks"] != 3 { // minutes 5 (manual) and 20–22 of the day in one
 		t.Fatalf("after the held minutes: %d blocks", keys["disposal_blocks"])
 	}
 	all := disposalsJSON(t, s, "a")
@@ -192,6 +198,7 @@ func TestPackDisposals_TamperedBlockDetected(t *testing.T) {
 	for i := range 130 {
 		rec = writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute)
 	}
+	writeSeg(t, s, "a", t0.Add(10*time.Hour), time.Minute) // the next day: the first is complete
 	now := t0.Add(31 * day)
 	e.clk.Set(now)
 	if _, _, err := s.ApplyRetention(now, store.RetentionPolicy{Default: 30 * day}, 0); err != nil {

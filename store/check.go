@@ -605,18 +605,19 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 		}
 	}
 	h, ok := head, hasHead
-	switch {
-	case prev == nil && ok && h.Seq != 0:
-		// Every seal folded (a camera no longer recording, past grace):
-		// the head is the last folded seal.
-		var last SummaryRecord
-		for _, r := range folded {
-			if r.Summary.SeqLast > last.Summary.SeqLast {
-				last = r
-			}
+	var last SummaryRecord // the summary of the last folded seal
+	for _, r := range folded {
+		if r.Summary.SeqLast > last.Summary.SeqLast {
+			last = r
 		}
+	}
+	switch {
+	case (prev == nil || last.Summary.SeqLast > prev.Seq) && ok && h.Seq != 0:
+		// Every seal after the last one kept folded (a camera no longer
+		// recording, or held footage that outlived the rest, past
+		// grace): the head is the last folded seal.
 		if last.Summary.SeqLast != h.Seq || last.Summary.LastSealHash != h.Hash {
-			add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but no seals exist", h.Seq))
+			add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but the last seal kept or folded is seq %d", h.Seq, last.Summary.SeqLast))
 		}
 	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != hashOf(prev)):
 		add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))

@@ -44,6 +44,10 @@ import (
 //	tag 0x02 | state byte | name counter uvarint | codec str | created tdelta(start)
 //	| disposing byte [why str | at tdelta(start)] | record byte [seal]
 //
+// or, with the segment's activity (schema 4), tag 0x04 and the same fields
+// with "activity length uvarint | activity" after the disposing part
+// (before the seal, so Activity reads it without decoding the seal).
+//
 // seal: version uvarint | seq uvarint | end tdelta(start) | bytes varint |
 // frames varint | sha256 [32] | time source str | clock offset ms varint |
 // camera clock byte | lost varint | dropped varint | state str | nflags
@@ -58,6 +62,9 @@ import (
 // bytes. tdelta(base) is a zigzag varint of the nanoseconds since base,
 // times 2, or of the whole milliseconds, times 2, plus 1.
 const tagCompact = 0x02
+
+// tagCompactActivity is tagCompact's entry with its activity.
+const tagCompactActivity = 0x04
 
 // codecStrings is frozen: entries are only ever appended.
 var codecStrings = []string{
@@ -515,7 +522,7 @@ var entryStates = []string{stateOpen, stateSealed, stateDisposing}
 // exactly, else JSON.
 func (c codecCtx) encodeEntry(k []byte, e entry) ([]byte, error) {
 	js, err := json.Marshal(e)
-	if err != nil || testOnlyWriteV1 {
+	if err != nil || writesBelow(2) {
 		return js, err
 	}
 	v, ok, err := c.compactEntry(k, e)
@@ -550,8 +557,12 @@ func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
 	if st < 0 {
 		return nil, false, nil
 	}
-	w := encoder{b: make([]byte, 0, 192)}
-	w.byte1(tagCompact)
+	w := encoder{b: make([]byte, 0, 192+len(e.Activity))}
+	if e.Activity != nil {
+		w.byte1(tagCompactActivity)
+	} else {
+		w.byte1(tagCompact)
+	}
 	w.byte1(byte(st))
 	w.uvarint(uint64(n))
 	w.str(e.Codec)
@@ -562,6 +573,10 @@ func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
 		w.tdelta(e.DisposeAt, start)
 	} else {
 		w.byte1(0)
+	}
+	if e.Activity != nil {
+		w.uvarint(uint64(len(e.Activity)))
+		w.raw(e.Activity)
 	}
 	if e.Record == nil {
 		w.byte1(0)
@@ -575,7 +590,7 @@ func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
 // decodeEntry decodes the value v at key k, JSON or compact.
 func (c codecCtx) decodeEntry(k, v []byte) (entry, error) {
 	var e entry
-	if len(v) == 0 || v[0] != tagCompact {
+	if !compactEntryTag(v) {
 		if err := json.Unmarshal(v, &e); err != nil {
 			return e, fmt.Errorf("decode %q: %w", k, err)
 		}
@@ -598,6 +613,9 @@ func (c codecCtx) decodeEntry(k, v []byte) (entry, error) {
 		e.DisposeWhy = r.str()
 		e.DisposeAt = r.tdelta(start)
 	}
+	if v[0] == tagCompactActivity {
+		e.Activity = bytes.Clone(r.raw(int(r.uvarint())))
+	}
 	if r.byte1() == 1 {
 		e.Record = c.decodeSeal(&r, camera, e.File, e.Codec, start)
 	}
@@ -610,11 +628,42 @@ func (c codecCtx) decodeEntry(k, v []byte) (entry, error) {
 	return e, nil
 }
 
+// compactEntryTag reports whether v is an entry in a compact form.
+func compactEntryTag(v []byte) bool {
+	return len(v) > 0 && (v[0] == tagCompact || v[0] == tagCompactActivity)
+}
+
+// entryActivity returns the activity kept in the entry v at key k (nil if
+// none), reading a compact value only up to it.
+func (c codecCtx) entryActivity(k, v []byte) ([]byte, error) {
+	switch {
+	case len(v) > 0 && v[0] == tagCompact:
+		return nil, nil
+	case !compactEntryTag(v):
+		e, err := c.decodeEntry(k, v)
+		return e.Activity, err
+	}
+	r := decoder{b: v[1:]}
+	r.byte1()
+	r.uvarint()
+	r.str()
+	r.tdelta(time.Time{})
+	if r.byte1() == 1 {
+		r.str()
+		r.tdelta(time.Time{})
+	}
+	a := r.raw(int(r.uvarint()))
+	if r.err != nil {
+		return nil, fmt.Errorf("decode %q: %w", k, r.err)
+	}
+	return a, nil
+}
+
 // encodeDisposal returns d's value at key k: compact if it reproduces d
 // exactly, else JSON.
 func (c codecCtx) encodeDisposal(k []byte, d Disposal) ([]byte, error) {
 	js, err := json.Marshal(d)
-	if err != nil || testOnlyWriteV1 {
+	if err != nil || writesBelow(2) {
 		return js, err
 	}
 	v, ok, err := c.compactDisposal(k, d)

@@ -147,6 +147,8 @@ func TestCodec_RoundTrip(t *testing.T) {
 // Garbage never panics the decoders (entries, records, blocks).
 func FuzzCodec_DecodeEntry(f *testing.F) {
 	f.Add([]byte{tagCompact, 1, 0, 2, 1, 0, 1})
+	f.Add([]byte{tagCompactActivity, 1, 0, 2, 1, 0, 5, 3, 150, 0x1f, 0x82, 0x00, 0})
+	f.Add([]byte{3, 150, 0x1f, 0x82, 0x00})
 	f.Add([]byte(`{"state":"sealed"}`))
 	f.Add([]byte{tagBlock, 2, 0, 1, 0, 3, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{tagBlock, 1, 0x80, 0x80, 1, 5})
@@ -164,6 +166,8 @@ func FuzzCodec_DecodeEntry(f *testing.F) {
 		_ = db.View(func(tx *bolt.Tx) error {
 			c := newCodec(tx)
 			_, _ = c.decodeEntry(k, v)
+			_, _ = c.entryActivity(k, v)
+			_, _ = unpackActivity(v)
 			_, _ = c.decodeDisposal(k, v)
 			_, _, _ = c.blockRecords(k, v)
 			_, _ = c.decodeSummary(append(slices.Clone(k[:len(k)-2]), 0, 0, 0, 0, 0, 0, 0, 7), v)

@@ -144,11 +144,9 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 	return nil
 }
 
-// SetWriteV2ForTest makes the store write schema 2 (see testOnlyWriteV2).
-func SetWriteV2ForTest(on bool) { testOnlyWriteV2 = on }
-
-// SetWriteV1ForTest makes the store write schema 1 (see testOnlyWriteV1).
-func SetWriteV1ForTest(on bool) { testOnlyWriteV1 = on }
+// SetWriteSchemaForTest makes the store write schema v, an earlier one
+// (see testOnlyWriteSchema); 0 for the current one.
+func SetWriteSchemaForTest(v int) { testOnlyWriteSchema = v }
 
 // SetMigrateForTest sets the migration's batch size and a hook called after
 // each committed step (nil: none).
@@ -163,7 +161,7 @@ func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		for _, name := range migrateBuckets {
 			_ = tx.Bucket(name).ForEach(func(_, v []byte) error {
-				if len(v) > 0 && v[0] == tagCompact {
+				if compactEntryTag(v) {
 					compact++
 				} else {
 					js++
@@ -220,15 +218,17 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 		}
 		close(work)
 		wg.Wait()
-		if _, err := tx.CreateBucketIfNotExists(bktActivity); err != nil {
-			return err
-		}
-		packBuckets(tx)
 		act := make([]byte, 1+int(dur/time.Second))
 		for ci, cam := range cams {
 			o := &out[ci]
 			for i, k := range o.keys {
 				e := o.es[i]
+				// A second of 4 Mbit/s is level 151 or so; keyframes add.
+				act[0] = activityVersion
+				for j := 1; j < len(act); j++ {
+					act[j] = byte(146 + (i+j*7)%11)
+				}
+				e.Activity = packActivity(act[1:])
 				v, ok, err := c.compactEntry(k, e)
 				if err != nil {
 					return err
@@ -243,14 +243,6 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 					}
 				}
 				if err := segs.Put(k, v); err != nil {
-					return err
-				}
-				// A second of 4 Mbit/s is level 151 or so; keyframes add.
-				act[0] = activityVersion
-				for j := 1; j < len(act); j++ {
-					act[j] = byte(146 + (i+j*7)%11)
-				}
-				if err := putActivity(tx, k, act); err != nil {
 					return err
 				}
 			}

@@ -87,19 +87,21 @@ func (d DisposalSummary) disposal() Disposal {
 
 // FoldDisposals folds, per camera and UTC day of their start, the disposal
 // records deleted at least grace before now into signed daily summaries
-// (bucket "disposal_days"), at most limit records (0: no limit), in
-// transactions of at most foldBatch records, each audited "disposal.fold"
-// (params count, summaries). It returns how many records it folded. A
-// crash leaves each batch folded or not, never half. Per camera it walks
-// the disposal records from the oldest start and stops at the first not yet
-// past grace, so its cost is proportional to what it folds. grace <= 0
-// folds nothing.
+// (bucket "disposal_days"), whole days only (foldDays: one summary per
+// camera and day however often it runs), at most limit records (0: no
+// limit), in transactions of at most foldBatch records, each audited
+// "disposal.fold" (params count, summaries). It returns how many records
+// it folded. A crash leaves each batch folded or not, never half. Per
+// camera it walks the disposal records by day from the oldest start and
+// stops at the first day none of whose records is past grace, so its cost
+// is proportional to what it folds (and to the days it passes over while
+// footage of them is held). grace <= 0 folds nothing.
 //
 // Before folding it records the last retention batch, if a pass left one
-// (ApplyRetention), and packs every camera's records of each UTC hour whose
+// (ApplyRetention), and packs every camera's records of each UTC day whose
 // retention is over into one block (packDisposals, blocks.go), at most
-// foldBatch records a transaction and about limit a call; packing changes how records are stored,
-// not what they say, and is not audited.
+// foldBatch records a transaction and about limit a call; packing changes
+// how records are stored, not what they say, and is not audited.
 func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (int, error) {
 	if s.ro {
 		return 0, fmt.Errorf("fold disposals: %w", ErrReadOnly)
@@ -165,50 +167,13 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 			keys [][]byte // of the single records folded (packed ones go with their blocks)
 		}
 		var groups []*group
-		// The records to fold, from blocks (each folded whole or not at
-		// all) and then single records, folded in key order.
-		type item struct {
-			k      []byte
-			d      Disposal
-			single bool // a value of bucket disposals, not a packed record
+		// The records to fold, a whole day at a time (foldDays): blocks,
+		// then single records, folded in key order.
+		items, blocks, err := foldDays(tx, cdc, camera, cutoff, max)
+		if err != nil {
+			return err
 		}
-		var items []item
-		var blocks [][]byte
-		prefix := cameraPrefix(camera)
-		if bb := tx.Bucket(bktDisposalBlocks); bb != nil {
-			c := bb.Cursor()
-		blocks:
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				keys, ds, err := cdc.blockRecords(k, v)
-				if err != nil {
-					return err
-				}
-				if len(items) > 0 && len(items)+len(ds) > max {
-					break
-				}
-				for _, d := range ds {
-					if d.When.After(cutoff) {
-						break blocks
-					}
-				}
-				for i, d := range ds {
-					items = append(items, item{k: keys[i], d: d})
-				}
-				blocks = append(blocks, slices.Clone(k))
-			}
-		}
-		c := db.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(items) < max; k, v = c.Next() {
-			d, err := cdc.decodeDisposal(k, v)
-			if err != nil {
-				return err
-			}
-			if d.When.After(cutoff) {
-				break
-			}
-			items = append(items, item{k: slices.Clone(k), d: d, single: true})
-		}
-		slices.SortFunc(items, func(a, b item) int { return bytes.Compare(a.k, b.k) })
+		slices.SortFunc(items, func(a, b foldItem) int { return bytes.Compare(a.k, b.k) })
 		for _, it := range items {
 			d := it.d
 			day := d.Start.UTC().Format(time.DateOnly)
@@ -297,6 +262,125 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 			"first_day", groups[0].sum.Day, "last_day", groups[len(groups)-1].sum.Day))
 	})
 	return folded, err
+}
+
+// foldItem is a disposal record to fold, with its key.
+type foldItem struct {
+	k      []byte
+	d      Disposal
+	single bool // a value of bucket disposals, not a packed record
+}
+
+// foldSettle is how long after a day's last disposal FoldDisposals
+// folds it when nothing of a later day is past grace to show that the
+// day's retention is over (a camera's last day): retention deletes a day's
+// footage within about a day.
+const foldSettle = 24 * time.Hour
+
+// foldDay is one camera's disposal records of one UTC day (of start), and
+// the keys of the blocks that hold them.
+type foldDay struct {
+	items            []foldItem
+	blocks           [][]byte
+	earliest, latest time.Time // of the records' deletion
+	next             []byte    // where the next day's keys start
+}
+
+// foldDays returns camera's disposal records to fold, and the keys of the
+// blocks they fill: its days (UTC, of the segments' start) from the oldest,
+// each day whole and only once its retention is over, so hourly passes
+// leave one summary per camera and day, not one per pass. A day is folded
+// once every record of it was deleted at or before cutoff and either a
+// record of a later day was too, or the day's last deletion was foldSettle
+// before cutoff. The walk stops at the first day not ready (so folding
+// stays a prefix of the camera's records, and a record whose successor is
+// folded is never left without its signature) or before a day that would
+// take it over max records (the first day is taken whole whatever its
+// size). Footage of a day deleted late (after a hold) makes records of
+// that day after it was folded: they fold later, in a summary of their own.
+func foldDays(tx *bolt.Tx, cdc codecCtx, camera string, cutoff time.Time, max int) ([]foldItem, [][]byte, error) {
+	var items []foldItem
+	var blocks [][]byte
+	cur, err := recordDay(tx, cdc, camera, cameraPrefix(camera))
+	for err == nil && cur != nil && !cur.latest.After(cutoff) {
+		var next *foldDay
+		if next, err = recordDay(tx, cdc, camera, cur.next); err != nil {
+			break
+		}
+		ready := !cur.latest.After(cutoff.Add(-foldSettle)) || next != nil && !next.earliest.After(cutoff)
+		if !ready || len(items) > 0 && len(items)+len(cur.items) > max {
+			break
+		}
+		items = append(items, cur.items...)
+		blocks = append(blocks, cur.blocks...)
+		cur = next
+	}
+	return items, blocks, err
+}
+
+// recordDay returns camera's disposal records, single and packed, of the
+// first UTC day (of start) that has one at or after key pos; nil if none.
+func recordDay(tx *bolt.Tx, cdc codecCtx, camera string, pos []byte) (*foldDay, error) {
+	db, bb := tx.Bucket(bktDisposals), tx.Bucket(bktDisposalBlocks)
+	day, ok := nextRecordDay(camera, pos, db, bb)
+	if !ok {
+		return nil, nil
+	}
+	lo, hi := timeKey(camera, day), timeKey(camera, day.Add(24*time.Hour))
+	fd := &foldDay{next: hi}
+	if bb != nil {
+		c := bb.Cursor()
+		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+			keys, ds, err := cdc.blockRecords(k, v)
+			if err != nil {
+				return nil, err
+			}
+			for i, d := range ds {
+				fd.items = append(fd.items, foldItem{k: keys[i], d: d})
+			}
+			fd.blocks = append(fd.blocks, slices.Clone(k))
+		}
+	}
+	c := db.Cursor()
+	for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+		d, err := cdc.decodeDisposal(k, v)
+		if err != nil {
+			return nil, err
+		}
+		fd.items = append(fd.items, foldItem{k: slices.Clone(k), d: d, single: true})
+	}
+	for i, it := range fd.items {
+		if i == 0 || it.d.When.Before(fd.earliest) {
+			fd.earliest = it.d.When
+		}
+		if i == 0 || it.d.When.After(fd.latest) {
+			fd.latest = it.d.When
+		}
+	}
+	return fd, nil
+}
+
+// nextRecordDay returns the UTC day of start of camera's first disposal
+// record, single or packed, at or after key pos.
+func nextRecordDay(camera string, pos []byte, buckets ...*bolt.Bucket) (time.Time, bool) {
+	prefix := cameraPrefix(camera)
+	var first []byte
+	for _, b := range buckets {
+		if b == nil {
+			continue
+		}
+		if k, _ := b.Cursor().Seek(pos); k != nil && bytes.HasPrefix(k, prefix) && (first == nil || bytes.Compare(k, first) < 0) {
+			first = k
+		}
+	}
+	if first == nil {
+		return time.Time{}, false
+	}
+	_, start, ok := keyStart(first)
+	if !ok {
+		return time.Time{}, false
+	}
+	return start.UTC().Truncate(24 * time.Hour), true
 }
 
 // summaries returns camera's disposal summaries whose window overlaps

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,8 +31,10 @@ func TestFoldDisposals(t *testing.T) {
 		t.Fatalf("retention day 1: %d %v", len(ds), err)
 	}
 	// Day 0's records were deleted at day 31, day 1's at day 32: at day
-	// 121.5 only day 0's are past a 90-day grace.
-	e.clk.Set(t0.Add(121*day + 12*time.Hour))
+	// 122.5 both are past a 90-day grace, but only day 0 is known to be
+	// whole (a record of a later day is past grace too); day 1, the last,
+	// waits a day after its last deletion.
+	e.clk.Set(t0.Add(122*day + 12*time.Hour))
 	n, err := s.FoldDisposals(e.clk.Now(), store.DefaultDisposalGrace, 0)
 	if err != nil || n != 3 {
 		t.Fatalf("folded %d, %v", n, err)
@@ -78,4 +81,67 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Housekeeping folds hourly, while retention is still deleting a day: each
+// camera's day still folds into one summary, once the whole day is past
+// grace. Held footage does not hold its day back; deleted once the hold is
+// released, it folds past grace in a summary of its own.
+func TestFoldDisposals_HourlyPassesFoldWholeDays(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	day0 := t0.Truncate(day)
+	const perDay = 48 // half-hour segments
+	for i := range 3 * perDay {
+		writeSeg(t, s, "a", day0.Add(time.Duration(i)*30*time.Minute), 30*time.Minute)
+	}
+	h, err := s.AddHold(store.Hold{Camera: "a", From: day0.Add(6 * time.Hour), To: day0.Add(6*time.Hour + time.Minute), Case: "WMP-9", Reason: "incident"}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, grace := store.RetentionPolicy{Default: 30 * day}, 2*day
+	housekeep := func(from, to time.Time) {
+		t.Helper()
+		for now := from; now.Before(to); now = now.Add(time.Hour) {
+			e.clk.Set(now)
+			if _, _, err := s.ApplyRetention(now, policy, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.FoldDisposals(now, grace, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	daySums := func() map[string][]int {
+		t.Helper()
+		sums, err := s.DisposalSummaries("a", time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]int{}
+		for _, r := range sums {
+			out[r.Summary.Day] = append(out[r.Summary.Day], r.Summary.Count)
+		}
+		return out
+	}
+	housekeep(day0.Add(30*day), day0.Add(37*day))
+	got := daySums()
+	if len(got) != 3 || !slices.Equal(got["2026-11-22"], []int{perDay - 1}) ||
+		!slices.Equal(got["2026-11-23"], []int{perDay}) || !slices.Equal(got["2026-11-24"], []int{perDay}) {
+		t.Fatalf("summaries by day with a segment of day 0 held: %v", got)
+	}
+	if segs, err := s.Segments("a", day0, day0.Add(day)); err != nil || len(segs) != 1 {
+		t.Fatalf("held footage: %d segments, %v", len(segs), err)
+	}
+	e.mustClean(t, s)
+
+	if _, err := s.ReleaseHold(h.ID, "closed", bob, false); err != nil {
+		t.Fatal(err)
+	}
+	housekeep(day0.Add(37*day), day0.Add(41*day))
+	got = daySums()
+	if len(got) != 3 || !slices.Equal(got["2026-11-22"], []int{perDay - 1, 1}) {
+		t.Fatalf("summaries by day after the release: %v", got)
+	}
+	e.mustClean(t, s)
 }

@@ -25,11 +25,17 @@ type migrationState struct {
 	After     []byte    `json:"after,omitempty"`
 	Converted int64     `json:"converted"`
 	KeptJSON  int64     `json:"kept_json"`
+	// MovedActivity counts activity values moved into their entries,
+	// DroppedActivity those dropped (malformed, or of no entry).
+	MovedActivity   int64 `json:"moved_activity,omitempty"`
+	DroppedActivity int64 `json:"dropped_activity,omitempty"`
 }
 
+// migrateBuckets are the buckets whose values a migration from schema 1
+// rewrites compact, in order; bucket "activity" follows (migrateActivity).
 var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 
-// migrate upgrades a schema 1 or 2 index to schema 3 in place, online:
+// migrate upgrades a schema 1, 2 or 3 index to schema 4 in place, online:
 // readers accept every encoding, so the index is usable between any two of
 // its transactions, and each transaction is one step a crash can end on:
 //
@@ -40,14 +46,18 @@ var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 //     "segments", then of "disposals": rewrite each JSON value in the
 //     compact encoding (a value the compact form cannot reproduce exactly
 //     stays JSON) and advance the progress key;
-//  3. done: schema "3", delete the progress key, audit "index.migrate"
+//  3. per batch of at most migrateBatch values of bucket "activity": move
+//     each into its segment's entry (packed) and delete it, and advance the
+//     progress key; the last batch deletes the bucket;
+//  4. done: schema "4", delete the progress key, audit "index.migrate"
 //     (phase done, with the counts).
 //
 // A crash leaves the progress key, and the next read-write Open resumes
 // after the last committed batch. Converting a value already compact is a
-// no-op, so resuming is idempotent. Derived buckets, chains, gaps, holds and
-// the audit log are unchanged. Disposal records are packed into blocks
-// later, by FoldDisposals, like every record deleted after the upgrade.
+// no-op, and a moved activity value is gone with the batch that moved it,
+// so resuming is idempotent. Derived buckets, chains, gaps, holds and the
+// audit log are unchanged. Disposal records are packed into blocks later,
+// by FoldDisposals, like every record deleted after the upgrade.
 func (s *Store) migrate(from int) error {
 	if from < 1 || from >= schemaVersion {
 		return fmt.Errorf("migrate schema %d: %w", from, ErrSchema)
@@ -72,8 +82,8 @@ func (s *Store) migrate(from int) error {
 					return err
 				}
 			}
-			st = migrationState{From: from, Started: s.clock.Now().UTC().Round(0)}
-			if from == 1 { // schema 2's compact values; from 2 nothing is rewritten
+			st = migrationState{From: from, Started: s.clock.Now().UTC().Round(0), Bucket: string(bktActivity)}
+			if from == 1 { // schema 2's compact values; from 2 they are compact already
 				st.Bucket = string(bktSegments)
 			}
 			if err := putJSON(tx.Bucket(bktMeta), keyMigration, st); err != nil {
@@ -90,6 +100,9 @@ func (s *Store) migrate(from int) error {
 	}
 	for st.Bucket != "" {
 		err := s.update(op, func(tx *bolt.Tx) error {
+			if st.Bucket == string(bktActivity) {
+				return migrateActivity(tx, &st)
+			}
 			return migrateStep(tx, &st)
 		})
 		if err != nil {
@@ -107,12 +120,14 @@ func (s *Store) migrate(from int) error {
 		}
 		return s.auditHook(tx, s.auditAction("index.migrate", "phase", "done",
 			"from", strconv.Itoa(from), "to", strconv.Itoa(schemaVersion),
-			"converted", strconv.FormatInt(st.Converted, 10), "kept_json", strconv.FormatInt(st.KeptJSON, 10)))
+			"converted", strconv.FormatInt(st.Converted, 10), "kept_json", strconv.FormatInt(st.KeptJSON, 10),
+			"moved_activity", strconv.FormatInt(st.MovedActivity, 10), "dropped_activity", strconv.FormatInt(st.DroppedActivity, 10)))
 	})
 	if err != nil {
 		return err
 	}
-	s.log.Info("index migration done", "from", from, "to", schemaVersion, "converted", st.Converted, "kept_json", st.KeptJSON)
+	s.log.Info("index migration done", "from", from, "to", schemaVersion, "converted", st.Converted, "kept_json", st.KeptJSON,
+		"moved_activity", st.MovedActivity, "dropped_activity", st.DroppedActivity)
 	testOnlyMigrateStep("done")
 	return nil
 }
@@ -140,7 +155,7 @@ func migrateStep(tx *bolt.Tx, st *migrationState) error {
 	for ; k != nil && n < migrateBatch; k, v = c.Next() {
 		n++
 		next.After = slices.Clone(k)
-		if len(v) > 0 && v[0] == tagCompact {
+		if compactEntryTag(v) {
 			continue
 		}
 		todo = append(todo, kv{slices.Clone(k), slices.Clone(v)})
@@ -151,7 +166,7 @@ func migrateStep(tx *bolt.Tx, st *migrationState) error {
 		if i+1 < len(migrateBuckets) {
 			next.Bucket = string(migrateBuckets[i+1])
 		} else {
-			next.Bucket = ""
+			next.Bucket = string(bktActivity)
 		}
 	}
 	cdc := newCodec(tx)
@@ -175,7 +190,7 @@ func migrateStep(tx *bolt.Tx, st *migrationState) error {
 				return err
 			}
 		}
-		if len(out) > 0 && out[0] == tagCompact {
+		if compactEntryTag(out) {
 			next.Converted++
 			if err := b.Put(e.k, out); err != nil {
 				return err
@@ -183,6 +198,55 @@ func migrateStep(tx *bolt.Tx, st *migrationState) error {
 		} else {
 			next.KeptJSON++
 		}
+	}
+	if err := putJSON(tx.Bucket(bktMeta), keyMigration, next); err != nil {
+		return err
+	}
+	*st = next
+	return nil
+}
+
+// migrateActivity moves one batch of bucket "activity" into the entries
+// (schema 4 keeps a segment's activity in its entry) and advances st
+// (stored in meta in the same transaction); once the bucket is empty it
+// deletes it and ends the phase.
+func migrateActivity(tx *bolt.Tx, st *migrationState) error {
+	next := *st // st changes only when fn succeeds
+	b := tx.Bucket(bktActivity)
+	type kv struct{ k, v []byte }
+	var todo []kv
+	if b != nil {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(todo) < migrateBatch; k, v = c.Next() {
+			todo = append(todo, kv{slices.Clone(k), slices.Clone(v)})
+		}
+	}
+	for _, a := range todo {
+		e, found, err := getEntry(tx, a.k)
+		if err != nil {
+			return err
+		}
+		packed, perr := storedActivity(a.v)
+		if found && perr == nil && e.Activity == nil {
+			e.Activity = packed
+			if err := putEntry(tx, a.k, e); err != nil {
+				return err
+			}
+			next.MovedActivity++
+		} else if !found || perr != nil {
+			next.DroppedActivity++
+		}
+		if err := b.Delete(a.k); err != nil {
+			return err
+		}
+	}
+	if len(todo) < migrateBatch {
+		if b != nil {
+			if err := tx.DeleteBucket(bktActivity); err != nil {
+				return err
+			}
+		}
+		next.Bucket = ""
 	}
 	if err := putJSON(tx.Bucket(bktMeta), keyMigration, next); err != nil {
 		return err
@@ -201,13 +265,13 @@ func testOnlyMigrateStep(step string) {
 	}
 }
 
-// testOnlyWriteV2 (tests only) makes the store write schema 2: Init writes
-// version 2 without bucket "disposal_blocks", Open does not migrate, and
-// records are never packed into blocks.
-var testOnlyWriteV2 bool
+// testOnlyWriteSchema (tests only), if not 0, makes the store write that
+// earlier schema, as the release of it did, through today's code paths:
+// Init writes that version and leaves out the later buckets, Open does not
+// migrate, and what the later schemas added is not written: below 4,
+// activity goes to bucket "activity", not into entries; below 3, records
+// are never packed into blocks; below 2, every value is JSON.
+var testOnlyWriteSchema int
 
-// testOnlyWriteV1 (tests only) makes the store write schema 1: Init writes
-// version 1 without the schema 2 buckets, every value is written as JSON,
-// and Open does not migrate. It makes an index as the release before schema
-// 2 did, through today's code paths.
-var testOnlyWriteV1 bool
+// writesBelow reports whether the store writes a schema before v (tests only).
+func writesBelow(v int) bool { return testOnlyWriteSchema != 0 && testOnlyWriteSchema < v }

@@ -47,8 +47,8 @@ func migrateChild(spec string) {
 // entries. It returns the number of segment entries and disposal records.
 func v1Index(t *testing.T, e *env) (entries, disposals int) {
 	t.Helper()
-	store.SetWriteV1ForTest(true)
-	defer store.SetWriteV1ForTest(false)
+	store.SetWriteSchemaForTest(1)
+	defer store.SetWriteSchemaForTest(0)
 	if err := os.RemoveAll(e.dir); err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,9 @@ func v1Index(t *testing.T, e *env) (entries, disposals int) {
 // compact, Recover finishes the interrupted disposal, check --deep is
 // clean, and the migration is audited once at its start and once at its end.
 func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
-	// 15 entries + 5 disposals in batches of 4: begin, 4 + 2 batches, done.
-	for n := 1; n <= 8; n++ {
+	// 15 entries + 5 disposals in batches of 4: begin, 4 + 2 batches, the
+	// activity (none: one step), done.
+	for n := 1; n <= 9; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			seed := make([]byte, 32)
@@ -107,7 +108,7 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 
 			s := e.open(t) // resumes the migration
 			c, js, schema, err := s.EncodingsForTest()
-			if err != nil || js != 0 || c != entries+disposals || schema != "3" {
+			if err != nil || js != 0 || c != entries+disposals || schema != "4" {
 				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
 			}
 			acts := e.recover(t, s, "a", "b")
@@ -150,11 +151,12 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 	}
 }
 
-// An index of schema 2 (records never packed) is migrated to schema 3 at
-// Open, resuming after a kill -9 at each step (begin, done); its records
-// are then packed by FoldDisposals, list the same, and check --deep clean.
+// An index of schema 2 (records never packed) is migrated to schema 4 at
+// Open, resuming after a kill -9 at each step (begin, activity (none),
+// done); its records are then packed by FoldDisposals, list the same, and
+// check --deep clean.
 func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
-	for n := 1; n <= 2; n++ {
+	for n := 1; n <= 3; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			seed := make([]byte, 32)
@@ -162,7 +164,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 				seed[i] = byte(i + 5*n)
 			}
 			e.sig = storetest.NewSignerFromSeed(seed)
-			store.SetWriteV2ForTest(true)
+			store.SetWriteSchemaForTest(2)
 			if err := os.RemoveAll(e.dir); err != nil {
 				t.Fatal(err)
 			}
@@ -173,6 +175,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			for i := range 130 {
 				writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute)
 			}
+			writeSeg(t, s, "a", t0.Add(10*time.Hour), time.Minute) // the next day: the first is complete
 			e.clk.Set(t0.Add(31 * day))
 			if _, _, err := s.ApplyRetention(t0.Add(31*day), store.RetentionPolicy{Default: 30 * day}, 0); err != nil {
 				t.Fatal(err)
@@ -181,25 +184,25 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := disposalsJSON(t, s, "a")
-			if _, keys, _ := s.BucketStatsForTest(); len(before) != 130 || keys["disposals"] != 130 {
+			if _, keys, _ := s.BucketStatsForTest(); len(before) != 131 || keys["disposals"] != 131 {
 				t.Fatalf("schema 2 index: %d records listed, %d stored", len(before), keys["disposals"])
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			store.SetWriteV2ForTest(false)
+			store.SetWriteSchemaForTest(0)
 
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "3" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "4" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			e.mustClean(t, s)
 			if _, err := s.FoldDisposals(t0.Add(31*day), 90*day, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 2 || keys["disposals"] != 10 {
+			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 1 || keys["disposals"] != 1 {
 				t.Fatalf("after packing: %d blocks, %d records", keys["disposal_blocks"], keys["disposals"])
 			}
 			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
@@ -248,5 +251,93 @@ func killMigrationAfter(t *testing.T, dir string, seed []byte, n int) {
 	_ = cmd.Wait()
 	if !finished && seen != n {
 		t.Fatalf("child reported %d steps", seen)
+	}
+}
+
+// An index of schema 3 (activity in bucket "activity") is migrated to
+// schema 4 at Open, resuming after a kill -9 at each step (begin, three
+// batches of activity, done): every segment's activity is then in its
+// entry and reads back the same, the bucket is gone, check --deep is
+// clean, and the migration is audited with what it moved.
+func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
+	const segs = 10 // in batches of 4: 3 batches
+	for n := 1; n <= 5; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			seed := make([]byte, 32)
+			for i := range seed {
+				seed[i] = byte(i + 7*n)
+			}
+			e.sig = storetest.NewSignerFromSeed(seed)
+			store.SetWriteSchemaForTest(3)
+			if err := os.RemoveAll(e.dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Init(e.dir, storetest.BoxID); err != nil {
+				t.Fatal(err)
+			}
+			s := e.open(t)
+			for i := range segs {
+				start := t0.Add(time.Duration(i) * time.Minute)
+				per := make([]int64, 60)
+				for j := range per {
+					per[j] = int64(400_000 + 37_000*((i+j)%9) + 2_000_000*(j%25/24)) // a keyframe every 25 s
+				}
+				writeSegActivity(t, s, "a", start, store.EncodeActivity(per))
+			}
+			writeSeg(t, s, "a", t0.Add(time.Hour), time.Minute) // without activity
+			before, err := s.Activity("a", t0, t0.Add(2*time.Hour))
+			if err != nil || len(before) != segs {
+				t.Fatalf("schema 3 index: activity of %d segments, %v", len(before), err)
+			}
+			if _, keys, _ := s.BucketStatsForTest(); keys["activity"] != segs {
+				t.Fatalf("schema 3 index: %d activity values", keys["activity"])
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store.SetWriteSchemaForTest(0)
+
+			killMigrationAfter(t, e.dir, seed, n)
+
+			s = e.open(t) // resumes the migration
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "4" {
+				t.Fatalf("after migration: schema %q, %v", schema, err)
+			}
+			if _, keys, _ := s.BucketStatsForTest(); keys["activity"] != 0 {
+				t.Fatalf("after migration: %d activity values left", keys["activity"])
+			}
+			after, err := s.Activity("a", t0, t0.Add(2*time.Hour))
+			if err != nil || len(after) != len(before) {
+				t.Fatalf("after migration: activity of %d segments, %v", len(after), err)
+			}
+			for i := range after {
+				if !after[i].Start.Equal(before[i].Start) || !slices.Equal(after[i].Levels, before[i].Levels) {
+					t.Fatalf("segment %d's activity changed:\n%v\n%v", i, after[i], before[i])
+				}
+			}
+			e.mustClean(t, s)
+			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "3" || ents[1].Params["phase"] != "done" ||
+				ents[1].Params["moved_activity"] != strconv.Itoa(segs) {
+				t.Fatalf("migration audit: %+v %v", ents, err)
+			}
+		})
+	}
+}
+
+// writeSegActivity writes a one-frame segment of camera from start, a
+// minute long, sealed with activity (EncodeActivity's form).
+func writeSegActivity(t *testing.T, s *store.Store, camera string, start time.Time, activity []byte) {
+	t.Helper()
+	w, err := s.CreateSegment(camera, start, "h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(tsOneFrame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Seal(store.SealInfo{End: start.Add(time.Minute), Frames: 1, TimeSource: "arrival", Activity: activity}); err != nil {
+		t.Fatal(err)
 	}
 }

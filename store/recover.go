@@ -289,7 +289,7 @@ var fileKeyPrefix = []byte(`"file":"`)
 // entryStateFile returns the State and File of the entry v at k without
 // decoding all of it (the seal record is most of an entry).
 func entryStateFile(k, v []byte) (entry, error) {
-	if len(v) > 2 && v[0] == tagCompact {
+	if len(v) > 2 && compactEntryTag(v) {
 		camera, start, ok := keyStart(k)
 		n, w := binary.Uvarint(v[2:])
 		if !ok || int(v[1]) >= len(entryStates) || w <= 0 {
@@ -632,7 +632,7 @@ func (s *Store) adopt(rel, camera string, start time.Time) (SealRecord, error) {
 	}
 	a := RecoveryAction{Kind: "adopted", Camera: camera, Path: rel,
 		Detail: fmt.Sprintf("%d bytes, %d frames", seal.Bytes, seal.Frames)}
-	return s.commitSeal("adopt "+rel, nil, seal, func(tx *bolt.Tx) error {
+	return s.commitSeal("adopt "+rel, nil, seal, nil, func(tx *bolt.Tx) error {
 		err := s.auditHook(tx, s.recoveryEntry(a))
 		return err
 	}, false)

@@ -13,9 +13,11 @@ import (
 // stored entries and disposal records as JSON; schema 2 adds the compact
 // encoding (codec.go), bucket "dict" and disposal summaries (fold.go);
 // schema 3 adds disposal blocks (blocks.go), which a schema 2 reader would
-// not see. Open (read-write) upgrades a schema 1 or 2 index in place
-// (migrate.go); a read-only Open reads any.
-const schemaVersion = 3
+// not see; schema 4 keeps each segment's activity in its entry (tag 0x04,
+// activity.go), no longer in bucket "activity". Open (read-write) upgrades
+// a schema 1, 2 or 3 index in place (migrate.go); a read-only Open reads
+// any.
+const schemaVersion = 4
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id
@@ -77,6 +79,9 @@ type entry struct {
 	// Set when State is disposing.
 	DisposeWhy string    `json:"dispose_why,omitempty"`
 	DisposeAt  time.Time `json:"dispose_at,omitzero"`
+	// Activity is the segment's activity (activity.go: packActivity's
+	// form), set with its seal; nil if none was kept.
+	Activity []byte `json:"activity,omitempty"`
 }
 
 // chainHead is the last seal issued for a camera.
@@ -119,10 +124,10 @@ func initSchema(tx *bolt.Tx, box string) error {
 		}
 	}
 	for _, name := range allBuckets {
-		if testOnlyWriteV1 && (string(name) == string(bktDict) || string(name) == string(bktDisposalDays)) {
+		if writesBelow(2) && (string(name) == string(bktDict) || string(name) == string(bktDisposalDays)) {
 			continue // schema 1 had neither
 		}
-		if (testOnlyWriteV1 || testOnlyWriteV2) && string(name) == string(bktDisposalBlocks) {
+		if writesBelow(3) && string(name) == string(bktDisposalBlocks) {
 			continue // nor had schema 2
 		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -135,10 +140,8 @@ func initSchema(tx *bolt.Tx, box string) error {
 	m := tx.Bucket(bktMeta)
 	if m.Get(keySchema) == nil {
 		v := schemaVersion
-		if testOnlyWriteV1 {
-			v = 1
-		} else if testOnlyWriteV2 {
-			v = 2
+		if testOnlyWriteSchema != 0 {
+			v = testOnlyWriteSchema
 		}
 		if err := m.Put(keySchema, []byte(strconv.Itoa(v))); err != nil {
 			return err

@@ -62,10 +62,11 @@ func VerifySeal(rec SealRecord, verify func(namespace string, msg, sig []byte) e
 // commitSeal appends seal to its camera's chain: it fills Version, Box, Seq,
 // Prev and SealedAt, signs it, and in one transaction stores the sealed entry
 // at key (replacing the open entry for seal.File there) or, if key is nil, at
-// a fresh key, and advances the chain head. extra, if not nil, runs in the
-// same transaction; txOnly says it only writes tx, so that the commit may
-// share a batch with other cameras' (bbolt may run it more than once).
-func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt.Tx) error, txOnly bool) (SealRecord, error) {
+// a fresh key, with activity (EncodeActivity's form, or nil) kept in the
+// entry, and advances the chain head. extra, if not nil, runs in the same
+// transaction; txOnly says it only writes tx, so that the commit may share
+// a batch with other cameras' (bbolt may run it more than once).
+func (s *Store) commitSeal(op string, key []byte, seal Seal, activity []byte, extra func(tx *bolt.Tx) error, txOnly bool) (SealRecord, error) {
 	if s.ro {
 		return SealRecord{}, fmt.Errorf("%s: %w", op, ErrReadOnly)
 	}
@@ -73,8 +74,12 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 	mu.Lock()
 	defer mu.Unlock()
 
+	packed, err := storedActivity(activity)
+	if err != nil {
+		return SealRecord{}, fmt.Errorf("%s: %w", op, err)
+	}
 	var head chainHead
-	err := s.view(op, func(tx *bolt.Tx) error {
+	err = s.view(op, func(tx *bolt.Tx) error {
 		_, err := getJSON(tx.Bucket(bktChain), []byte(seal.Camera), &head)
 		return err
 	})
@@ -134,6 +139,13 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, extra func(tx *bolt
 		}
 		e.State = stateSealed
 		e.Record = &rec
+		e.Activity = packed
+		if writesBelow(4) && activity != nil {
+			e.Activity = nil
+			if err := testOnlyPutActivity(tx, k, activity); err != nil {
+				return err
+			}
+		}
 		if err := putEntry(tx, k, e); err != nil {
 			return err
 		}

@@ -228,11 +228,7 @@ func (w *SegmentWriter) Seal(info SealInfo) (rec SealRecord, err error) {
 		LeadingFrames: info.LeadingFrames,
 		State:         SealSealed, Flags: append([]string(nil), info.Flags...),
 	}
-	var extra func(tx *bolt.Tx) error
-	if info.Activity != nil {
-		extra = func(tx *bolt.Tx) error { return putActivity(tx, w.key, info.Activity) }
-	}
-	return w.s.commitSeal("seal "+w.rel, w.key, seal, extra, true) // putActivity only writes tx
+	return w.s.commitSeal("seal "+w.rel, w.key, seal, info.Activity, nil, true)
 }
 
 // Salvage finishes a segment after a write or sync error: it closes the file,
@@ -298,7 +294,7 @@ func (s *Store) recoverFile(key []byte, e entry, flags []string, extra func(*bol
 	if extra != nil {
 		fn = func(tx *bolt.Tx) error { return extra(tx, seal) }
 	}
-	return s.commitSeal("recover "+e.File, key, seal, fn, false)
+	return s.commitSeal("recover "+e.File, key, seal, nil, fn, false)
 }
 
 // scanTruncateHash truncates f to its provably whole frames (the last frame

@@ -254,7 +254,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			s.log.Warn("cannot make the data disk's reserve", "err", err)
 		}
 	}
-	if ver < schemaVersion && !s.ro && !testOnlyWriteV1 && !testOnlyWriteV2 {
+	if ver < schemaVersion && !s.ro && testOnlyWriteSchema == 0 {
 		if err := s.migrate(ver); err != nil {
 			_ = db.Close() // the migration error is what matters; it resumes at the next Open
 			return nil, fmt.Errorf("open %s: %w", dataDir, err)
