@@ -266,9 +266,11 @@ func BenchmarkIndexYears(b *testing.B) {
 			b.Fatalf("check found %d violations on a clean index, first %v", len(vs), vs[0])
 		}
 
-		// Fold the first day that expired (deleted at day 31), if the run
-		// was too short to fold it, for the summaries' size.
-		folded, err := s.FoldDisposals(now, now.Sub(from.Add(31*day)), 0)
+		// Fold the first day that expired (deleted during day 31), if the
+		// run was too short to fold it, for the summaries' size: a day
+		// folds once a record of the next (deleted from day 32) is past
+		// grace too.
+		folded, err := s.FoldDisposals(now, now.Sub(from.Add(32*day)), 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -335,7 +337,8 @@ func auditBytes(alloc map[string]int64) int64 {
 //   - live entries (segments, counts, pending, …): as measured
 //     (steady from day 30);
 //   - disposal records: the measured bytes per record (single and in
-//     blocks) × 90 days of records (the grace);
+//     blocks) × 91 days of records (the grace, and the day a day waits
+//     until the next day's first record is past grace too: foldDays);
 //   - daily summaries: the measured bytes per summary × 64 × (1825 − 30 −
 //     90) days;
 //   - audit log: as measured, plus its growth per day since day 30 (a
@@ -356,7 +359,7 @@ func indexAt1825(b *testing.B, alloc, keys map[string]int64, fileMB float64, day
 		est[name] = float64(v)
 	}
 	perRecord := float64(alloc["disposals"]+alloc["disposal_blocks"]) / float64(keys["disposal_records"])
-	est["disposals"] = perRecord * float64(90*perDay)
+	est["disposals"] = perRecord * float64(91*perDay)
 	delete(est, "disposal_blocks")
 	perSummary := float64(alloc["disposal_days"]) / float64(max(keys["disposal_days"], 1))
 	est["disposal_days"] = perSummary * 64 * float64(target-30-90)

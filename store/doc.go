@@ -106,37 +106,40 @@
 //
 // # Index encoding and schema
 //
-// Schema 3 (meta "schema") stores segment entries and disposal records in
-// a compact binary form (codec.go): about 160–190 bytes for a sealed
-// segment with its seal and SSHSIG signature, from which the seal's
-// canonical JSON and armored signature are rebuilt byte for byte, so a seal
-// verifies from the index alone. Anything the compact form cannot
-// reproduce exactly is stored as JSON, which is also schema 1's form;
-// readers accept both. Once an hour's retention is over, a camera's
-// disposal records of that hour are packed into one block (blocks.go,
-// bucket "disposal_blocks"), each record as its difference from the one
-// before: about 70 bytes a record with the page it sits in, against 150 as
-// a value of its own. A read-write Open of a schema 1 or 2 index migrates
-// it in place (migrate.go): from schema 1 batches of values are rewritten,
-// each batch one transaction, progress in meta "migration", audited
-// "index.migrate" at start and end; a crash resumes at the next Open.
-// Records are packed afterwards, by FoldDisposals. The file does not
+// Schema 4 (meta "schema") stores segment entries and disposal records in
+// a compact binary form (codec.go): about 165 bytes for a sealed segment
+// with its seal and SSHSIG signature, from which the seal's canonical JSON
+// and armored signature are rebuilt byte for byte, so a seal verifies from
+// the index alone, plus its activity (about 33 bytes for a minute,
+// activity.go). Anything the compact form cannot reproduce exactly is
+// stored as JSON, which is also schema 1's form; readers accept both. Once
+// a day's retention is over, a camera's disposal records of that UTC day
+// are packed into one block (blocks.go, bucket "disposal_blocks"), each
+// record as its difference from the one before: about 55 bytes a record,
+// against 150 as a value of its own. A read-write Open of a schema 1, 2 or
+// 3 index migrates it in place (migrate.go): from schema 1 batches of
+// values are rewritten, and bucket "activity" (schemas 1–3) is moved into
+// the entries, each batch one transaction, progress in meta "migration",
+// audited "index.migrate" at start and end; a crash resumes at the next
+// Open. Records are packed afterwards, by FoldDisposals. The file does not
 // shrink (bbolt reuses the freed pages).
 //
 // # Growth per day (64 cameras, one-minute segments)
 //
 //   - Segment entries: 92,160 a day, live for the retention (30 days:
-//     2.76 M entries), then each becomes a disposal record.
+//     2.76 M entries, each with its activity), then each becomes a
+//     disposal record.
 //   - Disposal records: per segment for disposal_grace (default 90 days,
-//     8.3 M records), packed by the hour after an hour (about 70 bytes
-//     each: 550 MB for the grace), then FoldDisposals folds each camera's
-//     day into one signed DisposalSummary (bucket "disposal_days",
-//     summarycodec.go): 64 a day, about 200 bytes each, kept for ever
-//     (about 5 MB a year).
-//   - Activity: one value per live segment (bucket "activity", activity.go:
-//     a byte per second, 61 bytes for a minute, about 100 bytes with its
-//     key and share of pages: 266 MB for 30 days of 64 cameras),
-//     written with the seal and deleted with the entry; none kept after it.
+//     8.3 M records), packed by the day once the day's retention is over
+//     (about 55 bytes each: 460 MB for the grace), then FoldDisposals
+//     folds each camera's day, once the whole day is past grace, into one
+//     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64
+//     a day however often it runs (footage of a day deleted late, after a
+//     hold, adds a summary of its own), about 200 bytes each, kept for ever
+//     (about 7 MB a year).
+//   - Activity: inside each live segment's entry (activity.go: a level per
+//     second, packed as differences, about 33 bytes for a minute), written
+//     with the seal and deleted with the entry; none kept after it.
 //   - Gaps: one per outage or crash (bucket "gaps"), never per segment; the
 //     ongoing outage is one row per camera (bucket "outages").
 //   - Holds: one per hold placed by a person (bucket "holds").
