@@ -115,7 +115,7 @@
 // stored as JSON, which is also schema 1's form; readers accept both. Once
 // a day's retention is over, a camera's disposal records of that UTC day
 // are packed into one block (blocks.go, bucket "disposal_blocks"), each
-// record as its difference from the one before: about 55 bytes a record,
+// record as its difference from the one before: about 53 bytes a record,
 // against 150 as a value of its own. A read-write Open of a schema 1, 2 or
 // 3 index migrates it in place (migrate.go): from schema 1 batches of
 // values are rewritten, and bucket "activity" (schemas 1–3) is moved into
@@ -131,12 +131,13 @@
 //     disposal record.
 //   - Disposal records: per segment for disposal_grace (default 90 days,
 //     8.3 M records), packed by the day once the day's retention is over
-//     (about 55 bytes each: 460 MB for the grace), then FoldDisposals
+//     (about 53 bytes each with their pages: 450 MB for the grace and the
+//     day a day waits to be whole), then FoldDisposals
 //     folds each camera's day, once the whole day is past grace, into one
 //     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64
 //     a day however often it runs (footage of a day deleted late, after a
-//     hold, adds a summary of its own), about 200 bytes each, kept for ever
-//     (about 7 MB a year).
+//     hold, adds a summary of its own), about 320 bytes each with their
+//     pages, kept for ever (about 7.5 MB a year).
 //   - Activity: inside each live segment's entry (activity.go: a level per
 //     second, packed as differences, about 33 bytes for a minute), written
 //     with the seal and deleted with the entry; none kept after it.
