@@ -57,11 +57,15 @@ func TestReview_Tmux_RowsPlayStillMarkHold(t *testing.T) {
 	waitScreen := func(what string, cond func(s string) bool) string {
 		t.Helper()
 		var s string
-		waitUntil(t, what, 30*time.Second, func() bool {
-			s = screen()
-			return cond(s)
-		})
-		return s
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if s = screen(); cond(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				errOut, _ := os.ReadFile(filepath.Join(dir, "stderr"))
+				t.Fatalf("timed out after 30s waiting for %s; the screen:\n%s\nstderr: %s", what, s, errOut)
+			}
+		}
 	}
 	s := waitScreen("the camera rows", func(s string) bool {
 		return strings.Contains(s, "\ndesk ") && strings.Contains(s, "\nyard ") && !strings.Contains(s, "loading")
