@@ -146,7 +146,8 @@
 //   - Holds: one per hold placed by a person (bucket "holds").
 //   - Audit log: one entry per hour of retention ("retention.batch",
 //     naming its records by a hash: 24 a day whatever the cameras), one per
-//     FoldDisposals batch, one per camera state change, recovery action and
+//     FoldDisposals transaction (camera after camera, up to 20,000 records:
+//     about 5 a day at 64 cameras), one per camera state change, recovery action and
 //     request; "segment.dispose" per segment only for DisposeSegment, disk
 //     pressure (rare) and recovery. About 0.5 KB per entry with its tlog
 //     hashes: tens of KB a day on a quiet box, the one part of the index

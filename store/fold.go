@@ -89,13 +89,12 @@ func (d DisposalSummary) disposal() Disposal {
 // records deleted at least grace before now into signed daily summaries
 // (bucket "disposal_days"), whole days only (foldDays: one summary per
 // camera and day however often it runs), at most limit records (0: no
-// limit), in transactions of at most foldBatch records, each audited
-// "disposal.fold" (params count, summaries). It returns how many records
-// it folded. A crash leaves each batch folded or not, never half. Per
-// camera it walks the disposal records by day from the oldest start and
-// stops at the first day none of whose records is past grace, so its cost
-// is proportional to what it folds (and to the days it passes over while
-// footage of them is held). grace <= 0 folds nothing.
+// limit), in transactions of at most foldBatch records that take camera
+// after camera, each audited as one "disposal.fold" entry (foldCameras).
+// It returns how many records it folded. A crash leaves each batch folded
+// or not, never half. Per camera it walks the disposal records by day from
+// the oldest start and stops at the first day not ready, so its cost is
+// proportional to what it folds. grace <= 0 folds nothing.
 //
 // Before folding it records the last retention batch, if a pass left one
 // (ApplyRetention), and packs every camera's records of each UTC day whose
@@ -131,31 +130,72 @@ func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (in
 	}
 	cutoff := now.Add(-grace)
 	total := 0
-	for _, cam := range cams {
-		for limit <= 0 || total < limit {
-			batch := foldBatch
-			if limit > 0 {
-				batch = min(batch, limit-total)
-			}
-			n, err := s.foldCamera(cam, cutoff, batch)
-			total += n
-			if err != nil {
-				return total, err
-			}
-			if n < batch {
-				break
-			}
+	for len(cams) > 0 && (limit <= 0 || total < limit) {
+		batch := foldBatch
+		if limit > 0 {
+			batch = min(batch, limit-total)
 		}
+		n, done, err := s.foldCameras(cams, cutoff, batch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 && done == 0 {
+			break // cannot happen: a batch's first day is taken whole
+		}
+		cams = cams[done:]
 	}
 	return total, nil
 }
 
-// foldCamera folds at most max of camera's disposal records deleted at or
-// before cutoff, in one transaction.
-func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error) {
-	folded := 0
-	err := s.update("fold disposals of "+camera, func(tx *bolt.Tx) error {
-		folded = 0
+// foldCameras folds, in one transaction, the days of cams ready to fold,
+// camera after camera from the first, at most max records (a batch's
+// first day whole whatever its size), and audits the batch as one
+// "disposal.fold" entry (params cameras, count, summaries, first_day,
+// last_day), so the audit log grows by a few entries a day, not one per
+// camera. It returns how many records it folded and how many of cams it
+// finished (the next batch starts with the one it stopped in).
+func (s *Store) foldCameras(cams []string, cutoff time.Time, max int) (folded, done int, err error) {
+	err = s.update("fold disposals", func(tx *bolt.Tx) error {
+		folded, done = 0, 0
+		var days []string
+		summaries, cameras := 0, 0
+		for _, cam := range cams {
+			n, camDays, more, err := s.foldCamera(tx, cam, cutoff, max, folded)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				folded += n
+				summaries += len(camDays)
+				cameras++
+				days = append(days, camDays...)
+			}
+			if more {
+				break
+			}
+			done++
+			if folded >= max {
+				break
+			}
+		}
+		if folded == 0 {
+			return nil
+		}
+		slices.Sort(days)
+		return s.auditHook(tx, s.auditAction("disposal.fold", "cameras", strconv.Itoa(cameras),
+			"count", strconv.Itoa(folded), "summaries", strconv.Itoa(summaries),
+			"first_day", days[0], "last_day", days[len(days)-1]))
+	})
+	return folded, done, err
+}
+
+// foldCamera folds, in tx, camera's days ready to fold (foldDays: at most
+// max records with the taken ones of the batch) into one summary each. It
+// returns how many records it folded, the days of its summaries, and
+// whether a day ready to fold was left for max.
+func (s *Store) foldCamera(tx *bolt.Tx, camera string, cutoff time.Time, max, taken int) (folded int, days []string, more bool, err error) {
+	err = func() error {
 		db, sb := tx.Bucket(bktDisposals), tx.Bucket(bktDisposalDays)
 		if sb == nil {
 			return fmt.Errorf("index has no %s bucket", bktDisposalDays)
@@ -169,10 +209,11 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 		var groups []*group
 		// The records to fold, a whole day at a time (foldDays): blocks,
 		// then single records, folded in key order.
-		items, blocks, err := foldDays(tx, cdc, camera, cutoff, max)
+		items, blocks, m, err := foldDays(tx, cdc, camera, cutoff, max, taken)
 		if err != nil {
 			return err
 		}
+		more = m
 		slices.SortFunc(items, func(a, b foldItem) int { return bytes.Compare(a.k, b.k) })
 		for _, it := range items {
 			d := it.d
@@ -257,11 +298,12 @@ func (s *Store) foldCamera(camera string, cutoff time.Time, max int) (int, error
 				return err
 			}
 		}
-		return s.auditHook(tx, s.auditAction("disposal.fold", "camera", camera,
-			"count", strconv.Itoa(folded), "summaries", strconv.Itoa(len(groups)),
-			"first_day", groups[0].sum.Day, "last_day", groups[len(groups)-1].sum.Day))
-	})
-	return folded, err
+		for _, g := range groups {
+			days = append(days, g.sum.Day)
+		}
+		return nil
+	}()
+	return folded, days, more, err
 }
 
 // foldItem is a disposal record to fold, with its key.
@@ -286,8 +328,8 @@ type foldDay struct {
 	next             []byte    // where the next day's keys start
 }
 
-// foldDays returns camera's disposal records to fold, and the keys of the
-// blocks they fill: its days (UTC, of the segments' start) from the oldest,
+// foldDays returns camera's disposal records to fold, the keys of the
+// blocks they fill, and whether a day ready to fold was left for max: its days (UTC, of the segments' start) from the oldest,
 // each day whole and only once its retention is over, so hourly passes
 // leave one summary per camera and day, not one per pass. A day is folded
 // once every record of it was deleted at or before cutoff and either a
@@ -295,27 +337,28 @@ type foldDay struct {
 // before cutoff. The walk stops at the first day not ready (so folding
 // stays a prefix of the camera's records, and a record whose successor is
 // folded is never left without its signature) or before a day that would
-// take it over max records (the first day is taken whole whatever its
-// size). Footage of a day deleted late (after a hold) makes records of
+// take the batch (taken records before these) over max records (a batch's
+// first day is taken whole whatever its size). Footage of a day deleted late (after a hold) makes records of
 // that day after it was folded: they fold later, in a summary of their own.
-func foldDays(tx *bolt.Tx, cdc codecCtx, camera string, cutoff time.Time, max int) ([]foldItem, [][]byte, error) {
-	var items []foldItem
-	var blocks [][]byte
+func foldDays(tx *bolt.Tx, cdc codecCtx, camera string, cutoff time.Time, max, taken int) (items []foldItem, blocks [][]byte, more bool, err error) {
 	cur, err := recordDay(tx, cdc, camera, cameraPrefix(camera))
 	for err == nil && cur != nil && !cur.latest.After(cutoff) {
 		var next *foldDay
 		if next, err = recordDay(tx, cdc, camera, cur.next); err != nil {
 			break
 		}
-		ready := !cur.latest.After(cutoff.Add(-foldSettle)) || next != nil && !next.earliest.After(cutoff)
-		if !ready || len(items) > 0 && len(items)+len(cur.items) > max {
+		if ready := !cur.latest.After(cutoff.Add(-foldSettle)) || next != nil && !next.earliest.After(cutoff); !ready {
+			break
+		}
+		if n := taken + len(items); n > 0 && n+len(cur.items) > max {
+			more = true
 			break
 		}
 		items = append(items, cur.items...)
 		blocks = append(blocks, cur.blocks...)
 		cur = next
 	}
-	return items, blocks, err
+	return items, blocks, more, err
 }
 
 // recordDay returns camera's disposal records, single and packed, of the

@@ -145,3 +145,49 @@ func TestFoldDisposals_HourlyPassesFoldWholeDays(t *testing.T) {
 	}
 	e.mustClean(t, s)
 }
+
+// One fold transaction takes several cameras and is audited once: the
+// audit log grows by a few "disposal.fold" entries a day, not one per
+// camera. A limit stops a batch between days, and the next call goes on
+// where it stopped.
+func TestFoldDisposals_BatchesCamerasOneAuditEntry(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	day0 := t0.Truncate(day)
+	const perDay = 24 // hour-long segments
+	cams := []string{"a", "b", "c"}
+	for _, cam := range cams {
+		for i := range 2 * perDay {
+			writeSeg(t, s, cam, day0.Add(time.Duration(i)*time.Hour), time.Hour)
+		}
+	}
+	now := day0.Add(33 * day)
+	e.clk.Set(now)
+	if ds, _, err := s.ApplyRetention(now, store.RetentionPolicy{Default: 30 * day}, 0); err != nil || len(ds) != 3*2*perDay {
+		t.Fatalf("retention: %d, %v", len(ds), err)
+	}
+	// Past grace and settled: every day of every camera is ready.
+	now = now.Add(3 * day)
+	e.clk.Set(now)
+	if n, err := s.FoldDisposals(now, 2*day, perDay+1); err != nil || n != 2*perDay {
+		t.Fatalf("fold with a limit of a day and one: folded %d, %v", n, err) // a's day 0; then a's day 1, whole
+	}
+	if n, err := s.FoldDisposals(now, 2*day, 0); err != nil || n != 4*perDay {
+		t.Fatalf("fold the rest: folded %d, %v", n, err)
+	}
+	ents, err := s.AuditEntries(store.AuditFilter{Action: "disposal.fold"})
+	if err != nil || len(ents) != 3 {
+		t.Fatalf("fold audit entries: %+v %v", ents, err)
+	}
+	last := ents[2].Params
+	if last["cameras"] != "2" || last["count"] != "96" || last["summaries"] != "4" || last["first_day"] != "2026-11-22" || last["last_day"] != "2026-11-23" {
+		t.Fatalf("the last batch's entry: %v", last)
+	}
+	for _, cam := range cams {
+		sums, err := s.DisposalSummaries(cam, time.Time{}, time.Time{})
+		if err != nil || len(sums) != 2 || sums[0].Summary.Count != perDay || sums[1].Summary.Count != perDay {
+			t.Fatalf("%s: summaries %+v, %v", cam, sums, err)
+		}
+	}
+	e.mustClean(t, s)
+}
