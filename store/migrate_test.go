@@ -44,18 +44,12 @@ func migrateChild(spec string) {
 // v1Index makes, through today's code paths writing schema 1 (as the
 // release before schema 2 did), an index with sealed segments of two
 // cameras, disposals, a disposing entry, gaps, an outage, a hold and audit
-// entries. It returns the number of segment entries and disposal records.
-func v1Index(t *testing.T, e *env) (entries, disposals int) {
+// entries, signed with a key from a seed of its own (salt). It returns the
+// seed and the number of segment entries and disposal records.
+func v1Index(t *testing.T, e *env, salt int) (seed []byte, entries, disposals int) {
 	t.Helper()
-	store.SetWriteSchemaForTest(1)
+	s, seed := oldIndex(t, e, 1, salt)
 	defer store.SetWriteSchemaForTest(0)
-	if err := os.RemoveAll(e.dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Init(e.dir, storetest.BoxID); err != nil {
-		t.Fatal(err)
-	}
-	s := e.open(t)
 	for i := range 14 {
 		cam := []string{"a", "b"}[i%2]
 		writeSeg(t, s, cam, t0.Add(time.Duration(i)*time.Minute), time.Minute)
@@ -84,7 +78,7 @@ func v1Index(t *testing.T, e *env) (entries, disposals int) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return js - 5, 5
+	return seed, js - 5, 5
 }
 
 // An index of schema 1 is migrated at Open; after a kill -9 at each step of
@@ -97,12 +91,7 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 	for n := 1; n <= 9; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
-			seed := make([]byte, 32)
-			for i := range seed {
-				seed[i] = byte(i + 3*n)
-			}
-			e.sig = storetest.NewSignerFromSeed(seed)
-			entries, disposals := v1Index(t, e)
+			seed, entries, disposals := v1Index(t, e, 3*n)
 
 			killMigrationAfter(t, e.dir, seed, n)
 
@@ -159,19 +148,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 	for n := 1; n <= 3; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
-			seed := make([]byte, 32)
-			for i := range seed {
-				seed[i] = byte(i + 5*n)
-			}
-			e.sig = storetest.NewSignerFromSeed(seed)
-			store.SetWriteSchemaForTest(2)
-			if err := os.RemoveAll(e.dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Init(e.dir, storetest.BoxID); err != nil {
-				t.Fatal(err)
-			}
-			s := e.open(t)
+			s, seed := oldIndex(t, e, 2, 5*n)
 			for i := range 130 {
 				writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute)
 			}
@@ -264,26 +241,14 @@ func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
 	for n := 1; n <= 5; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
-			seed := make([]byte, 32)
-			for i := range seed {
-				seed[i] = byte(i + 7*n)
-			}
-			e.sig = storetest.NewSignerFromSeed(seed)
-			store.SetWriteSchemaForTest(3)
-			if err := os.RemoveAll(e.dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Init(e.dir, storetest.BoxID); err != nil {
-				t.Fatal(err)
-			}
-			s := e.open(t)
+			s, seed := oldIndex(t, e, 3, 7*n)
 			for i := range segs {
 				start := t0.Add(time.Duration(i) * time.Minute)
 				per := make([]int64, 60)
 				for j := range per {
 					per[j] = int64(400_000 + 37_000*((i+j)%9) + 2_000_000*(j%25/24)) // a keyframe every 25 s
 				}
-				writeSegActivity(t, s, "a", start, store.EncodeActivity(per))
+				sealSeg(t, s, "a", start, store.SealInfo{End: start.Add(time.Minute), Frames: 1, TimeSource: "arrival", Activity: store.EncodeActivity(per)})
 			}
 			writeSeg(t, s, "a", t0.Add(time.Hour), time.Minute) // without activity
 			before, err := s.Activity("a", t0, t0.Add(2*time.Hour))
@@ -326,18 +291,23 @@ func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
 	}
 }
 
-// writeSegActivity writes a one-frame segment of camera from start, a
-// minute long, sealed with activity (EncodeActivity's form).
-func writeSegActivity(t *testing.T, s *store.Store, camera string, start time.Time, activity []byte) {
+// oldIndex makes e's index anew as the release of schema wrote it
+// (SetWriteSchemaForTest, reset at the test's end), with a signer from a
+// seed of its own (salt), and opens it.
+func oldIndex(t *testing.T, e *env, schema, salt int) (*store.Store, []byte) {
 	t.Helper()
-	w, err := s.CreateSegment(camera, start, "h264")
-	if err != nil {
+	seed := make([]byte, 32)
+	for i := range seed {
+		seed[i] = byte(i + salt)
+	}
+	e.sig = storetest.NewSignerFromSeed(seed)
+	store.SetWriteSchemaForTest(schema)
+	t.Cleanup(func() { store.SetWriteSchemaForTest(0) })
+	if err := os.RemoveAll(e.dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(tsOneFrame); err != nil {
+	if err := store.Init(e.dir, storetest.BoxID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Seal(store.SealInfo{End: start.Add(time.Minute), Frames: 1, TimeSource: "arrival", Activity: activity}); err != nil {
-		t.Fatal(err)
-	}
+	return e.open(t), seed
 }

@@ -17,6 +17,13 @@ const day = 24 * time.Hour
 // writeSeg writes a one-frame segment of camera spanning [start, start+dur).
 func writeSeg(t testing.TB, s *store.Store, camera string, start time.Time, dur time.Duration, flags ...string) store.SealRecord {
 	t.Helper()
+	return sealSeg(t, s, camera, start, store.SealInfo{End: start.Add(dur), Frames: 1, TimeSource: "arrival", Flags: flags})
+}
+
+// sealSeg writes a one-frame segment of camera from start and seals it
+// with info.
+func sealSeg(t testing.TB, s *store.Store, camera string, start time.Time, info store.SealInfo) store.SealRecord {
+	t.Helper()
 	w, err := s.CreateSegment(camera, start, "h264")
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +31,7 @@ func writeSeg(t testing.TB, s *store.Store, camera string, start time.Time, dur 
 	if _, err := w.Write(tsOneFrame); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := w.Seal(store.SealInfo{End: start.Add(dur), Frames: 1, TimeSource: "arrival", Flags: flags})
+	rec, err := w.Seal(info)
 	if err != nil {
 		t.Fatal(err)
 	}
