@@ -77,14 +77,16 @@ const activityEscape = 0x8
 
 // packActivity packs levels (a byte per second) as stored in an entry:
 //
-//	count uvarint | the first level | a nibble per later second, high nibble first, the last byte padded with 0
+//	count×2 uvarint | the first level | a nibble per later second, high nibble first, the last byte padded with 0
 //
 // each nibble the difference from the second before (−7…7, two's
 // complement), or activityEscape and the level in two nibbles. Levels move
 // a few steps from one second to the next, so a minute of a steady camera
-// takes 32 bytes instead of 61.
+// takes 32 bytes instead of 61. Levels that jump about more than that
+// would pack larger than they are: they are kept as they are instead,
+// after count×2+1.
 func packActivity(levels []byte) []byte {
-	out := binary.AppendUvarint(make([]byte, 0, 4+len(levels)/2+4), uint64(len(levels)))
+	out := binary.AppendUvarint(make([]byte, 0, 4+len(levels)/2+4), uint64(len(levels))<<1)
 	if len(levels) == 0 {
 		return out
 	}
@@ -108,17 +110,28 @@ func packActivity(levels []byte) []byte {
 		put(levels[i] >> 4)
 		put(levels[i] & 0xf)
 	}
+	var hdr [binary.MaxVarintLen64]byte
+	if raw := binary.AppendUvarint(hdr[:0], uint64(len(levels))<<1|1); len(out) > len(raw)+len(levels) {
+		return append(append(out[:0], raw...), levels...)
+	}
 	return out
 }
 
 // unpackActivity returns the levels packActivity packed into p; an error
 // if p is not exactly such a form.
 func unpackActivity(p []byte) ([]byte, error) {
-	n, w := binary.Uvarint(p)
+	h, w := binary.Uvarint(p)
+	n := h >> 1
 	if w <= 0 || n > MaxActivitySeconds {
 		return nil, errors.New("activity: bad count")
 	}
 	p = p[w:]
+	if h&1 == 1 { // kept as they are
+		if uint64(len(p)) != n {
+			return nil, errors.New("activity: wrong length")
+		}
+		return bytes.Clone(p), nil
+	}
 	levels := make([]byte, 0, n)
 	if n == 0 {
 		if len(p) != 0 {

@@ -37,6 +37,9 @@ func TestPackActivity_RoundTrip(t *testing.T) {
 	if n := len(packActivity(steady)); n > 33 {
 		t.Errorf("a steady minute packs into %d bytes, want at most 33", n)
 	}
+	if n := len(packActivity(random)); n > 2+len(random) {
+		t.Errorf("%d random levels pack into %d bytes, more than as they are", len(random), n)
+	}
 }
 
 // Any levels pack and read back exactly; garbage never panics unpacking.
