@@ -129,6 +129,22 @@ func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (in
 		return 0, nil
 	}
 	cutoff := now.Add(-grace)
+	// Whether any day is ready is found in a read transaction: the hourly
+	// calls that find none (all but one a day) hold no write lock.
+	var ready bool
+	if err := s.view("fold disposals", func(tx *bolt.Tx) error {
+		cdc := newCodec(tx)
+		for _, cam := range cams {
+			items, _, _, err := foldDays(tx, cdc, cam, cutoff, 1, 0)
+			if err != nil || len(items) > 0 {
+				ready = len(items) > 0
+				return err
+			}
+		}
+		return nil
+	}); err != nil || !ready {
+		return 0, err
+	}
 	total := 0
 	for len(cams) > 0 && (limit <= 0 || total < limit) {
 		batch := foldBatch
