@@ -193,8 +193,8 @@ func storedActivity(enc []byte) ([]byte, error) {
 // testOnlyPutActivity stores enc (EncodeActivity's form) in bucket
 // "activity" at k, as indexes before schema 4 kept it (writesBelow(4)).
 func testOnlyPutActivity(tx *bolt.Tx, k, enc []byte) error {
-	if len(enc) < 1 || enc[0] != activityVersion {
-		return errors.New("activity: bad encoding")
+	if _, err := storedActivity(enc); err != nil {
+		return err
 	}
 	b, err := tx.CreateBucketIfNotExists(bktActivity)
 	if err != nil {

@@ -589,21 +589,41 @@ func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
 
 // decodeEntry decodes the value v at key k, JSON or compact.
 func (c codecCtx) decodeEntry(k, v []byte) (entry, error) {
-	var e entry
 	if !compactEntryTag(v) {
+		var e entry
 		if err := json.Unmarshal(v, &e); err != nil {
 			return e, fmt.Errorf("decode %q: %w", k, err)
 		}
 		return e, nil
 	}
+	e, r, err := decodeEntryHead(k, v)
+	if err != nil {
+		return entry{}, err
+	}
+	if r.byte1() == 1 {
+		e.Record = c.decodeSeal(&r, e.Camera, e.File, e.Codec, e.Start)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errors.New("compact value: trailing bytes"))
+	}
+	if r.err != nil {
+		return entry{}, fmt.Errorf("decode %q: %w", k, r.err)
+	}
+	return e, nil
+}
+
+// decodeEntryHead decodes the compact entry v at key k up to its seal: it
+// returns the entry without its record and the decoder at the record byte.
+func decodeEntryHead(k, v []byte) (entry, decoder, error) {
+	var e entry
 	camera, start, ok := keyStart(k)
 	if !ok {
-		return e, fmt.Errorf("decode %q: compact value under a malformed key", k)
+		return e, decoder{}, fmt.Errorf("decode %q: compact value under a malformed key", k)
 	}
 	r := decoder{b: v[1:]}
 	st := int(r.byte1())
 	if st >= len(entryStates) {
-		return e, fmt.Errorf("decode %q: entry state %d unknown", k, st)
+		return e, r, fmt.Errorf("decode %q: entry state %d unknown", k, st)
 	}
 	e.State, e.Camera, e.Start = entryStates[st], camera, start
 	e.File = segmentRel(camera, start, int(r.uvarint()))
@@ -616,16 +636,10 @@ func (c codecCtx) decodeEntry(k, v []byte) (entry, error) {
 	if v[0] == tagCompactActivity {
 		e.Activity = bytes.Clone(r.raw(int(r.uvarint())))
 	}
-	if r.byte1() == 1 {
-		e.Record = c.decodeSeal(&r, camera, e.File, e.Codec, start)
-	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail(errors.New("compact value: trailing bytes"))
-	}
 	if r.err != nil {
-		return entry{}, fmt.Errorf("decode %q: %w", k, r.err)
+		return entry{}, r, fmt.Errorf("decode %q: %w", k, r.err)
 	}
-	return e, nil
+	return e, r, nil
 }
 
 // compactEntryTag reports whether v is an entry in a compact form.
@@ -643,20 +657,8 @@ func (c codecCtx) entryActivity(k, v []byte) ([]byte, error) {
 		e, err := c.decodeEntry(k, v)
 		return e.Activity, err
 	}
-	r := decoder{b: v[1:]}
-	r.byte1()
-	r.uvarint()
-	r.str()
-	r.tdelta(time.Time{})
-	if r.byte1() == 1 {
-		r.str()
-		r.tdelta(time.Time{})
-	}
-	a := r.raw(int(r.uvarint()))
-	if r.err != nil {
-		return nil, fmt.Errorf("decode %q: %w", k, r.err)
-	}
-	return a, nil
+	e, _, err := decodeEntryHead(k, v)
+	return e.Activity, err
 }
 
 // encodeDisposal returns d's value at key k: compact if it reproduces d
