@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -580,25 +579,11 @@ func (c *Camera) dialAllowed(ctx context.Context, network, address string) (net.
 			if err != nil {
 				return nil, err
 			}
-			return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, connReadBuffer)}, nil
+			return newPacedConn(conn), nil
 		}
 	}
 	return nil, &OutsideNetworkError{Host: host, Addrs: addrs, Allowed: c.opts.AllowedNetworks}
 }
-
-// connReadBuffer is the read buffer in front of a camera's RTSP connection:
-// gortsplib reads through a 4 KiB buffer of its own (v4.16.2 has no option
-// for it), about three RTP packets per system call; a picture arrives in a
-// burst of tens of packets, which this takes in one or two.
-const connReadBuffer = 64 << 10
-
-// bufferedConn is a camera connection read through a larger buffer.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (c *Camera) allowed(a netip.Addr) bool {
 	if c.opts.AllowedNetworks == nil {
