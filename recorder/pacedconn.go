@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"errors"
-	"io"
 	"net"
 	"syscall"
 	"time"
@@ -28,10 +27,8 @@ const connReadBuffer = 64 << 10
 // pacedConn is a camera's RTSP/TCP connection read in batches on the
 // readPace beat. A read that fills the buffer is followed at once by the
 // next (more is waiting); one that drains the socket waits for the beat.
-// At the beat the socket is read without waiting on it: a socket with
-// nothing yet (half the beats of a 25 fps camera) is tried again at the
-// next beat rather than parked on the poller, which would wake the reader
-// when the next packet lands, off the beat.
+// Under it is a beatConn, whose reads never wait: a socket with nothing yet
+// (half the beats of a 25 fps camera) is tried again at the next beat.
 type pacedConn struct {
 	net.Conn
 	buf    []byte
@@ -40,27 +37,10 @@ type pacedConn struct {
 	err    error // came with the last read: returned once buf is handed on
 	paceNS int64 // readPace, in nanoseconds (tests shorten it)
 	reads  int   // reads of the connection (tests count them)
-
-	// raw reads the socket without waiting (nil: Conn is not a socket,
-	// and is read as it is).
-	raw    syscall.RawConn
-	readFn func(fd uintptr) bool // made once: no allocation per read
-	rawN   int
-	rawErr error
 }
 
 func newPacedConn(conn net.Conn) *pacedConn {
-	c := &pacedConn{Conn: conn, buf: make([]byte, connReadBuffer), paceNS: int64(readPace)}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-			c.readFn = func(fd uintptr) bool {
-				c.rawN, c.rawErr = syscall.Read(int(fd), c.buf)
-				return true // never wait for the socket: the beat does
-			}
-		}
-	}
-	return c
+	return &pacedConn{Conn: conn, buf: make([]byte, connReadBuffer), paceNS: int64(readPace)}
 }
 
 // Read hands on what the last read took, or reads again: at once after a
@@ -74,7 +54,8 @@ func (c *pacedConn) Read(p []byte) (int, error) {
 		if !c.full {
 			c.awaitBeat()
 		}
-		n, err := c.fill()
+		c.reads++
+		n, err := c.Conn.Read(c.buf)
 		if errors.Is(err, syscall.EAGAIN) {
 			c.full = false
 			continue
@@ -90,32 +71,36 @@ func (c *pacedConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill reads what the socket holds into buf; syscall.EAGAIN if nothing.
-func (c *pacedConn) fill() (int, error) {
-	c.reads++
-	if c.raw == nil {
-		return c.Conn.Read(c.buf)
-	}
-	for {
-		if err := c.raw.Read(c.readFn); err != nil {
-			return 0, err // closed, or a deadline passed
-		}
-		switch {
-		case c.rawErr == syscall.EINTR:
-			continue
-		case c.rawErr != nil:
-			return 0, c.rawErr // EAGAIN: nothing yet
-		case c.rawN == 0:
-			return 0, io.EOF
-		}
-		return c.rawN, nil
-	}
+// awaitBeat sleeps until the next beat.
+func (c *pacedConn) awaitBeat() {
+	time.Sleep(untilBeat(time.Duration(c.paceNS)))
 }
 
-// awaitBeat sleeps until the next multiple of the pace on the box clock, so
-// every camera of the box reads at the same instants. A clock step shortens
-// or lengthens one wait by less than the pace.
-func (c *pacedConn) awaitBeat() {
-	now := time.Now().UnixNano()
-	time.Sleep(time.Duration(c.paceNS - now%c.paceNS))
+// untilBeat is the time to the next multiple of period on the box clock,
+// the instant every camera of the box acts on. A clock step shortens or
+// lengthens one wait by less than the period.
+func untilBeat(period time.Duration) time.Duration {
+	return period - time.Duration(time.Now().UnixNano()%int64(period))
 }
+
+// beatTicker fires at the multiples of its period on the box clock, so the
+// periodic work of every camera's writer (fsync, the stall check) falls on
+// the same instants as the reads: one wake-up of the process, not one per
+// camera at its own phase. Like a time.Ticker it drops ticks a slow reader
+// misses; rearm after each.
+type beatTicker struct {
+	C      <-chan time.Time
+	t      *time.Timer
+	period time.Duration
+}
+
+func newBeatTicker(period time.Duration) *beatTicker {
+	t := time.NewTimer(untilBeat(period))
+	return &beatTicker{C: t.C, t: t, period: period}
+}
+
+// rearm sets the ticker for the next beat after a tick was taken.
+func (b *beatTicker) rearm() { b.t.Reset(untilBeat(b.period)) }
+
+// Stop stops the ticker.
+func (b *beatTicker) Stop() { b.t.Stop() }

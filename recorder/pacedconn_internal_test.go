@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 	"testing"
 	"time"
 )
@@ -48,7 +50,7 @@ func TestPacedConn_WaitsForTheBeatOnlyAfterDraining(t *testing.T) {
 		{0, errDeadline},      // after a beat: returned, not kept
 		{50, io.EOF},          // after a beat: 50 bytes, then EOF
 	}}
-	const pace = 100 * time.Millisecond
+	const pace = 200 * time.Millisecond
 	c := newPacedConn(sc)
 	c.paceNS = int64(pace)
 	p := make([]byte, 4<<10)
@@ -86,7 +88,8 @@ func TestPacedConn_WaitsForTheBeatOnlyAfterDraining(t *testing.T) {
 // TestPacedConn_TCPBurstsReadOnTheBeat: a camera-like sender (a burst of
 // packets every 4 ms over real TCP) is read byte for byte, in one read of
 // the socket per beat rather than one per burst, and never by waiting on
-// the socket (a beat with nothing there tries again at the next).
+// the socket (a beat with nothing there tries again at the next). The
+// connection is a beatConn, out of the network poller.
 func TestPacedConn_TCPBurstsReadOnTheBeat(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,11 +124,12 @@ func TestPacedConn_TCPBurstsReadOnTheBeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
-	c := newPacedConn(raw)
-	if c.raw == nil {
-		t.Fatal("a TCP connection is read through its raw socket")
+	bc, err := detachConn(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer bc.Close()
+	c := newPacedConn(bc)
 	got, err := io.ReadAll(struct{ io.Reader }{c}) // through 512-byte reads as well as large ones
 	if err != nil {
 		t.Fatal(err)
@@ -138,5 +142,120 @@ func TestPacedConn_TCPBurstsReadOnTheBeat(t *testing.T) {
 	// first read, EOF, and a beat split by a burst in flight.
 	if c.reads > 40 {
 		t.Errorf("%d reads of the socket (without waiting on it) for %d bytes in 400 ms, want about one a beat (%v)", c.reads, len(sent), readPace)
+	}
+}
+
+// epollRegistrations counts the sockets and files registered in the
+// process's epoll sets (Go's network poller is one), from /proc.
+func epollRegistrations(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		target, err := os.Readlink("/proc/self/fd/" + fd.Name())
+		if err != nil || target != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + fd.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += bytes.Count(info, []byte("tfd:"))
+	}
+	return n
+}
+
+// TestBeatConn_OutOfThePollerClosesAndTimesOut: a detached connection
+// leaves the process's epoll set (what arrives on it wakes no thread),
+// keeps the connection (data both ways), is not inherited by programs the
+// daemon runs, returns EAGAIN when nothing is there, honours a write
+// deadline against a peer that reads nothing, and after Close reports
+// net.ErrClosed.
+func TestBeatConn_OutOfThePollerClosesAndTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- conn
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	defer peer.Close()
+
+	before := epollRegistrations(t)
+	bc, err := detachConn(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	if after := epollRegistrations(t); after != before-1 {
+		t.Errorf("epoll registrations %d → %d after detaching, want one fewer", before, after)
+	}
+	flags, err := unix.FcntlInt(uintptr(bc.fd), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("detached socket flags %#x (%v), want close-on-exec", flags, err)
+	}
+
+	buf := make([]byte, 64)
+	if _, err := bc.Read(buf); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("read with nothing sent: %v, want EAGAIN", err)
+	}
+	if _, err := peer.Write([]byte("PLAY")); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if n, err = bc.Read(buf); !errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+	}
+	if err != nil || string(buf[:n]) != "PLAY" {
+		t.Errorf("read %q, %v; want PLAY", buf[:n], err)
+	}
+	if _, err := bc.Write([]byte("RTSP/1.0 200 OK")); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := io.ReadFull(peer, buf[:15]); err != nil || string(buf[:n]) != "RTSP/1.0 200 OK" {
+		t.Errorf("peer read %q, %v", buf[:n], err)
+	}
+
+	// The peer reads nothing more: a large write fills both buffers and
+	// stops at its deadline.
+	bc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	start := time.Now()
+	_, err = bc.Write(make([]byte, 64<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("write to a peer that reads nothing: %v, want the deadline", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("write past its deadline returned after %v", took)
+	}
+
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bc.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("read after close: %v, want net.ErrClosed", err)
+	}
+	if _, err := bc.Write(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after close: %v, want net.ErrClosed", err)
 	}
 }

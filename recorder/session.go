@@ -417,9 +417,9 @@ func (s *session) fail(err error) {
 // segment sealed.
 func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan error) (res sessionResult) {
 	c := s.cam
-	syncTick := time.NewTicker(c.opts.SyncInterval)
+	syncTick := newBeatTicker(c.opts.SyncInterval)
 	defer syncTick.Stop()
-	stallTick := time.NewTicker(min(c.opts.StallTimeout/4, time.Second))
+	stallTick := newBeatTicker(min(c.opts.StallTimeout/4, time.Second))
 	defer stallTick.Stop()
 	lastFrame := time.Now()
 	var jumps jumpDetector
@@ -462,6 +462,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 				return finish(&storageError{err})
 			}
 		case <-stallTick.C:
+			stallTick.rearm()
 			c.health.loopAlive.Store(time.Now().UnixNano())
 			// A camera that sends nothing has stalled. One that sends
 			// packets but no usable frame for longer than loss could
@@ -473,6 +474,7 @@ func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan er
 				return finish(fmt.Errorf("%w: no usable frame for %s", errStalled, 3*c.opts.StallTimeout))
 			}
 		case <-syncTick.C:
+			syncTick.rearm()
 			if err := seg.sync(); err != nil {
 				if fsutil.IsNoSpace(err) {
 					c.opts.Event("disk.full", map[string]string{"camera": c.cfg.ID})
@@ -579,7 +581,12 @@ func (c *Camera) dialAllowed(ctx context.Context, network, address string) (net.
 			if err != nil {
 				return nil, err
 			}
-			return newPacedConn(conn), nil
+			bc, err := detachConn(conn)
+			if err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("take the camera connection out of the network poller: %w", err)
+			}
+			return newPacedConn(bc), nil
 		}
 	}
 	return nil, &OutsideNetworkError{Host: host, Addrs: addrs, Allowed: c.opts.AllowedNetworks}
