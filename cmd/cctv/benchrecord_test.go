@@ -8,7 +8,7 @@ package main
 // in steady state from /proc. Behind a build tag: it takes minutes.
 //
 // Environment: BENCH_CAMERAS (default "4 16 64"), BENCH_WARMUP (10s),
-// BENCH_WINDOW (40s), BENCH_GOGC, BENCH_GOMEMLIMIT, BENCH_GODEBUG and
+// BENCH_WINDOW (40s), BENCH_BITRATE (4000000, bits/s), BENCH_GOGC, BENCH_GOMEMLIMIT, BENCH_GODEBUG and
 // BENCH_GOMAXPROCS (passed to cctv as GOGC, GOMEMLIMIT, GODEBUG and
 // GOMAXPROCS; unset: the binary's own choice).
 
@@ -120,6 +120,13 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	// The camera server runs in this (niced) process: a write queue of a
 	// few seconds per reader keeps a busy machine from dropping packets
 	// before either recorder sees them (WriteQueueDrops counts any).
+	bitrate := 4_000_000
+	if v := os.Getenv("BENCH_BITRATE"); v != "" {
+		var err error
+		if bitrate, err = strconv.Atoi(v); err != nil || bitrate <= 0 {
+			t.Fatalf("BENCH_BITRATE=%q: want bits per second", v)
+		}
+	}
 	cams, err := synthcam.NewServer(synthcam.ServerOptions{WriteQueueSize: 4096})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +137,7 @@ func benchRecordOnce(t *testing.T, bin string, n int, warmup, window time.Durati
 	for i := range n {
 		path := fmt.Sprintf("cam-%02d", i)
 		src, err := cams.AddCamera(synthcam.CameraConfig{
-			Path: path, Codec: codec.H264, Width: 1920, Height: 1080, FPS: 25, GOP: 50, Bitrate: 4_000_000,
+			Path: path, Codec: codec.H264, Width: 1920, Height: 1080, FPS: 25, GOP: 50, Bitrate: bitrate,
 		})
 		if err != nil {
 			t.Fatal(err)
