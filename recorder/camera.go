@@ -58,6 +58,7 @@ type Camera struct {
 	cfg  CameraConfig
 	opts *Options
 	log  *slog.Logger
+	slot int // the camera's place in the configuration: spreads its fsyncs
 
 	health health
 

@@ -259,3 +259,40 @@ func TestBeatConn_OutOfThePollerClosesAndTimesOut(t *testing.T) {
 		t.Errorf("write after close: %v, want net.ErrClosed", err)
 	}
 }
+
+// TestSyncOffset_SpreadsCamerasOverTheBeats: 64 cameras syncing every
+// second sync on every beat of it, about equally many on each, and a
+// beatTicker with an offset fires that far past the period's multiples.
+func TestSyncOffset_SpreadsCamerasOverTheBeats(t *testing.T) {
+	perBeat := map[time.Duration]int{}
+	for slot := range 64 {
+		off := syncOffset(time.Second, slot)
+		if off < 0 || off >= time.Second || off%readPace != 0 {
+			t.Fatalf("slot %d: offset %v, want a beat inside the second", slot, off)
+		}
+		perBeat[off]++
+	}
+	beats := int(time.Second / readPace)
+	if len(perBeat) != beats {
+		t.Errorf("64 cameras sync on %d beats of the second, want all %d", len(perBeat), beats)
+	}
+	for off, n := range perBeat {
+		if n > 64/beats+1 {
+			t.Errorf("%d cameras sync on the beat at %v", n, off)
+		}
+	}
+	if off := syncOffset(readPace, 5); off != 0 {
+		t.Errorf("an interval of one beat: offset %v, want 0", off)
+	}
+
+	const period, offset = 400 * time.Millisecond, 200 * time.Millisecond
+	bt := newBeatTicker(period, offset)
+	defer bt.Stop()
+	for range 2 {
+		at := <-bt.C
+		bt.rearm()
+		if phase := time.Duration(at.UnixNano() % int64(period)); phase < offset || phase > offset+period*3/8 {
+			t.Errorf("tick %v into the period, want %v", phase, offset)
+		}
+	}
+}

@@ -179,6 +179,7 @@ func New(opts Options) (*Recorder, error) {
 			cfg:  cfg,
 			opts: &r.opts,
 			log:  opts.Logger.With("camera", cfg.ID),
+			slot: i,
 		}
 		c.firstTarget.Store(int64(staggered(opts.Segment, i, len(opts.Cameras))))
 		r.cameras = append(r.cameras, c)

@@ -417,9 +417,9 @@ func (s *session) fail(err error) {
 // segment sealed.
 func (s *session) write(ctx context.Context, seg *segmenter, clientErr <-chan error) (res sessionResult) {
 	c := s.cam
-	syncTick := newBeatTicker(c.opts.SyncInterval)
+	syncTick := newBeatTicker(c.opts.SyncInterval, syncOffset(c.opts.SyncInterval, c.slot))
 	defer syncTick.Stop()
-	stallTick := newBeatTicker(min(c.opts.StallTimeout/4, time.Second))
+	stallTick := newBeatTicker(min(c.opts.StallTimeout/4, time.Second), 0)
 	defer stallTick.Stop()
 	lastFrame := time.Now()
 	var jumps jumpDetector
