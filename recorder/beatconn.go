@@ -66,26 +66,11 @@ func detachConn(conn net.Conn) (*beatConn, error) {
 // Read reads what the socket holds, without waiting: syscall.EAGAIN if
 // nothing has arrived.
 func (c *beatConn) Read(p []byte) (int, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.fd < 0 {
-		return 0, net.ErrClosed
+	n, err := c.call(&c.readDeadline, unix.Read, p)
+	if err == nil && n == 0 && len(p) > 0 {
+		return 0, io.EOF
 	}
-	if expired(&c.readDeadline) {
-		return 0, os.ErrDeadlineExceeded
-	}
-	for {
-		n, err := unix.Read(c.fd, p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
+	return n, err
 }
 
 // Write sends all of p, retrying a full send buffer every millisecond
@@ -93,7 +78,7 @@ func (c *beatConn) Read(p []byte) (int, error) {
 func (c *beatConn) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
-		n, err := c.send(p[done:])
+		n, err := c.call(&c.writeDeadline, unix.Write, p[done:])
 		done += n
 		switch {
 		case err == unix.EAGAIN:
@@ -105,24 +90,23 @@ func (c *beatConn) Write(p []byte) (int, error) {
 	return done, nil
 }
 
-func (c *beatConn) send(p []byte) (int, error) {
+// call makes the system call sys on the open socket before its deadline,
+// again if a signal interrupted it.
+func (c *beatConn) call(deadline *atomic.Int64, sys func(int, []byte) (int, error), p []byte) (int, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.fd < 0 {
 		return 0, net.ErrClosed
 	}
-	if expired(&c.writeDeadline) {
+	if expired(deadline) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	for {
-		n, err := unix.Write(c.fd, p)
+		n, err := sys(c.fd, p)
 		if err == unix.EINTR {
 			continue
 		}
-		if n < 0 {
-			n = 0
-		}
-		return n, err
+		return max(n, 0), err
 	}
 }
 

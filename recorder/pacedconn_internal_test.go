@@ -261,7 +261,7 @@ func TestBeatConn_OutOfThePollerClosesAndTimesOut(t *testing.T) {
 }
 
 // TestSyncOffset_SpreadsCamerasOverTheBeats: 64 cameras syncing every
-// second sync on every beat of it, about equally many on each, and a
+// second sync syncGroup to a beat, on 64/syncGroup beats of it, and a
 // beatTicker with an offset fires that far past the period's multiples.
 func TestSyncOffset_SpreadsCamerasOverTheBeats(t *testing.T) {
 	perBeat := map[time.Duration]int{}
@@ -272,13 +272,12 @@ func TestSyncOffset_SpreadsCamerasOverTheBeats(t *testing.T) {
 		}
 		perBeat[off]++
 	}
-	beats := int(time.Second / readPace)
-	if len(perBeat) != beats {
-		t.Errorf("64 cameras sync on %d beats of the second, want all %d", len(perBeat), beats)
+	if len(perBeat) != 64/syncGroup {
+		t.Errorf("64 cameras sync on %d beats of the second, want %d", len(perBeat), 64/syncGroup)
 	}
 	for off, n := range perBeat {
-		if n > 64/beats+1 {
-			t.Errorf("%d cameras sync on the beat at %v", n, off)
+		if n != syncGroup {
+			t.Errorf("%d cameras sync on the beat at %v, want %d", n, off, syncGroup)
 		}
 	}
 	if off := syncOffset(readPace, 5); off != 0 {
