@@ -34,16 +34,16 @@ const connReadBuffer = 64 << 10
 // (half the beats of a 25 fps camera) is tried again at the next beat.
 type pacedConn struct {
 	net.Conn
-	buf    []byte
-	r, w   int   // buf[r:w] is read and not yet handed on
-	full   bool  // the last read filled buf
-	err    error // came with the last read: returned once buf is handed on
-	paceNS int64 // readPace, in nanoseconds (tests shorten it)
-	reads  int   // reads of the connection (tests count them)
+	buf   []byte
+	r, w  int           // buf[r:w] is read and not yet handed on
+	full  bool          // the last read filled buf
+	err   error         // came with the last read: returned once buf is handed on
+	pace  time.Duration // readPace (tests lengthen it)
+	reads int           // reads of the connection (tests count them)
 }
 
 func newPacedConn(conn net.Conn) *pacedConn {
-	return &pacedConn{Conn: conn, buf: make([]byte, connReadBuffer), paceNS: int64(readPace)}
+	return &pacedConn{Conn: conn, buf: make([]byte, connReadBuffer), pace: readPace}
 }
 
 // Read hands on what the last read took, or reads again: at once after a
@@ -76,7 +76,7 @@ func (c *pacedConn) Read(p []byte) (int, error) {
 
 // awaitBeat sleeps until the next beat.
 func (c *pacedConn) awaitBeat() {
-	time.Sleep(untilBeat(time.Duration(c.paceNS), 0))
+	time.Sleep(untilBeat(c.pace, 0))
 }
 
 // untilBeat is the time to the next instant that is offset past a multiple

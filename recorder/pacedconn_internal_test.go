@@ -52,7 +52,7 @@ func TestPacedConn_WaitsForTheBeatOnlyAfterDraining(t *testing.T) {
 	}}
 	const pace = 200 * time.Millisecond
 	c := newPacedConn(sc)
-	c.paceNS = int64(pace)
+	c.pace = pace
 	p := make([]byte, 4<<10)
 	total := 0
 	var errs []error

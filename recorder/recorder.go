@@ -15,34 +15,33 @@
 // Cost (issue 14, make bench-record): the recorder allocates nothing per
 // packet or frame in steady state (gortsplib's TCP reader allocates each
 // interleaved packet's payload, and v4.16.2 has no option to reuse it: a
-// heap profile at 16 cameras shows 2.4 MB/s from it, 65% of what the
-// process allocates, for a live heap of 13 MB); a writer never waits for a seal or an fsync
-// (sealer) and the cameras' first segments are staggered, so their cuts and
-// index commits do not fall in the same second. Nor does a writer wait
-// while its next segment is created (the day directory, the file and its
-// open entry are made durable before a byte is written, for crash safety):
-// the file is created on a goroutine of its own while the writer holds the
-// segment's frames in memory, up to HoldBytes, and writes them once it
-// exists (segmenter); the gap closed and the state change at a session's
-// first frame are committed off the writer too. At 64 cameras on a loaded
-// two-core box (load 8-11) creation at start-up, when every camera creates
-// its first segment at once, took 1.1 s (median) and up to 5.4 s, and 9 s
-// in another run (the batched index commit up to 5.0 s, MkdirAll's
+// heap profile at 16 cameras shows 2.4 MB/s from it, 65% of what the process
+// allocates, for a live heap of 13 MB); a writer never waits for a seal or
+// an fsync (sealer) and the cameras' first segments are staggered, so their
+// cuts and index commits do not fall in the same second. Nor does a writer
+// wait while its next segment is created (the day directory, the file and
+// its open entry are made durable before a byte is written, for crash
+// safety): the file is created on a goroutine of its own while the writer
+// holds the segment's frames in memory, up to HoldBytes, and writes them
+// once it exists (segmenter); the gap closed and the state change at a
+// session's first frame are committed off the writer too. At 64 cameras on a
+// loaded two-core box (load 8-11) creation at start-up, when every camera
+// creates its first segment at once, took 1.1 s (median) and up to 5.4 s,
+// and 9 s in another run (the batched index commit up to 5.0 s, MkdirAll's
 // directory fsyncs up to 3.7 s, the file's own up to 2.6 s; in steady state
 // 20 ms); the writers held 175 frames (2.2 MB) meanwhile, median, and up to
-// 274 (3.4 MB), more than the queue of 256 frames holds: an earlier run
-// that waited for creation dropped 13,316 frames at start-up. Over five
-// minutes at 64 cameras (load 8) one run dropped no frame and another 19,
-// at start-up, with no packet lost, at 0.53-0.62 of ffmpeg's CPU. With
-// other work on the box (load 25) a run dropped 2,005: 27 writers fell
-// ten seconds behind (their whole queue in flight) though no hold reached
-// its limit, so what still holds writers up on a starved box is not
-// creation. Garbage collection keeps Go's default
-// (GOGC=100, no memory limit): measured side by side at 16 cameras (load
-// 12-15 on two cores), GOGC=100 gave 7.0 MiB RSS per camera at 0.69 of
-// ffmpeg's CPU, GOGC=200 7.7 MiB at 0.74 and GOGC=400 15.4 MiB at 0.73:
-// a larger heap buys no CPU that the noise of the machine would show, and
-// costs memory.
+// 274 (3.4 MB), more than the queue of 256 frames holds: an earlier run that
+// waited for creation dropped 13,316 frames at start-up. Over five minutes
+// at 64 cameras (load 8) one run dropped no frame and another 19, at
+// start-up, with no packet lost, at 0.53-0.62 of ffmpeg's CPU. With other
+// work on the box (load 25) a run dropped 2,005: 27 writers fell ten seconds
+// behind (their whole queue in flight) though no hold reached its limit, so
+// what still holds writers up on a starved box is not creation. Garbage
+// collection keeps Go's default (GOGC=100, no memory limit): measured side
+// by side at 16 cameras (load 12-15 on two cores), GOGC=100 gave 7.0 MiB RSS
+// per camera at 0.69 of ffmpeg's CPU, GOGC=200 7.7 MiB at 0.74 and GOGC=400
+// 15.4 MiB at 0.73: a larger heap buys no CPU that the noise of the machine
+// would show, and costs memory.
 //
 // Cameras over TCP are read on a shared beat (readPace, pacedConn) from
 // sockets taken out of Go's network poller (beatConn): at 16 cameras the

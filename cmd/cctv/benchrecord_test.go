@@ -8,9 +8,10 @@ package main
 // in steady state from /proc. Behind a build tag: it takes minutes.
 //
 // Environment: BENCH_CAMERAS (default "4 16 64"), BENCH_WARMUP (10s),
-// BENCH_WINDOW (40s), BENCH_BITRATE (4000000, bits/s), BENCH_GOGC, BENCH_GOMEMLIMIT, BENCH_GODEBUG and
-// BENCH_GOMAXPROCS (passed to cctv as GOGC, GOMEMLIMIT, GODEBUG and
-// GOMAXPROCS; unset: the binary's own choice).
+// BENCH_WINDOW (40s), BENCH_BITRATE (4000000, bits/s), BENCH_GOGC,
+// BENCH_GOMEMLIMIT, BENCH_GODEBUG and BENCH_GOMAXPROCS (passed to cctv as
+// GOGC, GOMEMLIMIT, GODEBUG and GOMAXPROCS; unset: the binary's own
+// choice).
 
 import (
 	"encoding/json"
