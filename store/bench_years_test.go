@@ -217,7 +217,7 @@ func BenchmarkIndexYears(b *testing.B) {
 		}
 		query := time.Since(t) / queries
 
-		const passes = 20
+		const passes = 40
 		var pass time.Duration
 		var now time.Time
 		// The last segment of the day before the first measured minute ends

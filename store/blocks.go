@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -53,7 +52,7 @@ import (
 // tdelta(start), bytes varint, frames varint, sha256 [32], sealed at
 // tdelta(end). Only records with a seal whose hash, end and codec the
 // record shares are packed; every block is decoded again and compared with
-// its records (as JSON) before it is written, else its records stay where
+// its records (as JSON would show them: samejson.go) before it is written, else its records stay where
 // they are. A block is written once and deleted only when FoldDisposals
 // folds it whole.
 var bktDisposalBlocks = []byte("disposal_blocks")
@@ -382,7 +381,7 @@ func (c codecCtx) blockRecords(k, v []byte) ([][]byte, []Disposal, error) {
 }
 
 // checkedBlock returns the block of ds (keys as encodeBlock), or false if
-// decoding it does not give back every record and key exactly (as JSON).
+// decoding it does not give back every record and key exactly (sameDisposal).
 func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error) {
 	v, ok, err := c.encodeBlock(keys, ds)
 	if err != nil || !ok {
@@ -393,15 +392,7 @@ func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal) ([]byte, bool, erro
 		if i >= len(ds) || !bytes.Equal(key, keys[i]) {
 			return errBlockMismatch
 		}
-		want, err := json.Marshal(ds[i])
-		if err != nil {
-			return err
-		}
-		got, err := json.Marshal(d)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(want, got) {
+		if !sameDisposal(d, ds[i]) {
 			return errBlockMismatch
 		}
 		i++

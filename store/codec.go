@@ -26,7 +26,8 @@ import (
 // reproduce exactly is still written as JSON. Every compact value is
 // decoded again and compared with what was meant (as JSON) before it is
 // written, so the seal's canonical JSON (what was signed and chained) is
-// reconstructed byte for byte, or the JSON form is kept.
+// reconstructed byte for byte, or the JSON form is kept (the comparison is
+// field by field: samejson.go).
 //
 // What the compact form leaves out, it takes from its context: the camera,
 // the start and the duplicate counter from the key; the box from meta "box";
@@ -521,22 +522,18 @@ var entryStates = []string{stateOpen, stateSealed, stateDisposing}
 // encodeEntry returns e's value at key k: compact if it reproduces e
 // exactly, else JSON.
 func (c codecCtx) encodeEntry(k []byte, e entry) ([]byte, error) {
-	js, err := json.Marshal(e)
-	if err != nil || writesBelow(2) {
-		return js, err
+	if !writesBelow(2) {
+		v, ok, err := c.compactEntry(k, e)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if back, err := c.decodeEntry(k, v); err == nil && sameEntry(back, e) {
+				return v, nil
+			}
+		}
 	}
-	v, ok, err := c.compactEntry(k, e)
-	if err != nil || !ok {
-		return js, err
-	}
-	back, err := c.decodeEntry(k, v)
-	if err != nil {
-		return js, nil
-	}
-	if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, js) {
-		return js, nil
-	}
-	return v, nil
+	return json.Marshal(e)
 }
 
 func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
@@ -664,22 +661,18 @@ func (c codecCtx) entryActivity(k, v []byte) ([]byte, error) {
 // encodeDisposal returns d's value at key k: compact if it reproduces d
 // exactly, else JSON.
 func (c codecCtx) encodeDisposal(k []byte, d Disposal) ([]byte, error) {
-	js, err := json.Marshal(d)
-	if err != nil || writesBelow(2) {
-		return js, err
+	if !writesBelow(2) {
+		v, ok, err := c.compactDisposal(k, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if back, err := c.decodeDisposal(k, v); err == nil && sameDisposal(back, d) {
+				return v, nil
+			}
+		}
 	}
-	v, ok, err := c.compactDisposal(k, d)
-	if err != nil || !ok {
-		return js, err
-	}
-	back, err := c.decodeDisposal(k, v)
-	if err != nil {
-		return js, nil
-	}
-	if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, js) {
-		return js, nil
-	}
-	return v, nil
+	return json.Marshal(d)
 }
 
 func (c codecCtx) compactDisposal(k []byte, d Disposal) ([]byte, bool, error) {
