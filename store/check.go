@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -230,10 +231,8 @@ func (c *checker) camera(cam string) error {
 	var (
 		entries  []keyed
 		sums     []SummaryRecord
-		disposed []*SealRecord // the seals kept in disposal records
-		sealless bool          // the camera has disposals without a seal
-		// hashes of packed seals, computed when their blocks were decoded
-		hashes = map[*Seal]string{}
+		disposed []chainSeal // the seals kept in disposal records
+		sealless bool        // the camera has disposals without a seal
 	)
 	prefix := cameraPrefix(cam)
 	err := c.s.view("check", func(tx *bolt.Tx) error {
@@ -256,15 +255,15 @@ func (c *checker) camera(cam string) error {
 			if d.Seal == nil {
 				sealless = true
 			} else {
-				disposed = append(disposed, d.Seal)
+				disposed = append(disposed, chainSeal{rec: d.Seal})
 			}
 		}
 		if bb := tx.Bucket(bktDisposalBlocks); bb != nil {
 			cur = bb.Cursor()
 			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 				if err := cdc.decodeBlock(k, v, func(_ []byte, d Disposal, hash string) error {
-					disposed = append(disposed, d.Seal)
-					hashes[&d.Seal.Seal] = hash
+					// The hash was computed to decode the next record.
+					disposed = append(disposed, chainSeal{rec: d.Seal, hash: hash})
 					return nil
 				}); err != nil {
 					return err
@@ -279,7 +278,7 @@ func (c *checker) camera(cam string) error {
 		return err
 	}
 
-	seals := make([]*SealRecord, 0, len(entries)+len(disposed)) // every seal, kept or disposed
+	seals := make([]chainSeal, 0, len(entries)+len(disposed)) // every seal, kept or disposed
 	verifySeal := func(rec *SealRecord) {
 		if c.verify != nil {
 			if err := VerifySeal(*rec, c.verify); err != nil {
@@ -291,11 +290,11 @@ func (c *checker) camera(cam string) error {
 	// its successor names it) is verified through the chain: if nothing
 	// vouches for it, it is an anchor, and an anchor without a signature is
 	// reported by VerifySeal below.
-	checkSeal := func(rec *SealRecord) {
-		if c.deep && rec.Signature != "" {
-			verifySeal(rec)
+	checkSeal := func(cs chainSeal) {
+		if c.deep && cs.rec.Signature != "" {
+			verifySeal(cs.rec)
 		}
-		seals = append(seals, rec)
+		seals = append(seals, cs)
 	}
 
 	dir := path.Join(segmentsDir, cam) + "/"
@@ -338,7 +337,7 @@ func (c *checker) camera(cam string) error {
 		if e.Record.Signature == "" {
 			c.add("bad-signature", e.Camera, e.File, "the seal of a kept segment has no signature")
 		}
-		checkSeal(e.Record)
+		checkSeal(chainSeal{rec: e.Record})
 		if e.State == stateSealed {
 			sealed++
 			c.s.checkFile(c.deep, sl, &dh, c.add)
@@ -356,8 +355,8 @@ func (c *checker) camera(cam string) error {
 		c.add("index", cam, fmt.Sprintf("pending/%x", k), "pending row without an open or disposing entry")
 	}
 	checkTimeline(entries, c.add)
-	for _, rec := range disposed {
-		checkSeal(rec)
+	for _, cs := range disposed {
+		checkSeal(cs)
 	}
 	for f, n := range byFile {
 		if n > 1 {
@@ -390,7 +389,7 @@ func (c *checker) camera(cam string) error {
 		}
 	}
 	head, hasHead := c.heads[cam]
-	anchors := checkChain(cam, seals, sealless, sums, head, hasHead, hashes, c.add)
+	anchors := checkChain(cam, seals, sealless, sums, head, hasHead, c.add)
 	// A seal its signed successor names by hash is authenticated by that
 	// signature: verify the seals nothing later vouches for (a deep check
 	// has verified the signed ones already).
@@ -536,27 +535,33 @@ func (s *Store) checkFile(deep bool, sl Seal, dir *dirHandle, add func(kind, cam
 	}
 }
 
+// chainSeal is a seal with its hash, if already computed ("" if not).
+type chainSeal struct {
+	rec  *SealRecord
+	hash string
+}
+
 // checkChain reports the seals of camera (kept and disposed, in any order)
 // whose sequence or links are wrong, and a chain head (head, if hasHead)
 // that is not the last seal. sealless says the camera has disposals whose
-// seals were not kept; folded are its disposal summaries; known holds the
-// hashes of seals already computed (those of packed records, decoded with
-// them), which it does not compute again.
+// seals were not kept; folded are its disposal summaries. A seal's hash
+// already computed (a packed record's, decoded with it) is not computed
+// again.
 //
 // It returns the anchors: each seal that the next seal of its camera does
 // not name by hash (Seq+1 with Prev its hash), such as the newest seal, the
 // last before a gap or fold, or either side of a broken link. Every other
 // seal's content is covered by the signature of the anchor that ends its
 // run of links.
-func checkChain(camera string, list []*SealRecord, sealless bool, folded []SummaryRecord,
-	head chainHead, hasHead bool, known map[*Seal]string, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
-	hashOf := func(sl *Seal) string {
-		if h, ok := known[sl]; ok {
-			return h
+func checkChain(camera string, list []chainSeal, sealless bool, folded []SummaryRecord,
+	head chainHead, hasHead bool, add func(kind, camera, path, detail string)) (anchors []*SealRecord) {
+	hashOf := func(cs *chainSeal) string {
+		if cs.hash == "" {
+			cs.hash = cs.rec.Seal.Hash()
 		}
-		return sl.Hash()
+		return cs.hash
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Seal.Seq < list[j].Seal.Seq })
+	slices.SortFunc(list, func(a, b chainSeal) int { return cmp.Compare(a.rec.Seal.Seq, b.rec.Seal.Seq) })
 	// Seals folded into summaries: each summary's seq range, and the
 	// hash of its last seal, which the seal after it names.
 	foldedBefore := func(seq uint64) (hash string, ok bool) {
@@ -568,9 +573,10 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 		return "", false
 	}
 	var prev *Seal
+	var prevAt *chainSeal
 	covered := make([]bool, len(list))
 	for i := range list {
-		sl := list[i].Seal
+		sl := list[i].rec.Seal
 		switch {
 		case prev == nil:
 			h, ok := foldedBefore(sl.Seq)
@@ -592,16 +598,16 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 				break // the seals between were folded (held footage outlived them)
 			}
 			add("chain-seq", camera, sl.File, fmt.Sprintf("seq %d follows %d: seals are missing", sl.Seq, prev.Seq))
-		case sl.Prev != hashOf(prev):
+		case sl.Prev != hashOf(prevAt):
 			add("chain-broken", camera, sl.File, fmt.Sprintf("prev %.16s… is not the hash of seq %d", sl.Prev, prev.Seq))
 		default:
 			covered[i-1] = true
 		}
-		prev = &list[i].Seal
+		prev, prevAt = &list[i].rec.Seal, &list[i]
 	}
 	for i, c := range covered {
 		if !c {
-			anchors = append(anchors, list[i])
+			anchors = append(anchors, list[i].rec)
 		}
 	}
 	h, ok := head, hasHead
@@ -619,7 +625,7 @@ func checkChain(camera string, list []*SealRecord, sealless bool, folded []Summa
 		if last.Summary.SeqLast != h.Seq || last.Summary.LastSealHash != h.Hash {
 			add("chain-head", camera, "", fmt.Sprintf("chain head is seq %d but the last seal kept or folded is seq %d", h.Seq, last.Summary.SeqLast))
 		}
-	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != hashOf(prev)):
+	case prev != nil && (!ok || h.Seq != prev.Seq || h.Hash != hashOf(prevAt)):
 		add("chain-head", camera, prev.File, fmt.Sprintf("chain head is seq %d, last seal is seq %d", h.Seq, prev.Seq))
 	}
 	return anchors

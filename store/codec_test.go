@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
 	"path"
 	"path/filepath"
 	"slices"
@@ -187,8 +188,14 @@ func TestSegmentRel_AsJoined(t *testing.T) {
 		return path.Join(segmentsDir, camera, start.Format(time.DateOnly), name+".ts")
 	}
 	at := time.Date(2026, 3, 14, 9, 5, 7, 123456789, time.FixedZone("x", 3600))
+	times := []time.Time{at, at.AddDate(-2030, 0, 0), time.Unix(0, 0), at.AddDate(8000, 0, 0),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		times = append(times, time.Unix(rng.Int64N(10_000*365*24*3600)-62135596800, rng.Int64N(1e9)))
+	}
 	for _, cam := range []string{"cam", "front-desk", "a.b_c", ".", "..", "", "x/y", "..a"} {
-		for _, tm := range []time.Time{at, at.AddDate(-2030, 0, 0), time.Unix(0, 0), at.AddDate(8000, 0, 0)} {
+		for _, tm := range times {
 			for _, n := range []int{0, 1, 12} {
 				if got, want := segmentRel(cam, tm, n), joined(cam, tm, n); got != want {
 					t.Errorf("segmentRel(%q, %v, %d) = %q, want %q", cam, tm, n, got, want)

@@ -82,11 +82,26 @@ func segmentRel(camera string, start time.Time, n int) string {
 		b := append(buf[:0], segmentsDir+"/"...)
 		b = append(b, camera...)
 		b = append(b, '/')
-		b = start.AppendFormat(b, time.DateOnly)
+		y, mo, d := start.Date()
+		h, mi, sec := start.Clock()
+		b = appendDigits(b, y, 4)
+		b = append(b, '-')
+		b = appendDigits(b, int(mo), 2)
+		b = append(b, '-')
+		b = appendDigits(b, d, 2)
 		b = append(b, '/')
 		b = append(b, camera...)
 		b = append(b, '_')
-		b = start.AppendFormat(b, nameTime)
+		// nameTime: the digits of the date and time, milliseconds truncated.
+		b = appendDigits(b, y, 4)
+		b = appendDigits(b, int(mo), 2)
+		b = appendDigits(b, d, 2)
+		b = append(b, 'T')
+		b = appendDigits(b, h, 2)
+		b = appendDigits(b, mi, 2)
+		b = appendDigits(b, sec, 2)
+		b = append(b, '.')
+		b = appendDigits(b, start.Nanosecond()/1e6, 3)
 		b = append(b, 'Z')
 		if n > 0 {
 			b = append(b, '_')
@@ -100,6 +115,19 @@ func segmentRel(camera string, start time.Time, n int) string {
 		name += "_" + strconv.Itoa(n)
 	}
 	return path.Join(segmentsDir, camera, start.Format(time.DateOnly), name+".ts")
+}
+
+// appendDigits appends the last width decimal digits of v (≥ 0), with
+// leading zeros.
+func appendDigits(b []byte, v, width int) []byte {
+	for i := width - 1; i >= 0; i-- {
+		p := v
+		for range i {
+			p /= 10
+		}
+		b = append(b, byte('0'+p%10))
+	}
+	return b
 }
 
 // parseSegmentRel inverts segmentRel: it returns the camera and the start time

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -161,13 +162,21 @@ func (s Seal) appendPlain(b []byte) ([]byte, bool) {
 // plain reports whether encoding/json writes v between quotes unchanged.
 func plain(v string) bool {
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainByte[v[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainByte[c] says encoding/json copies byte c of a string as it is:
+// printable ASCII but quote, backslash, <, > and &.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = !strings.ContainsRune(`"\<>&`, rune(c))
+	}
+	return t
+}()
 
 func appendField(b []byte, name, v string) []byte {
 	b = append(b, ',', '"')
@@ -188,6 +197,32 @@ func appendTime(b []byte, name string, t time.Time) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':', '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = appendUTC(b, t)
 	return append(b, '"')
+}
+
+// appendUTC appends t (in UTC, year 0–9999) as time.RFC3339Nano formats
+// it: checking every seal of years of footage formats three times a seal,
+// and AppendFormat's general layout walk was most of the cost.
+func appendUTC(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+	b = append(b, byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T')
+	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':')
+	b = append(b, byte('0'+s/10), byte('0'+s%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [9]byte
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(frac)
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, '.')
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
 }

@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -68,4 +69,28 @@ func FuzzCanonical(f *testing.F) {
 			t.Fatalf("Canonical %q (%v), encoding/json %q (%v)", got, err, want, werr)
 		}
 	})
+}
+
+// TestAppendUTC_IsRFC3339Nano holds the hand-written time format to
+// AppendFormat(time.RFC3339Nano) over the years a seal can hold and every
+// length of fraction, trailing zeros included.
+func TestAppendUTC_IsRFC3339Nano(t *testing.T) {
+	times := []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC),
+		time.Date(2028, 2, 29, 12, 34, 56, 100, time.UTC),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		ns := rng.Int64N(10_000 * 365 * 24 * 3600)
+		frac := rng.Int64N(1_000_000_000)
+		frac -= frac % []int64{1, 10, 1_000, 1_000_000, 100_000_000, 1_000_000_000}[rng.IntN(6)]
+		times = append(times, time.Unix(ns-62135596800, frac).UTC())
+	}
+	for _, tm := range times {
+		if got, want := appendUTC(nil, tm), tm.AppendFormat(nil, time.RFC3339Nano); !bytes.Equal(got, want) {
+			t.Fatalf("appendUTC %s, AppendFormat %s", got, want)
+		}
+	}
 }
