@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/cctv
 DEB_PKGS  := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
              libavfilter-dev libswresample-dev libavdevice-dev ffmpeg openssh-client age \
-             gcc git systemd unzip zip chromium poppler-utils mpv tmux \
+             gcc lld git systemd unzip zip chromium poppler-utils mpv tmux \
              python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
              gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
              rtsp-server-perl
@@ -34,8 +34,10 @@ deps:
 		fi; \
 	fi
 
+# build: cmd/cctv as the box runs it (scripts/go-build.sh: linked with lld,
+# so that the FFmpeg libraries the recorder never calls are not loaded).
 build: deps
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cctv
+	GO=$(GO) scripts/go-build.sh $(BIN)
 
 vet:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -36,12 +36,20 @@
 // start-up, with no packet lost, at 0.53-0.62 of ffmpeg's CPU. With other
 // work on the box (load 25) a run dropped 2,005: 27 writers fell ten seconds
 // behind (their whole queue in flight) though no hold reached its limit, so
-// what still holds writers up on a starved box is not creation. Garbage
-// collection keeps Go's default (GOGC=100, no memory limit): measured side
-// by side at 16 cameras (load 12-15 on two cores), GOGC=100 gave 7.0 MiB RSS
-// per camera at 0.69 of ffmpeg's CPU, GOGC=200 7.7 MiB at 0.74 and GOGC=400
-// 15.4 MiB at 0.73: a larger heap buys no CPU that the noise of the machine
-// would show, and costs memory.
+// what still holds writers up on a starved box is not creation.
+//
+// Garbage collection: `cctv record` runs at GOGC=25 unless the environment
+// sets GOGC (daemon.gcPercent). The live heap is small and the recorder
+// allocates little, so a tighter target costs no CPU that the bench shows
+// and saves memory: at 16 cameras (make bench-record, 60 s window, binary
+// linked as scripts/go-build.sh links it) RSS per camera was 4.42 MiB at
+// GOGC=100, 4.04 at 50 and 3.84-3.92 at 25, with cctv at 0.30-0.32 % of a
+// core per camera in each. At 64 cameras (5 minutes) 2.70 MiB per camera,
+// 0.44 of ffmpeg's CPU, nothing dropped. At 4 cameras a collection's fixed
+// cost shows: 0.65 % of a core per camera against 0.52 at GOGC=100, for
+// 11.94 MiB against 12.67; the box records 16 to 64. Earlier, on a loaded
+// box, GOGC=200 and 400 gave 7.7 and 15.4 MiB against 7.0 at 100, and no
+// CPU back.
 //
 // Cameras over TCP are read on a shared beat (readPace, pacedConn) from
 // sockets taken out of Go's network poller (beatConn): at 16 cameras the
@@ -58,15 +66,18 @@
 // Most of the process's RSS is not the recorder's (issue 14, measured from
 // /proc/PID/smaps of `cctv record` at 1, 4 and 16 cameras): before any
 // camera, the FFmpeg libraries the one cctv binary links for export, stills
-// and play hold 42 MiB resident (215 shared objects through go-astiav: 33
+// and play held 42 MiB resident (215 shared objects through go-astiav: 33
 // MiB shared clean text, 8.4 MiB private dirty relocated data; 82 of them,
 // 17 MiB, come only through libavfilter and libavdevice, which go-astiav's
 // cgo stubs reference whatever cctv calls) and the binary's own text and
-// read-only data 15 MiB (all of it resident). The Go heap, stacks and
-// buffers are 7.7 MiB at one camera and grow by about 1 MiB a camera. So
-// 8 MiB a camera at 4 cameras, or 4 MiB at 16, cannot be reached while the
-// recording process maps FFmpeg: every exec of a dynamically linked binary
-// maps all its libraries, so re-executing cctv would not shed them.
+// read-only data 15 MiB (all of it resident). scripts/go-build.sh links
+// with lld after removing unreferenced sections, so those 82 are not
+// loaded: 136 shared objects, and `cctv version` peaks at 38.8 MB resident
+// instead of 60.1. The Go heap, stacks and buffers grow by about 1 MiB a
+// camera. So 4 MiB a camera at 16 cameras is reached (3.84 at GOGC=25),
+// but 8 MiB a camera at 4 cameras cannot be while the recording process
+// maps FFmpeg: every exec of a dynamically linked binary maps all its
+// libraries, so re-executing cctv would not shed them.
 package recorder
 
 import (

@@ -142,7 +142,7 @@ if [ -z "$BINARY" ]; then
 	command -v "$GO" >/dev/null || die "no Go toolchain ($GO) to build with" "install Go 1.26, or pass --binary PATH of a built cctv"
 	build_date=$(git -C "$REPO" log -1 --format=%cs 2>/dev/null || date -u +%F)
 	say "building cctv (build date $build_date)"
-	(cd "$REPO" && "$GO" build -ldflags "-X github.com/council/cctv/internal/version.BuildDate=$build_date" -o "$TMP/cctv" ./cmd/cctv) ||
+	GO=$GO "$REPO/scripts/go-build.sh" "$TMP/cctv" ||
 		die "go build failed" "run \`make deps\` for the FFmpeg development libraries, then retry"
 	BINARY=$TMP/cctv
 fi

@@ -105,8 +105,7 @@ func newRig(t *testing.T) *rig {
 	bin := os.Getenv("CCTV_BINARY")
 	if bin == "" {
 		bin = filepath.Join(run, "cctv")
-		date := strings.TrimSpace(runOut(t, "git", "-C", repo, "log", "-1", "--format=%cs"))
-		mustRunIn(t, repo, "go", "build", "-ldflags", "-X github.com/council/cctv/internal/version.BuildDate="+date, "-o", bin, "./cmd/cctv")
+		mustRunIn(t, repo, "scripts/go-build.sh", bin)
 	}
 	copyFile(t, bin, filepath.Join(r.share, "bin", "cctv"), 0o755)
 	mustRunIn(t, repo, "go", "build", "-o", filepath.Join(r.share, "bin", "rigcam"), "./vmtest/rigcam")

@@ -87,8 +87,10 @@ func TestBenchRecord(t *testing.T) {
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "cctv")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// Built as the box runs it (linked with lld: the libraries cctv loads
+	// are part of its resident memory).
+	if out, err := exec.Command("../../scripts/go-build.sh", bin).CombinedOutput(); err != nil {
+		t.Fatalf("scripts/go-build.sh: %v\n%s", err, out)
 	}
 	var rows []benchRow
 	for _, n := range counts {
