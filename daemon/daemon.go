@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -48,16 +47,6 @@ type Options struct {
 	RunRecorder func(ctx context.Context, rec *recorder.Recorder) error
 }
 
-// gcPercent is the recorder's garbage-collection target (GOGC), unless the
-// environment sets one. Its live heap is small (about 13 MB at 16 cameras)
-// and it allocates little (2.4 MB/s at 16 cameras, most of it gortsplib's
-// packet payloads), so a tighter target costs a collection about every
-// second and no CPU that `make bench-record` shows, and saves memory: at
-// 16 cameras, RSS per camera 4.42 MiB at GOGC=100, 4.04 at 50, 3.84-3.92
-// at 25, the recorder's own CPU the same within noise (recorder.go has the
-// figures, and what it costs at 4 cameras).
-const gcPercent = 25
-
 // checkpointEvery is how often the daemon signs an audit checkpoint when
 // entries were added (the store also signs one every 100 entries).
 const checkpointEvery = time.Hour
@@ -73,9 +62,6 @@ var ErrStopTimeout = errors.New("the recorder did not stop in time")
 // ends early without error (no cameras) leaves the daemon serving, with an
 // alert.
 func Run(ctx context.Context, o Options) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

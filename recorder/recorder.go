@@ -38,18 +38,20 @@
 // behind (their whole queue in flight) though no hold reached its limit, so
 // what still holds writers up on a starved box is not creation.
 //
-// Garbage collection: `cctv record` runs at GOGC=25 unless the environment
-// sets GOGC (daemon.gcPercent). The live heap is small and the recorder
-// allocates little, so a tighter target costs no CPU that the bench shows
-// and saves memory: at 16 cameras (make bench-record, 60 s window, binary
-// linked as scripts/go-build.sh links it) RSS per camera was 4.42 MiB at
-// GOGC=100, 4.04 at 50 and 3.84-3.92 at 25, with cctv at 0.30-0.32 % of a
-// core per camera in each. At 64 cameras (5 minutes) 2.70 MiB per camera,
-// 0.44 of ffmpeg's CPU, nothing dropped. At 4 cameras a collection's fixed
-// cost shows: 0.65 % of a core per camera against 0.52 at GOGC=100, for
-// 11.94 MiB against 12.67; the box records 16 to 64. Earlier, on a loaded
-// box, GOGC=200 and 400 gave 7.7 and 15.4 MiB against 7.0 at 100, and no
-// CPU back.
+// Garbage collection keeps Go's default (GOGC=100, no memory limit),
+// measured side by side at 16 cameras (make bench-record, 60 s windows,
+// binary linked as scripts/go-build.sh links it): GOGC=100 gave 4.42-4.72
+// MiB RSS per camera at 0.40-0.44 of ffmpeg's CPU (three runs); GOGC=50
+// 4.04 MiB at 0.43 (one run); GOGC=25 3.84-3.94 MiB at 0.46-0.56 (five
+// runs; the recorder at 0.31-0.38 % of a core per camera against
+// 0.27-0.33 at 100), and at 4 cameras 0.65 % of a core per camera against
+// 0.52. A tighter target buys memory (16 cameras under 4 MiB each) with
+// CPU, and CPU is the scarcer of the two on a two-core box: the default
+// stays. At 64 cameras over 5 minutes GOGC=25 gave 2.70 MiB per camera at
+// 0.44 of ffmpeg's CPU with nothing dropped. Earlier, on a loaded box,
+// GOGC=200 and 400 gave 7.7 and 15.4 MiB against 7.0 at 100, and no CPU
+// back. GOGC set in the unit's environment overrides it, as for any Go
+// program.
 //
 // Cameras over TCP are read on a shared beat (readPace, pacedConn) from
 // sockets taken out of Go's network poller (beatConn): at 16 cameras the
@@ -74,10 +76,11 @@
 // with lld after removing unreferenced sections, so those 82 are not
 // loaded: 136 shared objects, and `cctv version` peaks at 38.8 MB resident
 // instead of 60.1. The Go heap, stacks and buffers grow by about 1 MiB a
-// camera. So 4 MiB a camera at 16 cameras is reached (3.84 at GOGC=25),
-// but 8 MiB a camera at 4 cameras cannot be while the recording process
-// maps FFmpeg: every exec of a dynamically linked binary maps all its
-// libraries, so re-executing cctv would not shed them.
+// camera. So 4 MiB a camera at 16 cameras is within reach of the heap
+// (3.84 at GOGC=25, at a CPU cost: above), but 8 MiB a camera at 4
+// cameras is not while the recording process maps FFmpeg: every exec of a
+// dynamically linked binary maps all its libraries, so re-executing cctv
+// would not shed them.
 package recorder
 
 import (
