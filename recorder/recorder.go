@@ -47,8 +47,8 @@
 // 0.27-0.33 at 100), and at 4 cameras 0.65 % of a core per camera against
 // 0.52. A tighter target buys memory (16 cameras under 4 MiB each) with
 // CPU, and CPU is the scarcer of the two on a two-core box: the default
-// stays. At 64 cameras over 5 minutes GOGC=25 gave 2.70 MiB per camera at
-// 0.44 of ffmpeg's CPU with nothing dropped. Earlier, on a loaded box,
+// stays. At 64 cameras over 5 minutes, nothing dropped in either: GOGC=100
+// 3.61 MiB per camera at 0.46 of ffmpeg's CPU, GOGC=25 2.70 MiB at 0.44. Earlier, on a loaded box,
 // GOGC=200 and 400 gave 7.7 and 15.4 MiB against 7.0 at 100, and no CPU
 // back. GOGC set in the unit's environment overrides it, as for any Go
 // program.
