@@ -117,15 +117,14 @@ func segmentRel(camera string, start time.Time, n int) string {
 	return path.Join(segmentsDir, camera, start.Format(time.DateOnly), name+".ts")
 }
 
-// appendDigits appends the last width decimal digits of v (≥ 0), with
-// leading zeros.
+// appendDigits appends the last width (at most 4) decimal digits of v
+// (≥ 0), with leading zeros.
 func appendDigits(b []byte, v, width int) []byte {
-	for i := width - 1; i >= 0; i-- {
-		p := v
-		for range i {
-			p /= 10
-		}
-		b = append(b, byte('0'+p%10))
+	n := len(b) + width
+	b = append(b, "0000"[:width]...) // width ≤ 4
+	for i := n - 1; i >= n-width; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
 	}
 	return b
 }
