@@ -16,6 +16,7 @@ import (
 	"github.com/council/cctv/config"
 	"github.com/council/cctv/internal/boxkey"
 	"github.com/council/cctv/internal/clock"
+	"github.com/council/cctv/internal/residency"
 	"github.com/council/cctv/internal/version"
 	"github.com/council/cctv/recorder"
 	"github.com/council/cctv/store"
@@ -221,6 +222,15 @@ func (s *service) serveUntil(ctx context.Context, rec *recorder.Recorder, o Opti
 		for _, a := range acts {
 			log.Warn("reconcile", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
 		}
+		// Start-up is over: hand back the pages of code that only start-up
+		// ran, and of the FFmpeg libraries, mapped in full at exec and idle
+		// while recording (most of the process's RSS otherwise; issue 14).
+		n, err := residency.DropCleanFilePages()
+		if err != nil {
+			log.Warn("release start-up pages of the binary and its libraries", "err", err)
+			return
+		}
+		log.Info("released start-up pages of the binary and its libraries", "bytes", n)
 	})
 
 	// The socket outlives the recorder: staff can ask until recording stopped.

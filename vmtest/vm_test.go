@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,6 +108,8 @@ done
 	recS := recAt.Sub(t0).Seconds()
 	r.recSince = recAt
 
+	released, rssMiB := r.releasedPages(t)
+
 	sec, _ := r.sh(2*time.Minute, "systemd-analyze security --no-pager cctv.service")
 	exposure := -1.0
 	if m := exposureRE.FindStringSubmatch(sec); m != nil {
@@ -123,8 +126,34 @@ done
 			t.Errorf("want %q in:\n%s", want, modes)
 		}
 	}
-	r.report(t, "install", fmt.Sprintf("boot %.0fs (%s); start->READY %.1fs; start->recording %.1fs; exposure %.1f (running system)",
-		bootS, r.accel, readyS, recS, exposure))
+	r.report(t, "install", fmt.Sprintf("boot %.0fs (%s); start->READY %.1fs; start->recording %.1fs; exposure %.1f (running system); start-up pages released %.1f MiB, RSS %.1f MiB",
+		bootS, r.accel, readyS, recS, exposure, float64(released)/(1<<20), rssMiB))
+}
+
+var releasedRE = regexp.MustCompile(`released start-up pages of the binary and its libraries.* bytes=([0-9]+)`)
+
+// releasedPages waits for the service to report that it handed back its
+// start-up pages (package residency, under the unit's sandbox: ProcSubset=pid
+// and the syscall filter), and returns the bytes it released and the
+// service's RSS afterwards.
+func (r *rig) releasedPages(t *testing.T) (int64, float64) {
+	var released int64 = -1
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		if m := releasedRE.FindStringSubmatch(r.journal("-10min")); m != nil {
+			released, _ = strconv.ParseInt(m[1], 10, 64)
+			break
+		}
+	}
+	// The FFmpeg libraries alone map well over 8 MiB the recorder never runs.
+	if released < 8<<20 {
+		t.Errorf("cctv.service released %d bytes of start-up pages, want at least 8 MiB; journal:\n%s", released, r.journal("-10min"))
+	}
+	out := r.must(time.Minute, `awk '/^VmRSS:/ {print $2}' /proc/$(systemctl show -p MainPID --value cctv)/status`)
+	kb, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	if err != nil {
+		t.Errorf("VmRSS of cctv.service: %q", out)
+	}
+	return released, kb / 1024
 }
 
 // scenarioRoles: real staff accounts run status, list, export to a USB
