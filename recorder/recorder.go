@@ -63,10 +63,16 @@
 // to a beat of the sync interval (syncOffset). Over five minutes at 64
 // cameras (load 4-5.5, two runs) no frame was dropped and no packet lost,
 // at 0.48 of ffmpeg's CPU. At 4 cameras the beat's fixed cost weighs more:
-// 0.88-0.90.
+// 0.88-0.90. Later the beat went from 40 to 100 ms and the reads became
+// raw system calls, which do not wake the runtime's monitor thread (a
+// tenth of the CPU at 16 cameras, in perf): on a box where 40 ms gave
+// 0.57-0.67 at 16 cameras and 1.16 at 4, that gave 0.45-0.46 and 0.58, and
+// 0.49 over five minutes at 64 cameras (load 4.9) with no packet lost and
+// no frame dropped by the recorder (the bench's span-based count put 62
+// frames, about one a camera, short of 25 a second of recorded span).
 //
-// Most of the process's RSS is not the recorder's (issue 14, measured from
-// /proc/PID/smaps of `cctv record` at 1, 4 and 16 cameras): before any
+// Most of the process's RSS was not the recorder's (issue 14, measured
+// from /proc/PID/smaps of `cctv record` at 1, 4 and 16 cameras): before any
 // camera, the FFmpeg libraries the one cctv binary links for export, stills
 // and play held 42 MiB resident (215 shared objects through go-astiav: 33
 // MiB shared clean text, 8.4 MiB private dirty relocated data; 82 of them,
@@ -75,12 +81,15 @@
 // read-only data 15 MiB (all of it resident). scripts/go-build.sh links
 // with lld after removing unreferenced sections, so those 82 are not
 // loaded: 136 shared objects, and `cctv version` peaks at 38.8 MB resident
-// instead of 60.1. The Go heap, stacks and buffers grow by about 1 MiB a
-// camera. So 4 MiB a camera at 16 cameras is within reach of the heap
-// (3.84 at GOGC=25, at a CPU cost: above), but 8 MiB a camera at 4
-// cameras is not while the recording process maps FFmpeg: every exec of a
-// dynamically linked binary maps all its libraries, so re-executing cctv
-// would not shed them.
+// instead of 60.1. Once start-up is over, the daemon hands back every page
+// of its read-only file mappings that still holds the file's bytes
+// (package residency): what recording touches comes back (at 16 cameras
+// 11.5 MiB of the binary, under 4 MiB of libraries), the rest stays out
+// until an export needs it. Side by side (make bench-record, 40 ms beat):
+// 12.36 MiB a camera at 4 cameras and 4.27 at 16 without it, 6.75-6.96
+// and 2.76-2.99 with it, at the same CPU; with the 100 ms beat 7.43 and
+// 3.22-3.23, and 3.83 at 64 cameras. The Go heap, stacks and buffers grow
+// by about 1 MiB a camera.
 package recorder
 
 import (
