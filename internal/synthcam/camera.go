@@ -101,7 +101,8 @@ type Camera struct {
 	log  *slog.Logger
 	clip *clip // nil for MJPEG
 
-	frames atomic.Int64 // frames sent, across restarts
+	frames  atomic.Int64 // frames sent, across restarts
+	skipped atomic.Int64 // frames never sent: the camera fell over a second behind
 
 	mu     sync.Mutex
 	stream *gortsplib.ServerStream // nil while stopped
@@ -113,6 +114,11 @@ type Camera struct {
 // FramesSent returns the number of frames the camera has written to its
 // stream since it was added (whether or not anybody was watching).
 func (c *Camera) FramesSent() int64 { return c.frames.Load() }
+
+// FramesSkipped returns the frames the camera never sent because it fell
+// more than a second behind its clock (the machine was overloaded) and
+// skipped ahead.
+func (c *Camera) FramesSkipped() int64 { return c.skipped.Load() }
 
 // Stop takes the camera down: streaming stops, the stream is closed (every
 // session on it ends) and DESCRIBE answers 503 until Start. It is
@@ -302,6 +308,7 @@ func (c *Camera) run(st *gortsplib.ServerStream, medi *description.Media, enc pa
 		if due-n > fps {
 			// More than a second behind (the machine is overloaded):
 			// skip ahead, as a real camera's clock would.
+			c.skipped.Add(int64(due - n - 1))
 			t0, base = time.Now(), n
 			due = n + 1
 		}
