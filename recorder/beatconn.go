@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,28 +66,11 @@ func detachConn(conn net.Conn) (*beatConn, error) {
 // Read reads what the socket holds, without waiting: syscall.EAGAIN if
 // nothing has arrived.
 func (c *beatConn) Read(p []byte) (int, error) {
-	n, err := c.call(&c.readDeadline, readNow, p)
+	n, err := c.call(&c.readDeadline, unix.Read, p)
 	if err == nil && n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
 	return n, err
-}
-
-// readNow is read(2) on a socket that never blocks, made without telling
-// Go's scheduler: a call that cannot wait need not hand its P over, and
-// the runtime's monitor thread, asleep while the recorder idles between
-// beats, is not woken by it to poll every 20 µs until all goes idle again
-// (at 16 cameras, a tenth of the recorder's CPU went to that polling).
-func readNow(fd int, p []byte) (int, error) {
-	var buf unsafe.Pointer
-	if len(p) > 0 {
-		buf = unsafe.Pointer(&p[0])
-	}
-	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(buf), uintptr(len(p)))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(n), nil
 }
 
 // Write sends all of p, retrying a full send buffer every millisecond

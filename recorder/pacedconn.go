@@ -21,10 +21,9 @@ import (
 // against ffmpeg's: 0.50 at 20 ms, 0.42 at 40 ms, 0.33 at 100 ms (but RSS
 // +0.5 MiB a camera, frames queued longer). It was 40 ms while RSS was over
 // its goal; once the daemon handed back its start-up pages (package
-// residency) there was room, and on a later day's box, where 40 ms gave
-// 0.57-0.67 at 16 cameras, 100 ms with raw reads (beatConn.readNow) gave
-// 0.45-0.46 at 3.2 MiB a camera, and at 4 cameras 0.58 at 7.4 MiB against
-// 1.16 at 7.0.
+// residency) there was room. On a later day's box, at 16 cameras: 40 ms
+// gave 0.57-0.67 (four runs) at 2.9-3.0 MiB a camera, 100 ms 0.42-0.46
+// (four runs) at 3.2-3.3 MiB.
 const readPace = 100 * time.Millisecond
 
 // connReadBuffer is the most read from a camera's connection at once:

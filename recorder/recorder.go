@@ -63,13 +63,15 @@
 // to a beat of the sync interval (syncOffset). Over five minutes at 64
 // cameras (load 4-5.5, two runs) no frame was dropped and no packet lost,
 // at 0.48 of ffmpeg's CPU. At 4 cameras the beat's fixed cost weighs more:
-// 0.88-0.90. Later the beat went from 40 to 100 ms and the reads became
-// raw system calls, which do not wake the runtime's monitor thread (a
-// tenth of the CPU at 16 cameras, in perf): on a box where 40 ms gave
-// 0.57-0.67 at 16 cameras and 1.16 at 4, that gave 0.45-0.46 and 0.58, and
-// 0.49 over five minutes at 64 cameras (load 4.9) with no packet lost and
-// no frame dropped by the recorder (the bench's span-based count put 62
-// frames, about one a camera, short of 25 a second of recorded span).
+// 0.88-0.90. Later, with room in RSS (below), the beat went from 40 to 100
+// ms: on one day's box, at 16 cameras, 0.57-0.67 of ffmpeg's CPU at 40 ms
+// and 0.42-0.46 at 100 ms (four runs each); over five minutes at 64
+// cameras 0.47 (two runs, load 4.7 and 9.2) with no packet lost and no
+// frame dropped. The bench's count of frames missing from the recorded
+// span (5 and 6) stays under what the synthetic cameras themselves skipped
+// on the loaded box (81 and 334). Reading the sockets with raw system
+// calls, which would not wake the runtime's monitor thread (a tenth of the
+// CPU at 16 cameras in perf), gave nothing measurable and is not done.
 //
 // Most of the process's RSS was not the recorder's (issue 14, measured
 // from /proc/PID/smaps of `cctv record` at 1, 4 and 16 cameras): before any

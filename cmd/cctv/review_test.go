@@ -87,7 +87,15 @@ func TestReview_Tmux_RowsPlayStillMarkHold(t *testing.T) {
 		t.Errorf("stills saved: %v\n%s", files, screen())
 	}
 
-	tmux("send-keys", "-t", "rev", "Right", "Right", "m")
+	// One key at a time, each seen on screen before the next, as a person
+	// types: an arrow's escape sequence and the next key written to the
+	// terminal together could be split by a loaded machine's reads.
+	tmux("send-keys", "-t", "rev", "Right")
+	tmux("send-keys", "-t", "rev", "Right")
+	at2 := "cursor: desk at " + from.Add(2*time.Second).In(time.Local).Format("2006-01-02 15:04:05")
+	waitScreen("the cursor two steps on", func(s string) bool { return strings.Contains(s, at2) })
+	tmux("send-keys", "-t", "rev", "m")
+	waitScreen("the bookmark prompt", func(s string) bool { return strings.Contains(s, "note: ") })
 	tmux("send-keys", "-t", "rev", "-l", "van arrives")
 	tmux("send-keys", "-t", "rev", "Enter")
 	waitScreen("the bookmark", func(s string) bool { return strings.Contains(s, "bookmark M-0001 added") })
@@ -95,7 +103,10 @@ func TestReview_Tmux_RowsPlayStillMarkHold(t *testing.T) {
 		t.Errorf("mark list after review: %s", out)
 	}
 
-	tmux("send-keys", "-t", "rev", "Down", "h")
+	tmux("send-keys", "-t", "rev", "Down")
+	waitScreen("the cursor on yard", func(s string) bool { return strings.Contains(s, "cursor: yard") })
+	tmux("send-keys", "-t", "rev", "h")
+	waitScreen("the hold prompt", func(s string) bool { return strings.Contains(s, "case reference: ") })
 	tmux("send-keys", "-t", "rev", "-l", "CASE-7")
 	tmux("send-keys", "-t", "rev", "Enter")
 	tmux("send-keys", "-t", "rev", "-l", "theft at the till")
