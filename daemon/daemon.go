@@ -222,9 +222,9 @@ func (s *service) serveUntil(ctx context.Context, rec *recorder.Recorder, o Opti
 		for _, a := range acts {
 			log.Warn("reconcile", "action", a.Kind, "camera", a.Camera, "path", a.Path, "detail", a.Detail)
 		}
-		// Start-up is over: hand back the pages of code that only start-up
-		// ran, and of the FFmpeg libraries, mapped in full at exec and idle
-		// while recording (most of the process's RSS otherwise; issue 14).
+		// Start-up is over: hand back the pages of the binary and of the
+		// FFmpeg libraries that loading and start-up touched and recording
+		// does not (most of the process's RSS otherwise; issue 14).
 		n, err := residency.DropCleanFilePages()
 		if err != nil {
 			log.Warn("release start-up pages of the binary and its libraries", "err", err)

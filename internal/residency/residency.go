@@ -35,7 +35,8 @@ const (
 // its next access. Pages the dynamic loader wrote (relocated data) are
 // private copies and are kept: dropping one would lose the relocation.
 // Writable and shared mappings (the Go heap, bbolt's map) are left alone.
-// It returns the bytes unmapped.
+// It returns the bytes unmapped, and the first error of a range it could
+// not unmap (locked pages) after going on with the others.
 func DropCleanFilePages() (int64, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
@@ -48,6 +49,7 @@ func DropCleanFilePages() (int64, error) {
 	defer pagemap.Close()
 	page := uintptr(os.Getpagesize())
 	var dropped int64
+	var firstErr error
 	var entries []byte
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
@@ -76,15 +78,22 @@ func DropCleanFilePages() (int64, error) {
 				run = i
 			case !clean && run >= 0:
 				addr, size := start+uintptr(run)*page, uintptr(i-run)*page
+				run = -1
 				if _, _, errno := unix.Syscall(unix.SYS_MADVISE, addr, size, unix.MADV_DONTNEED); errno != 0 {
-					return dropped, fmt.Errorf("drop clean file pages: madvise: %w", errno)
+					// Locked pages refuse (EINVAL); the rest can still go.
+					if firstErr == nil {
+						firstErr = fmt.Errorf("drop clean file pages at %#x: madvise: %w", addr, errno)
+					}
+					continue
 				}
 				dropped += int64(size)
-				run = -1
 			}
 		}
 	}
-	return dropped, sc.Err()
+	if err := sc.Err(); err != nil {
+		return dropped, err
+	}
+	return dropped, firstErr
 }
 
 // cleanCandidate parses one line of /proc/PID/maps ("start-end perms offset

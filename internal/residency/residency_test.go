@@ -155,3 +155,32 @@ func TestCleanCandidate(t *testing.T) {
 		}
 	}
 }
+
+// Locked pages cannot be dropped; the rest still are, and the refusal is
+// reported.
+func TestDropCleanFilePages_GoesOnPastLockedPages(t *testing.T) {
+	// Mapped on both sides of the locked one, so that one of them comes
+	// after it in /proc/self/maps whichever way addresses are handed out.
+	before, _ := mapFile(t, 2, unix.PROT_READ)
+	locked, _ := mapFile(t, 2, unix.PROT_READ)
+	after, _ := mapFile(t, 2, unix.PROT_READ)
+	for _, m := range [][]byte{before, locked, after} {
+		touch(m)
+	}
+	if err := unix.Mlock(locked); err != nil {
+		t.Fatalf("mlock: %v (this test needs RLIMIT_MEMLOCK of a few pages)", err)
+	}
+	defer unix.Munlock(locked)
+	_, err := DropCleanFilePages()
+	if err == nil {
+		t.Error("no error for the locked pages")
+	}
+	if kb := mappedKiB(t, uintptr(unsafePointer(locked))); kb == 0 {
+		t.Error("locked pages unmapped")
+	}
+	for _, m := range [][]byte{before, after} {
+		if kb := mappedKiB(t, uintptr(unsafePointer(m))); kb != 0 {
+			t.Errorf("%d KiB of an unlocked file still mapped: the drop stopped at the locked pages", kb)
+		}
+	}
+}
