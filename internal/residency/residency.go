@@ -36,7 +36,9 @@ const (
 // private copies and are kept: dropping one would lose the relocation.
 // Writable and shared mappings (the Go heap, bbolt's map) are left alone.
 // It returns the bytes unmapped, and the first error of a range it could
-// not unmap (locked pages) after going on with the others.
+// not unmap (locked pages) after going on with the others. Call it when
+// nothing else maps or unmaps files (at the end of start-up): a mapping
+// replaced between its reads and its madvise is not checked again.
 func DropCleanFilePages() (int64, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
@@ -62,9 +64,11 @@ func DropCleanFilePages() (int64, error) {
 			entries = make([]byte, 8*n)
 		}
 		entries = entries[:8*n]
-		if _, err := pagemap.ReadAt(entries, int64(start/page)*8); err != nil && err != io.EOF {
+		got, err := pagemap.ReadAt(entries, int64(start/page)*8)
+		if err != nil && err != io.EOF {
 			return dropped, fmt.Errorf("drop clean file pages: read pagemap: %w", err)
 		}
+		n = got / 8 // only what was read: the rest is an earlier mapping's
 		// Runs of pages that are present and still the file's.
 		run := -1
 		for i := 0; i <= n; i++ {
