@@ -227,7 +227,7 @@ func (s *service) serveUntil(ctx context.Context, rec *recorder.Recorder, o Opti
 		// does not (most of the process's RSS otherwise; issue 14).
 		n, err := residency.DropCleanFilePages()
 		if err != nil {
-			log.Warn("release start-up pages of the binary and its libraries", "err", err)
+			log.Warn("release start-up pages of the binary and its libraries", "bytes", n, "err", err)
 			return
 		}
 		log.Info("released start-up pages of the binary and its libraries", "bytes", n)

@@ -10,7 +10,6 @@
 package residency
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -53,9 +52,8 @@ func DropCleanFilePages() (int64, error) {
 	var dropped int64
 	var firstErr error
 	var entries []byte
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		start, end, ok := cleanCandidate(sc.Bytes())
+	for line := range bytes.Lines(maps) {
+		start, end, ok := cleanCandidate(line)
 		if !ok {
 			continue
 		}
@@ -93,9 +91,6 @@ func DropCleanFilePages() (int64, error) {
 				dropped += int64(size)
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return dropped, err
 	}
 	return dropped, firstErr
 }

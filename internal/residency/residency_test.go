@@ -8,9 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// addrOf is where b's bytes are mapped.
+func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // mappedKiB returns the Rss of the mapping that starts at addr, from
 // /proc/self/smaps.
@@ -79,7 +83,7 @@ func TestDropCleanFilePages_UnmapsReadOnlyFilePages(t *testing.T) {
 	const pages = 16
 	data, want := mapFile(t, pages, unix.PROT_READ)
 	touch(data)
-	addr := uintptr(unsafePointer(data))
+	addr := addrOf(data)
 	if kb := mappedKiB(t, addr); kb < pages*os.Getpagesize()/1024 {
 		t.Fatalf("before: %d KiB mapped, want all %d pages", kb, pages)
 	}
@@ -113,7 +117,7 @@ func TestDropCleanFilePages_KeepsWrittenCopies(t *testing.T) {
 	if _, err := DropCleanFilePages(); err != nil {
 		t.Fatal(err)
 	}
-	if kb := mappedKiB(t, uintptr(unsafePointer(data))); kb != page/1024 {
+	if kb := mappedKiB(t, addrOf(data)); kb != page/1024 {
 		t.Errorf("after: %d KiB mapped, want only the written page (%d KiB)", kb, page/1024)
 	}
 	if !bytes.Equal(data, want) {
@@ -126,11 +130,11 @@ func TestDropCleanFilePages_KeepsWrittenCopies(t *testing.T) {
 func TestDropCleanFilePages_LeavesWritableMappings(t *testing.T) {
 	data, want := mapFile(t, 4, unix.PROT_READ|unix.PROT_WRITE)
 	touch(data)
-	before := mappedKiB(t, uintptr(unsafePointer(data)))
+	before := mappedKiB(t, addrOf(data))
 	if _, err := DropCleanFilePages(); err != nil {
 		t.Fatal(err)
 	}
-	if after := mappedKiB(t, uintptr(unsafePointer(data))); after != before {
+	if after := mappedKiB(t, addrOf(data)); after != before {
 		t.Errorf("writable mapping: %d KiB mapped before, %d after", before, after)
 	}
 	if !bytes.Equal(data, want) {
@@ -175,11 +179,11 @@ func TestDropCleanFilePages_GoesOnPastLockedPages(t *testing.T) {
 	if err == nil {
 		t.Error("no error for the locked pages")
 	}
-	if kb := mappedKiB(t, uintptr(unsafePointer(locked))); kb == 0 {
+	if kb := mappedKiB(t, addrOf(locked)); kb == 0 {
 		t.Error("locked pages unmapped")
 	}
 	for _, m := range [][]byte{before, after} {
-		if kb := mappedKiB(t, uintptr(unsafePointer(m))); kb != 0 {
+		if kb := mappedKiB(t, addrOf(m)); kb != 0 {
 			t.Errorf("%d KiB of an unlocked file still mapped: the drop stopped at the locked pages", kb)
 		}
 	}
