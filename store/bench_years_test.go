@@ -368,9 +368,10 @@ func indexAt1825(b *testing.B, alloc, keys map[string]int64, fileMB float64, day
 	for name, v := range alloc {
 		est[name] = float64(v)
 	}
-	perRecord := float64(alloc["disposals"]+alloc["disposal_blocks"]) / float64(keys["disposal_records"])
+	perRecord := float64(alloc["disposals"]+alloc["disposals_by_start"]+alloc["disposal_blocks"]) / float64(keys["disposal_records"])
 	est["disposals"] = perRecord * float64(91*perDay)
 	delete(est, "disposal_blocks")
+	delete(est, "disposals_by_start")
 	perSummary := float64(alloc["disposal_days"]) / float64(max(keys["disposal_days"], 1))
 	est["disposal_days"] = perSummary * 64 * float64(target-30-90)
 	auditPerDay := float64(auditBytes(alloc)-audit30) / float64(days-30)

@@ -440,117 +440,124 @@ func (c codecCtx) packedAt(camera string, start time.Time) (map[string]bool, err
 	return keys, err
 }
 
-// packDisposals packs camera's disposal records into daily blocks, at
-// most max records (0: no limit), in one transaction: every run of records
-// of one UTC day of start that is complete (a later record of the camera
-// starts in a later day) and was deleted at or before cutoff. A run that
-// the block form cannot hold exactly stays as it is. It returns how many
-// records it packed and whether it stopped at max.
-func (s *Store) packDisposals(camera string, cutoff time.Time, max int) (int, bool, error) {
-	packed, full := 0, false
-	if writesBelow(3) {
-		return 0, false, nil
+// packDisposals packs the disposal records of cams into daily blocks, in
+// one transaction, camera after camera while the records read stay within
+// max (0: no limit; a first camera with more is read to max+1 and left in
+// rest, to go on): for each camera, every run of records of one UTC day of
+// start that is complete (a later record of the camera starts in a later
+// day) and was deleted at or before cutoff. A run that the block form
+// cannot hold exactly stays as it is. Cameras go together because records
+// keyed start first (singles.go) mix all cameras' records of a minute in
+// one page: packing them camera by camera would rewrite a day's pages once
+// per camera. It returns how many records it packed and the cameras it did
+// not finish.
+func (s *Store) packDisposals(cams []string, cutoff time.Time, max int) (packed int, rest []string, err error) {
+	if writesBelow(3) || len(cams) == 0 {
+		return 0, nil, nil
 	}
-	// Most calls find only the day still being deleted: found in a read
-	// transaction from two keys, that costs no write and no decoding.
-	var due bool
-	if err := s.view("pack disposal records of "+camera, func(tx *bolt.Tx) error {
-		due = spansDays(tx.Bucket(bktDisposals), camera)
-		return nil
-	}); err != nil || !due {
-		return 0, false, err
-	}
-	err := s.update("pack disposal records of "+camera, func(tx *bolt.Tx) error {
-		packed, full = 0, false
-		db := tx.Bucket(bktDisposals)
+	err = s.update("pack disposal records", func(tx *bolt.Tx) error {
+		packed, rest = 0, nil
+		db := singlesOf(tx)
 		bb, err := tx.CreateBucketIfNotExists(bktDisposalBlocks)
 		if err != nil {
 			return err
 		}
 		bb.FillPercent = packedFill
-		db.FillPercent = packedFill
 		cdc := newCodec(tx)
-		var (
-			keys [][]byte
-			ds   []Disposal
-			day  time.Time
-		)
-		flush := func() error {
-			defer func() { keys, ds = keys[:0], ds[:0] }()
-			if len(ds) == 0 {
-				return nil
-			}
-			v, ok, err := cdc.checkedBlock(keys, ds)
-			if err != nil || !ok {
-				return err
-			}
-			if err := bb.Put(keys[0], v); err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if err := db.Delete(k); err != nil {
-					return err
+		recs := db.ofCameras(cams) // copies: the buckets change
+		read := 0
+		for i, cam := range cams {
+			kvs := recs[cam]
+			if max > 0 && read+len(kvs) > max {
+				if read > 0 {
+					rest = cams[i:]
+					break
 				}
+				kvs, rest = kvs[:max+1], cams[i:] // the first camera alone: max+1 records, the rest later
 			}
-			packed += len(ds)
-			return nil
-		}
-		prefix := cameraPrefix(camera)
-		var todo [][]byte // keys, then values, of the records read: the cursor must not see the deletes
-		var vals [][]byte
-		c := db.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if max > 0 && len(todo) >= max+1 {
-				full = true
-				break
-			}
-			todo = append(todo, slices.Clone(k))
-			vals = append(vals, slices.Clone(v))
-		}
-		for i, k := range todo {
-			d, err := cdc.decodeDisposal(k, vals[i])
+			read += len(kvs)
+			n, err := packCamera(cdc, db, bb, kvs, cutoff)
+			packed += n
 			if err != nil {
 				return err
 			}
-			dd := d.Start.UTC().Truncate(blockSpan)
-			if len(ds) > 0 && !dd.Equal(day) {
-				if err := flush(); err != nil { // the next record starts a later day: day is complete
-					return err
-				}
+			if rest != nil {
+				break
 			}
-			if d.When.After(cutoff) {
-				return nil // not yet: nor anything after it
-			}
-			if !packable(d) {
-				continue // stays a record of its own; the run goes on around it
-			}
-			day = dd
-			keys = append(keys, k)
-			ds = append(ds, d)
 		}
-		// The last run may still grow: it is packed on a later call.
 		return nil
 	})
-	return packed, full, err
+	return packed, rest, err
 }
 
-// spansDays reports whether camera's single disposal records in db start in
-// more than one UTC day (so that at least one day of them is complete).
-func spansDays(db *bolt.Bucket, camera string) bool {
-	prefix := cameraPrefix(camera)
-	c := db.Cursor()
-	first, _ := c.Seek(prefix)
-	if first == nil || !bytes.HasPrefix(first, prefix) {
-		return false
+// packCamera packs, in the transaction of db and bb, one camera's records
+// kvs (in key order) as packDisposals says, and returns how many it packed.
+func packCamera(cdc codecCtx, db singles, bb *bolt.Bucket, kvs []keyedValue, cutoff time.Time) (int, error) {
+	packed := 0
+	var (
+		keys [][]byte
+		ds   []Disposal
+		day  time.Time
+	)
+	flush := func() error {
+		defer func() { keys, ds = keys[:0], ds[:0] }()
+		if len(ds) == 0 {
+			return nil
+		}
+		v, ok, err := cdc.checkedBlock(keys, ds)
+		if err != nil || !ok {
+			return err
+		}
+		if err := bb.Put(keys[0], v); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := db.delete(k); err != nil {
+				return err
+			}
+		}
+		packed += len(ds)
+		return nil
 	}
-	first = slices.Clone(first)
-	last, _ := c.Seek(append([]byte(camera), 1)) // just past camera's keys
-	if last == nil {
-		last, _ = c.Last()
-	} else {
-		last, _ = c.Prev()
+	for _, kv := range kvs {
+		d, err := cdc.decodeDisposal(kv.k, kv.v)
+		if err != nil {
+			return packed, err
+		}
+		dd := d.Start.UTC().Truncate(blockSpan)
+		if len(ds) > 0 && !dd.Equal(day) {
+			if err := flush(); err != nil { // the next record starts a later day: day is complete
+				return packed, err
+			}
+		}
+		if d.When.After(cutoff) {
+			return packed, nil // not yet: nor anything after it
+		}
+		if !packable(d) {
+			continue // stays a record of its own; the run goes on around it
+		}
+		day = dd
+		keys = append(keys, kv.k)
+		ds = append(ds, d)
 	}
-	_, a, ok1 := keyStart(first)
-	_, b, ok2 := keyStart(last)
-	return !ok1 || !ok2 || !a.Truncate(blockSpan).Equal(b.Truncate(blockSpan))
+	// The last run may still grow: it is packed on a later call.
+	return packed, nil
+}
+
+// packDue returns the cameras whose single disposal records start in more
+// than one UTC day (so that at least one day of them is complete), in the
+// order of cams. Most hours find only the day still being deleted: that
+// costs a read transaction, no write and no decoding.
+func (s *Store) packDue(cams []string) ([]string, error) {
+	var due []string
+	err := s.view("pack disposal records", func(tx *bolt.Tx) error {
+		spans := singlesOf(tx).startSpans(cams)
+		for _, cam := range cams {
+			if sp, ok := spans[cam]; ok && !sp[0].Truncate(blockSpan).Equal(sp[1].Truncate(blockSpan)) {
+				due = append(due, cam)
+			}
+		}
+		return nil
+	})
+	return due, err
 }

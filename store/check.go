@@ -156,9 +156,10 @@ func (c *checker) readRows(tx *bolt.Tx) error {
 			c.add("index", "", fmt.Sprintf("%s/%x", bucket, k), "key names no camera")
 		}
 	}
-	for _, name := range [][]byte{bktSegments, bktDisposals, bktDisposalDays} {
+	for _, name := range [][]byte{bktSegments, bktDisposalDays} {
 		bucketCameras(tx.Bucket(name), c.cameras, badKey(name))
 	}
+	singlesOf(tx).cameras(c.cameras, func(bucket, k []byte) { badKey(bucket)(k) })
 	if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
 		c.cameras[string(k)] = true
 		return nil
@@ -246,8 +247,7 @@ func (c *checker) camera(cam string) error {
 			}
 			entries = append(entries, keyed{key: slices.Clone(k), e: e})
 		}
-		cur = tx.Bucket(bktDisposals).Cursor()
-		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		err := singlesOf(tx).camera(cam, time.Time{}, time.Time{}, func(k, v []byte) error {
 			d, err := cdc.decodeDisposal(k, v)
 			if err != nil {
 				return err
@@ -257,6 +257,10 @@ func (c *checker) camera(cam string) error {
 			} else {
 				disposed = append(disposed, chainSeal{rec: d.Seal})
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if bb := tx.Bucket(bktDisposalBlocks); bb != nil {
 			cur = bb.Cursor()
@@ -270,7 +274,6 @@ func (c *checker) camera(cam string) error {
 				}
 			}
 		}
-		var err error
 		sums, err = summaries(tx, cam, time.Time{}, time.Time{})
 		return err
 	})

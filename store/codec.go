@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -560,6 +561,20 @@ func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
 	} else {
 		w.byte1(tagCompact)
 	}
+	w.entryHead(e, st, n, start)
+	if e.Record == nil {
+		w.byte1(0)
+		return w.b, true, nil
+	}
+	w.byte1(1)
+	ok, err := c.encodeSeal(&w, e.Record, camera, e.File, e.Codec, start)
+	return w.b, ok, err
+}
+
+// entryHead appends what a compact entry holds before its record: state
+// st, name counter n, codec, created, the disposal fields, and the
+// activity if any (the tag says which).
+func (w *encoder) entryHead(e entry, st, n int, start time.Time) {
 	w.byte1(byte(st))
 	w.uvarint(uint64(n))
 	w.str(e.Codec)
@@ -575,13 +590,94 @@ func (c codecCtx) compactEntry(k []byte, e entry) ([]byte, bool, error) {
 		w.uvarint(uint64(len(e.Activity)))
 		w.raw(e.Activity)
 	}
-	if e.Record == nil {
-		w.byte1(0)
-		return w.b, true, nil
+}
+
+// disposingValue returns the compact entry v at key k rewritten for e,
+// which is v's entry with only its state and disposal fields changed
+// (marked disposing): the part before the record is encoded again and the
+// record's bytes (seal and signature) are kept as they are, so marking a
+// segment does not encode and check its seal again. ok is false if v is
+// not compact, e differs from it in more, or the new part does not decode
+// to e's (then the caller encodes e whole).
+func disposingValue(k, v []byte, e entry) ([]byte, bool) {
+	if !compactEntryTag(v) {
+		return nil, false
 	}
-	w.byte1(1)
-	ok, err := c.encodeSeal(&w, e.Record, camera, e.File, e.Codec, start)
-	return w.b, ok, err
+	was, r, err := decodeEntryHead(k, v)
+	if err != nil || was.Camera != e.Camera || !was.Start.Equal(e.Start) || was.File != e.File || was.Codec != e.Codec ||
+		!sameJSONTime(was.Created, e.Created) || !bytes.Equal(was.Activity, e.Activity) || (v[0] == tagCompactActivity) != (e.Activity != nil) {
+		return nil, false
+	}
+	n, ok := nameCounter(e.Camera, e.Start, e.File)
+	st := slices.Index(entryStates, e.State)
+	if !ok || st < 0 {
+		return nil, false
+	}
+	w := encoder{b: make([]byte, 0, len(v)+16)}
+	w.byte1(v[0])
+	w.entryHead(e, st, n, e.Start)
+	w.raw(r.b) // the record byte, the seal and its signature
+	back, br, err := decodeEntryHead(k, w.b)
+	if err != nil || !bytes.Equal(br.b, r.b) || back.State != e.State || back.DisposeWhy != e.DisposeWhy ||
+		!(back.DisposeAt.IsZero() && e.DisposeAt.IsZero() || sameJSONTime(back.DisposeAt, e.DisposeAt)) {
+		return nil, false
+	}
+	return w.b, true
+}
+
+// entryState returns the state of the entry v without decoding it, for a
+// compact value; ok is false for JSON (decode it).
+func entryState(v []byte) (string, bool) {
+	if !compactEntryTag(v) || len(v) < 2 || int(v[1]) >= len(entryStates) {
+		return "", false
+	}
+	return entryStates[v[1]], true
+}
+
+// sealLink returns the sequence number and the Prev of the seal in the
+// entry v at key k, reading a compact value only as far as Prev; ok is
+// false if the entry has no seal.
+func (c codecCtx) sealLink(k, v []byte) (seq uint64, prev string, ok bool, err error) {
+	if !compactEntryTag(v) {
+		e, err := c.decodeEntry(k, v)
+		if err != nil || e.Record == nil {
+			return 0, "", false, err
+		}
+		return e.Record.Seal.Seq, e.Record.Seal.Prev, true, nil
+	}
+	_, r, err := decodeEntryHead(k, v)
+	if err != nil {
+		return 0, "", false, err
+	}
+	if r.byte1() != 1 {
+		return 0, "", false, r.err
+	}
+	r.uvarint() // version
+	seq = r.uvarint()
+	r.tdelta(time.Time{}) // end
+	r.varint()            // bytes
+	r.varint()            // frames
+	r.raw(32)             // sha256
+	r.str()               // time source
+	r.varint()            // clock offset
+	r.byte1()             // camera clock
+	r.varint()            // lost
+	r.varint()            // dropped
+	r.str()               // state
+	if n := r.uvarint(); n <= uint64(len(r.b)) {
+		for range n {
+			r.str()
+		}
+	} else {
+		r.fail(errShort)
+	}
+	if r.byte1() == 1 {
+		prev = r.hash32()
+	}
+	if r.err != nil {
+		return 0, "", false, fmt.Errorf("decode %q: %w", k, r.err)
+	}
+	return seq, prev, true, nil
 }
 
 // decodeEntry decodes the value v at key k, JSON or compact.
@@ -775,11 +871,12 @@ func putEntry(tx *bolt.Tx, k []byte, e entry) error {
 	return tx.Bucket(bktSegments).Put(k, v)
 }
 
-// putDisposal writes d at k of the disposals bucket.
+// putDisposal writes d as the single disposal record of segment key k
+// (singles.go).
 func putDisposal(tx *bolt.Tx, k []byte, d Disposal) error {
 	v, err := newCodec(tx).encodeDisposal(k, d)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bktDisposals).Put(k, v)
+	return singlesOf(tx).put(k, v)
 }

@@ -125,7 +125,7 @@ func TestCodec_RoundTrip(t *testing.T) {
 		if err := putDisposal(tx, k, d); err != nil {
 			return err
 		}
-		v := tx.Bucket(bktDisposals).Get(k)
+		v := singlesOf(tx).get(k)
 		if v[0] != tagCompact {
 			t.Fatalf("disposal not compact")
 		}
@@ -146,6 +146,74 @@ func TestCodec_RoundTrip(t *testing.T) {
 }
 
 // Garbage never panics the decoders (entries, records, blocks).
+// Marking an entry disposing by rewriting only the part before its record
+// (disposingValue) gives the bytes encoding the marked entry whole gives,
+// with or without activity; an entry that differs in more than its state
+// and disposal fields is refused. sealLink reads the same seq and Prev as
+// a whole decode, of a compact value and of JSON; entryState the state.
+func TestCodec_DisposingValueAndSealLink(t *testing.T) {
+	db, key := keyedIndex(t)
+	start := time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
+	seal := Seal{Version: 1, Box: "box-1", Camera: "cam", Seq: 77, File: segmentRel("cam", start, 2), Codec: "h264",
+		Start: start, End: start.Add(time.Minute), Bytes: 1 << 20, Frames: 1500, SHA256: strings.Repeat("ab", 32),
+		TimeSource: "rtcp", State: SealSealed, Flags: []string{"clock-jump"}, Prev: strings.Repeat("cd", 32),
+		SealedAt: start.Add(time.Minute + time.Second)}
+	msg, err := seal.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(SealNamespace, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := segKey("cam", start, 0)
+	for _, act := range [][]byte{nil, packActivity([]byte{1, 2, 3, 200, 150})} {
+		e := entry{State: stateSealed, Camera: "cam", Start: start, File: seal.File, Codec: "h264",
+			Created: start.Add(time.Millisecond), Record: &SealRecord{Seal: seal, Signature: string(sig)}, Activity: act}
+		err := db.Update(func(tx *bolt.Tx) error {
+			c := newCodec(tx)
+			v, err := c.encodeEntry(k, e)
+			if err != nil || !compactEntryTag(v) {
+				t.Fatalf("encode: %v, compact %v", err, compactEntryTag(v))
+			}
+			if st, ok := entryState(v); !ok || st != stateSealed {
+				t.Fatalf("entryState: %q %v", st, ok)
+			}
+			seq, prev, ok, err := c.sealLink(k, v)
+			if err != nil || !ok || seq != 77 || prev != seal.Prev {
+				t.Fatalf("sealLink: %d %q %v %v", seq, prev, ok, err)
+			}
+			js, _ := json.Marshal(e)
+			if seq, prev, ok, err := c.sealLink(k, js); err != nil || !ok || seq != 77 || prev != seal.Prev {
+				t.Fatalf("sealLink of JSON: %d %q %v %v", seq, prev, ok, err)
+			}
+
+			m := e
+			m.State, m.DisposeWhy, m.DisposeAt = stateDisposing, WhyRetention, start.Add(30*24*time.Hour+1234567)
+			got, ok := disposingValue(k, v, m)
+			want, err := c.encodeEntry(k, m)
+			if err != nil || !ok || !bytes.Equal(got, want) {
+				t.Fatalf("disposingValue: ok %v, %x\nwant %x (%v)", ok, got, want, err)
+			}
+			if st, ok := entryState(got); !ok || st != stateDisposing {
+				t.Fatalf("entryState: %q %v", st, ok)
+			}
+			other := m
+			other.Codec = "h265"
+			if _, ok := disposingValue(k, v, other); ok {
+				t.Fatal("disposingValue kept the old codec")
+			}
+			if _, ok := disposingValue(k, js, m); ok {
+				t.Fatal("disposingValue rewrote a JSON value")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func FuzzCodec_DecodeEntry(f *testing.F) {
 	f.Add([]byte{tagCompact, 1, 0, 2, 1, 0, 1})
 	f.Add([]byte{tagCompactActivity, 1, 0, 2, 1, 0, 5, 3, 150, 0x1f, 0x82, 0x00, 0})
@@ -167,6 +235,9 @@ func FuzzCodec_DecodeEntry(f *testing.F) {
 		_ = db.View(func(tx *bolt.Tx) error {
 			c := newCodec(tx)
 			_, _ = c.decodeEntry(k, v)
+			_, _, _, _ = c.sealLink(k, v)
+			_, _ = entryState(v)
+			_, _ = disposingValue(k, v, entry{State: stateDisposing, Camera: "cam", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), File: segmentRel("cam", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0)})
 			_, _ = c.entryActivity(k, v)
 			_, _ = unpackActivity(v)
 			_, _ = c.decodeDisposal(k, v)

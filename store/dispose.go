@@ -53,8 +53,7 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 			}
 			keys = append(keys, slices.Clone(k))
 		}
-		dk, _ := tx.Bucket(bktDisposals).Cursor().Seek(prefix)
-		disposed = dk != nil && bytes.HasPrefix(dk, prefix)
+		disposed = singlesOf(tx).anyAt(camera, start)
 		if !disposed {
 			packed, err := newCodec(tx).packedAt(camera, start)
 			disposed = len(packed) > 0
@@ -157,13 +156,15 @@ func (s *Store) markInTx(tx *bolt.Tx, keys [][]byte, why string, strict bool) ([
 		return nil, err
 	}
 	now := s.clock.Now().UTC().Round(0)
+	segs, cdc := tx.Bucket(bktSegments), newCodec(tx)
 	for _, k := range keys {
-		e, found, err := getEntry(tx, k)
+		v := segs.Get(k)
+		if v == nil {
+			continue // gone: disposed concurrently
+		}
+		e, err := cdc.decodeEntry(k, v)
 		if err != nil {
 			return nil, err
-		}
-		if !found {
-			continue // gone: disposed concurrently
 		}
 		switch e.State {
 		case stateDisposing:
@@ -186,7 +187,13 @@ func (s *Store) markInTx(tx *bolt.Tx, keys [][]byte, why string, strict bool) ([
 		e.State = stateDisposing
 		e.DisposeWhy = why
 		e.DisposeAt = now
-		if err := putEntry(tx, k, e); err != nil {
+		nv, ok := disposingValue(k, v, e)
+		if !ok {
+			if nv, err = cdc.encodeEntry(k, e); err != nil {
+				return nil, err
+			}
+		}
+		if err := segs.Put(k, nv); err != nil {
 			return nil, err
 		}
 		if err := addCount(tx, e.Camera, -1); err != nil {
@@ -363,11 +370,11 @@ func vouchedBySuccessor(tx *bolt.Tx, k []byte, sl Seal) (bool, error) {
 	if nk == nil || !bytes.HasPrefix(nk, cameraPrefix(sl.Camera)) {
 		return false, nil
 	}
-	next, err := newCodec(tx).decodeEntry(nk, nv)
-	if err != nil {
+	seq, prev, sealed, err := newCodec(tx).sealLink(nk, nv)
+	if err != nil || !sealed || seq != sl.Seq+1 {
 		return false, err
 	}
-	return next.Record != nil && next.Record.Seal.Seq == sl.Seq+1 && next.Record.Seal.Prev == sl.Hash(), nil
+	return prev == sl.Hash(), nil
 }
 
 // finishDisposal is steps 2–4 for the one disposing entry at k (Recover);

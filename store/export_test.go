@@ -295,7 +295,7 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packBuckets(tx)
 		total = 0
-		segs, disp := tx.Bucket(bktSegments), tx.Bucket(bktDisposals)
+		segs, disp := tx.Bucket(bktSegments), singlesOf(tx)
 		c := newCodec(tx)
 		var cams []string
 		if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
@@ -354,7 +354,7 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 						return fmt.Errorf("bulk disposal %s: the compact encoding does not round-trip", d.File)
 					}
 				}
-				if err := disp.Put(k, v); err != nil {
+				if err := disp.put(k, v); err != nil {
 					return err
 				}
 				ds = append(ds, d)
@@ -441,7 +441,7 @@ func (s *Store) TestOnlyView(fn func(tx *bolt.Tx) error) error { return s.db.Vie
 func (s *Store) TamperDisposalForTest(camera string, start time.Time, fn func(d *Disposal)) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		k := segKey(camera, start.UTC(), 0)
-		v := tx.Bucket(bktDisposals).Get(k)
+		v := singlesOf(tx).get(k)
 		if v == nil {
 			return fmt.Errorf("no disposal at %x", k)
 		}
@@ -454,7 +454,7 @@ func (s *Store) TamperDisposalForTest(camera string, start time.Time, fn func(d 
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bktDisposals).Put(k, js)
+		return singlesOf(tx).put(k, js)
 	})
 }
 
@@ -556,6 +556,9 @@ func (s *Store) EditBlockForTest(camera string, fn func(v []byte) []byte) error 
 func (s *Store) DisposalRecordsForTest() (single, packed int64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		single = int64(tx.Bucket(bktDisposals).Stats().KeyN)
+		if b := tx.Bucket(bktDisposalsByStart); b != nil {
+			single += int64(b.Stats().KeyN)
+		}
 		b := tx.Bucket(bktDisposalBlocks)
 		if b == nil {
 			return nil

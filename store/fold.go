@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -112,18 +113,21 @@ func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (in
 	if err != nil {
 		return 0, err
 	}
+	due, err := s.packDue(cams)
+	if err != nil {
+		return 0, err
+	}
 	packed := 0
-	for _, cam := range cams {
-		for limit <= 0 || packed < limit {
-			n, full, err := s.packDisposals(cam, now, foldBatch)
-			packed += n
-			if err != nil {
-				return 0, err
-			}
-			if !full || n == 0 {
-				break
-			}
+	for len(due) > 0 && (limit <= 0 || packed < limit) {
+		n, rest, err := s.packDisposals(due, now, foldBatch)
+		packed += n
+		if err != nil {
+			return 0, err
 		}
+		if n == 0 && len(rest) == len(due) {
+			rest = rest[1:] // its first max+1 records hold no whole day to pack: it stays as it is
+		}
+		due = rest
 	}
 	if grace <= 0 {
 		return 0, nil
@@ -212,7 +216,7 @@ func (s *Store) foldCameras(cams []string, cutoff time.Time, max int) (folded, d
 // whether a day ready to fold was left for max.
 func (s *Store) foldCamera(tx *bolt.Tx, camera string, cutoff time.Time, max, taken int) (folded int, days []string, more bool, err error) {
 	err = func() error {
-		db, sb := tx.Bucket(bktDisposals), tx.Bucket(bktDisposalDays)
+		db, sb := singlesOf(tx), tx.Bucket(bktDisposalDays)
 		if sb == nil {
 			return fmt.Errorf("index has no %s bucket", bktDisposalDays)
 		}
@@ -304,7 +308,7 @@ func (s *Store) foldCamera(tx *bolt.Tx, camera string, cutoff time.Time, max, ta
 				return err
 			}
 			for _, dk := range g.keys {
-				if err := db.Delete(dk); err != nil {
+				if err := db.delete(dk); err != nil {
 					return err
 				}
 			}
@@ -380,7 +384,7 @@ func foldDays(tx *bolt.Tx, cdc codecCtx, camera string, cutoff time.Time, max, t
 // recordDay returns camera's disposal records, single and packed, of the
 // first UTC day (of start) that has one at or after key pos; nil if none.
 func recordDay(tx *bolt.Tx, cdc codecCtx, camera string, pos []byte) (*foldDay, error) {
-	db, bb := tx.Bucket(bktDisposals), tx.Bucket(bktDisposalBlocks)
+	db, bb := singlesOf(tx), tx.Bucket(bktDisposalBlocks)
 	day, ok := nextRecordDay(camera, pos, db, bb)
 	if !ok {
 		return nil, nil
@@ -400,13 +404,16 @@ func recordDay(tx *bolt.Tx, cdc codecCtx, camera string, pos []byte) (*foldDay, 
 			fd.blocks = append(fd.blocks, slices.Clone(k))
 		}
 	}
-	c := db.Cursor()
-	for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+	err := db.camera(camera, day, day.Add(24*time.Hour), func(k, v []byte) error {
 		d, err := cdc.decodeDisposal(k, v)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		fd.items = append(fd.items, foldItem{k: slices.Clone(k), d: d, single: true})
+		fd.items = append(fd.items, foldItem{k: k, d: d, single: true})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i, it := range fd.items {
 		if i == 0 || it.d.When.Before(fd.earliest) {
@@ -420,17 +427,36 @@ func recordDay(tx *bolt.Tx, cdc codecCtx, camera string, pos []byte) (*foldDay, 
 }
 
 // nextRecordDay returns the UTC day of start of camera's first disposal
-// record, single or packed, at or after key pos.
-func nextRecordDay(camera string, pos []byte, buckets ...*bolt.Bucket) (time.Time, bool) {
+// record, single or in a block (bb, if not nil), whose key is at or after
+// the segment key position pos (a camera prefix or a time key).
+func nextRecordDay(camera string, pos []byte, db singles, bb *bolt.Bucket) (time.Time, bool) {
 	prefix := cameraPrefix(camera)
 	var first []byte
-	for _, b := range buckets {
+	for _, b := range []*bolt.Bucket{db.old, bb} {
 		if b == nil {
 			continue
 		}
 		if k, _ := b.Cursor().Seek(pos); k != nil && bytes.HasPrefix(k, prefix) && (first == nil || bytes.Compare(k, first) < 0) {
 			first = k
 		}
+	}
+	var from, to time.Time // the records keyed start first that could come before first
+	if _, t, ok := keyStart(append(slices.Clone(pos), 0, 0)); ok {
+		from = t
+	}
+	if first != nil {
+		if _, t, ok := keyStart(first); ok {
+			to = t.Add(1)
+		}
+	}
+	errFound := errors.New("found")
+	if err := db.fresh(camera, from, to, func(k, _ []byte) error {
+		if first == nil || bytes.Compare(k, first) < 0 {
+			first = k
+		}
+		return errFound
+	}); err != nil && err != errFound {
+		return time.Time{}, false
 	}
 	if first == nil {
 		return time.Time{}, false

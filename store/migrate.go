@@ -35,21 +35,21 @@ type migrationState struct {
 // rewrites compact, in order; bucket "activity" follows (migrateActivity).
 var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 
-// migrate upgrades a schema 1, 2 or 3 index to schema 4 in place, online:
+// migrate upgrades a schema 1, 2, 3 or 4 index to schema 5 in place, online:
 // readers accept every encoding, so the index is usable between any two of
 // its transactions, and each transaction is one step a crash can end on:
 //
-//  1. begin: create buckets "dict", "disposal_days" and "disposal_blocks",
-//     store the progress key (meta "migration"), audit "index.migrate"
-//     (phase start);
+//  1. begin: create buckets "dict", "disposal_days", "disposal_blocks" and
+//     "disposals_by_start", store the progress key (meta "migration"), audit
+//     "index.migrate" (phase start);
 //  2. from schema 1 only, per batch of at most migrateBatch values of
 //     "segments", then of "disposals": rewrite each JSON value in the
 //     compact encoding (a value the compact form cannot reproduce exactly
 //     stays JSON) and advance the progress key;
-//  3. per batch of at most migrateBatch values of bucket "activity": move
-//     each into its segment's entry (packed) and delete it, and advance the
-//     progress key; the last batch deletes the bucket;
-//  4. done: schema "4", delete the progress key, audit "index.migrate"
+//  3. below schema 4, per batch of at most migrateBatch values of bucket
+//     "activity": move each into its segment's entry (packed) and delete
+//     it, and advance the progress key; the last batch deletes the bucket;
+//  4. done: schema "5", delete the progress key, audit "index.migrate"
 //     (phase done, with the counts).
 //
 // A crash leaves the progress key, and the next read-write Open resumes
@@ -57,7 +57,8 @@ var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 // no-op, and a moved activity value is gone with the batch that moved it,
 // so resuming is idempotent. Derived buckets, chains, gaps, holds and the
 // audit log are unchanged. Disposal records are packed into blocks later,
-// by FoldDisposals, like every record deleted after the upgrade.
+// by FoldDisposals, like every record deleted after the upgrade; single
+// records stay in bucket "disposals" until then (singles.go).
 func (s *Store) migrate(from int) error {
 	if from < 1 || from >= schemaVersion {
 		return fmt.Errorf("migrate schema %d: %w", from, ErrSchema)
@@ -77,14 +78,17 @@ func (s *Store) migrate(from int) error {
 	}
 	if !found {
 		err := s.update(op, func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bktDict, bktDisposalDays, bktDisposalBlocks} {
+			for _, name := range [][]byte{bktDict, bktDisposalDays, bktDisposalBlocks, bktDisposalsByStart} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
 			}
 			st = migrationState{From: from, Started: s.clock.Now().UTC().Round(0), Bucket: string(bktActivity)}
-			if from == 1 { // schema 2's compact values; from 2 they are compact already
+			switch {
+			case from == 1: // schema 2's compact values; from 2 they are compact already
 				st.Bucket = string(bktSegments)
+			case from >= 4: // activity is in the entries already
+				st.Bucket = ""
 			}
 			if err := putJSON(tx.Bucket(bktMeta), keyMigration, st); err != nil {
 				return err

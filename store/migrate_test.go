@@ -97,7 +97,7 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 
 			s := e.open(t) // resumes the migration
 			c, js, schema, err := s.EncodingsForTest()
-			if err != nil || js != 0 || c != entries+disposals || schema != "4" {
+			if err != nil || js != 0 || c != entries+disposals || schema != "5" {
 				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
 			}
 			acts := e.recover(t, s, "a", "b")
@@ -161,8 +161,8 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := disposalsJSON(t, s, "a")
-			if _, keys, _ := s.BucketStatsForTest(); len(before) != 131 || keys["disposals"] != 131 {
-				t.Fatalf("schema 2 index: %d records listed, %d stored", len(before), keys["disposals"])
+			if _, keys, _ := s.BucketStatsForTest(); len(before) != 131 || keys["disposals"]+keys["disposals_by_start"] != 131 {
+				t.Fatalf("schema 2 index: %d records listed, %d stored", len(before), keys["disposals"]+keys["disposals_by_start"])
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -172,15 +172,15 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "4" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "5" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			e.mustClean(t, s)
 			if _, err := s.FoldDisposals(t0.Add(31*day), 90*day, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 1 || keys["disposals"] != 1 {
-				t.Fatalf("after packing: %d blocks, %d records", keys["disposal_blocks"], keys["disposals"])
+			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 1 || keys["disposals"]+keys["disposals_by_start"] != 1 {
+				t.Fatalf("after packing: %d blocks, %d records", keys["disposal_blocks"], keys["disposals"]+keys["disposals_by_start"])
 			}
 			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
 				t.Fatalf("records changed by packing:\n%v\n%v", after, before)
@@ -188,6 +188,86 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			e.mustClean(t, s)
 			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
 			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "2" || ents[1].Params["phase"] != "done" {
+				t.Fatalf("migration audit: %+v %v", ents, err)
+			}
+		})
+	}
+}
+
+// An index of schema 4 (single disposal records keyed camera first, in
+// bucket "disposals") is migrated to schema 5 at Open, resuming after a
+// kill -9 at each step (begin, done). Its records stay where they are and
+// list the same; records of later deletions are keyed by start first
+// (bucket "disposals_by_start"); both kinds list together in order, and
+// FoldDisposals packs them from both buckets; check --deep is clean after
+// each step.
+func TestOpen_MigratesSchema4_KillAtEachStep(t *testing.T) {
+	for n := 1; n <= 3; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			s, seed := oldIndex(t, e, 4, 11*n)
+			for i := range 130 {
+				writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute)
+			}
+			e.clk.Set(t0.Add(31 * day))
+			policy := store.RetentionPolicy{Default: 30 * day}
+			if _, _, err := s.ApplyRetention(t0.Add(31*day), policy, 0); err != nil {
+				t.Fatal(err)
+			}
+			// Records the batch; the day is not complete, so nothing is packed.
+			if _, err := s.FoldDisposals(t0.Add(31*day), 90*day, 0); err != nil {
+				t.Fatal(err)
+			}
+			before := disposalsJSON(t, s, "a")
+			if _, keys, _ := s.BucketStatsForTest(); len(before) != 130 || keys["disposals"] != 130 || keys["disposals_by_start"] != 0 {
+				t.Fatalf("schema 4 index: %d records listed, %d stored, %d keyed by start", len(before), keys["disposals"], keys["disposals_by_start"])
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store.SetWriteSchemaForTest(0)
+
+			killMigrationAfter(t, e.dir, seed, n)
+
+			s = e.open(t) // resumes the migration
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "5" {
+				t.Fatalf("after migration: schema %q, %v", schema, err)
+			}
+			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
+				t.Fatalf("records changed by the migration:\n%v\n%v", after, before)
+			}
+			e.mustClean(t, s)
+
+			// Footage of the next day, deleted after the upgrade: keyed
+			// by start, and listed after the older records.
+			for i := range 3 {
+				writeSeg(t, s, "a", t0.Add(day+time.Duration(i)*time.Minute), time.Minute)
+			}
+			e.clk.Set(t0.Add(32 * day))
+			if _, _, err := s.ApplyRetention(t0.Add(32*day), policy, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil { // records the last batch
+				t.Fatal(err)
+			}
+			s = e.open(t)
+			all := disposalsJSON(t, s, "a")
+			if _, keys, _ := s.BucketStatsForTest(); len(all) != 133 || keys["disposals"] != 130 || keys["disposals_by_start"] != 3 || !slices.Equal(all[:130], before) {
+				t.Fatalf("after deleting more: %d records listed, %d camera first, %d start first", len(all), keys["disposals"], keys["disposals_by_start"])
+			}
+			e.mustClean(t, s)
+			if _, err := s.FoldDisposals(t0.Add(32*day), 90*day, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 1 || keys["disposals"] != 0 || keys["disposals_by_start"] != 3 {
+				t.Fatalf("after packing: %d blocks, %d records camera first, %d start first", keys["disposal_blocks"], keys["disposals"], keys["disposals_by_start"])
+			}
+			if got := disposalsJSON(t, s, "a"); !slices.Equal(got, all) {
+				t.Fatalf("records changed by packing:\n%v\n%v", got, all)
+			}
+			e.mustClean(t, s)
+			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "4" || ents[1].Params["phase"] != "done" {
 				t.Fatalf("migration audit: %+v %v", ents, err)
 			}
 		})
@@ -266,7 +346,7 @@ func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "4" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "5" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if _, keys, _ := s.BucketStatsForTest(); keys["activity"] != 0 {

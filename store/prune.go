@@ -56,6 +56,10 @@ func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolic
 			if len(k) < len(last) || bytes.Compare(k[:len(last)], last) > 0 {
 				break // starts after the cutoff
 			}
+			if st, ok := entryState(v); ok && st == stateDisposing {
+				stuck = append(stuck, slices.Clone(k)) // the last pass's batch, known without decoding
+				continue
+			}
 			e, err := newCodec(tx).decodeEntry(k, v)
 			if err != nil {
 				return nil, nil, err

@@ -324,7 +324,7 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 		if err != nil {
 			return err
 		}
-		err = window(tx.Bucket(bktDisposals), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+		err = singlesOf(tx).camera(camera, from.Add(-ci.MaxSegment), to, func(k, v []byte) error {
 			d, err := newCodec(tx).decodeDisposal(k, v)
 			if err != nil {
 				return err

@@ -14,10 +14,12 @@ import (
 // encoding (codec.go), bucket "dict" and disposal summaries (fold.go);
 // schema 3 adds disposal blocks (blocks.go), which a schema 2 reader would
 // not see; schema 4 keeps each segment's activity in its entry (tag 0x04,
-// activity.go), no longer in bucket "activity". Open (read-write) upgrades
-// a schema 1, 2 or 3 index in place (migrate.go); a read-only Open reads
-// any.
-const schemaVersion = 4
+// activity.go), no longer in bucket "activity"; schema 5 writes single
+// disposal records keyed by start first, in bucket "disposals_by_start"
+// (singles.go), which a schema 4 reader would not see. Open (read-write)
+// upgrades an index of schema 1 to 4 in place (migrate.go); a read-only
+// Open reads any.
+const schemaVersion = 5
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id
@@ -48,7 +50,7 @@ var (
 
 	// coreBuckets must exist in every index of this schema version.
 	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
-	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays, bktDisposalBlocks)
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays, bktDisposalBlocks, bktDisposalsByStart)
 
 	keySchema    = []byte("schema")
 	keyBox       = []byte("box")
@@ -129,6 +131,9 @@ func initSchema(tx *bolt.Tx, box string) error {
 		}
 		if writesBelow(3) && string(name) == string(bktDisposalBlocks) {
 			continue // nor had schema 2
+		}
+		if writesBelow(5) && string(name) == string(bktDisposalsByStart) {
+			continue // nor had schema 4
 		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err

@@ -1,0 +1,349 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Single disposal records, those not (yet) packed into a day block, live in
+// two buckets:
+//
+//	disposals           segKey → Disposal (camera first; what schemas 1–4 wrote)
+//	disposals_by_start  start(8) ‖ camera ‖ 0 ‖ dup(2) → Disposal (schema 5)
+//
+// Every record is written to the second, keyed by its start first. A
+// retention pass records one disposal per camera, all of the same minute:
+// keyed camera first they land on one page per camera (64 leaves and their
+// branches at 64 cameras, about 120 of the 250 pages a pass wrote); keyed
+// start first they share one or two. Records an earlier release wrote to
+// "disposals" are read where they are until FoldDisposals packs them, so
+// the upgrade moves nothing. Both keys hold the same segment key's parts,
+// and a record is in one bucket only. The value is the same encoding in
+// both (codec.go), decoded against the segment key.
+//
+// Reading one camera's records from disposals_by_start scans all cameras'
+// single records in the window; they are the records of the day or two
+// not yet packed, so a scan is short.
+var bktDisposalsByStart = []byte("disposals_by_start")
+
+// startFirst returns the disposals_by_start key of segment key k.
+func startFirst(k []byte) []byte {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) != i+1+8+2 {
+		return nil
+	}
+	out := make([]byte, 0, len(k))
+	out = append(out, k[i+1:i+9]...)
+	out = append(out, k[:i+1]...)
+	return append(out, k[i+9:]...)
+}
+
+// segKeyOf returns the segment key of disposals_by_start key sk.
+func segKeyOf(sk []byte) ([]byte, bool) {
+	if len(sk) < 8+1+2 {
+		return nil, false
+	}
+	rest := sk[8:]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 || len(rest) != i+1+2 {
+		return nil, false
+	}
+	out := make([]byte, 0, len(sk))
+	out = append(out, rest[:i+1]...)
+	out = append(out, sk[:8]...)
+	return append(out, rest[i+1:]...), true
+}
+
+// startFirstCamera is the camera of disposals_by_start key sk ("" if
+// malformed), without allocating for a comparison.
+func startFirstCamera(sk []byte) []byte {
+	if len(sk) < 8+1+2 {
+		return nil
+	}
+	i := bytes.IndexByte(sk[8:], 0)
+	if i < 0 {
+		return nil
+	}
+	return sk[8 : 8+i]
+}
+
+// singles is a transaction's view of the single disposal records in both
+// buckets (either may be missing: an index of schema 1–4 opened read-only
+// has no disposals_by_start).
+type singles struct {
+	old, byStart *bolt.Bucket
+}
+
+func singlesOf(tx *bolt.Tx) singles {
+	return singles{old: tx.Bucket(bktDisposals), byStart: tx.Bucket(bktDisposalsByStart)}
+}
+
+// get returns the value of the record at segment key k, or nil.
+func (s singles) get(k []byte) []byte {
+	if s.byStart != nil {
+		if sk := startFirst(k); sk != nil {
+			if v := s.byStart.Get(sk); v != nil {
+				return v
+			}
+		}
+	}
+	if s.old != nil {
+		return s.old.Get(k)
+	}
+	return nil
+}
+
+// put writes the record at segment key k: keyed start first, unless the
+// index has no disposals_by_start (a test writing an older schema).
+func (s singles) put(k, v []byte) error {
+	if s.byStart != nil && !writesBelow(5) {
+		if sk := startFirst(k); sk != nil {
+			return s.byStart.Put(sk, v)
+		}
+	}
+	return s.old.Put(k, v)
+}
+
+// delete removes the record at segment key k from whichever bucket holds it.
+func (s singles) delete(k []byte) error {
+	if s.byStart != nil {
+		if sk := startFirst(k); sk != nil {
+			if err := s.byStart.Delete(sk); err != nil {
+				return err
+			}
+		}
+	}
+	if s.old != nil {
+		return s.old.Delete(k)
+	}
+	return nil
+}
+
+// anyAt reports whether a record of camera starts at start (any counter).
+func (s singles) anyAt(camera string, start time.Time) bool {
+	prefix := timeKey(camera, start)
+	if s.old != nil {
+		if k, _ := s.old.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	if s.byStart != nil {
+		sp := startFirst(append(prefix, 0, 0))
+		sp = sp[:len(sp)-2]
+		if k, _ := s.byStart.Cursor().Seek(sp); k != nil && bytes.HasPrefix(k, sp) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyedValue is a record's segment key and value.
+type keyedValue struct{ k, v []byte }
+
+// camera calls fn for camera's records whose start is in [from, to) (a
+// zero bound is open), in segment key order, with the segment key and the
+// value (both copies: fn may change the buckets).
+func (s singles) camera(camera string, from, to time.Time, fn func(k, v []byte) error) error {
+	var fresh []keyedValue
+	if err := s.fresh(camera, from, to, func(k, v []byte) error {
+		fresh = append(fresh, keyedValue{k, slices.Clone(v)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, kv := range mergeKeyed(fresh, s.oldRange(camera, from, to)) {
+		if err := fn(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ofCameras returns all the records of each of cams, in segment key order
+// (copies), reading disposals_by_start once.
+func (s singles) ofCameras(cams []string) map[string][]keyedValue {
+	want := make(map[string]bool, len(cams))
+	for _, c := range cams {
+		want[c] = true
+	}
+	fresh := map[string][]keyedValue{}
+	if s.byStart != nil {
+		c := s.byStart.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			cam := startFirstCamera(k)
+			if cam == nil || !want[string(cam)] {
+				continue
+			}
+			if sk, ok := segKeyOf(k); ok {
+				fresh[string(cam)] = append(fresh[string(cam)], keyedValue{sk, slices.Clone(v)})
+			}
+		}
+	}
+	out := make(map[string][]keyedValue, len(cams))
+	for _, cam := range cams {
+		// Keys start first sort by start, then camera, then counter: for
+		// one camera, segment key order.
+		out[cam] = mergeKeyed(fresh[cam], s.oldRange(cam, time.Time{}, time.Time{}))
+	}
+	return out
+}
+
+// oldRange returns camera's records in bucket disposals whose start is in
+// [from, to) (a zero bound is open), in key order (copies).
+func (s singles) oldRange(camera string, from, to time.Time) []keyedValue {
+	if s.old == nil {
+		return nil
+	}
+	prefix := cameraPrefix(camera)
+	lo := prefix
+	if !from.IsZero() {
+		lo = timeKey(camera, from)
+	}
+	var hi []byte
+	if !to.IsZero() {
+		hi = timeKey(camera, to)
+	}
+	var out []keyedValue
+	c := s.old.Cursor()
+	for k, v := c.Seek(lo); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if hi != nil && bytes.Compare(k, hi) >= 0 {
+			break
+		}
+		out = append(out, keyedValue{slices.Clone(k), slices.Clone(v)})
+	}
+	return out
+}
+
+// mergeKeyed merges two lists in segment key order into one.
+func mergeKeyed(a, b []keyedValue) []keyedValue {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]keyedValue, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || (len(a) > 0 && bytes.Compare(a[0].k, b[0].k) < 0) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}
+
+// fresh calls fn, in key order, for camera's records in disposals_by_start
+// whose start is in [from, to) (a zero bound is open), with the segment
+// key (a copy) and the value (in the transaction's pages), until fn
+// returns an error, which it returns.
+func (s singles) fresh(camera string, from, to time.Time, fn func(k, v []byte) error) error {
+	if s.byStart == nil {
+		return nil
+	}
+	c := s.byStart.Cursor()
+	var k, v []byte
+	if from.IsZero() {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(be64(timeBytes(from)))
+	}
+	var end []byte
+	if !to.IsZero() {
+		end = be64(timeBytes(to))
+	}
+	for ; k != nil; k, v = c.Next() {
+		if end != nil && bytes.Compare(k[:min(8, len(k))], end) >= 0 {
+			break
+		}
+		if string(startFirstCamera(k)) != camera {
+			continue
+		}
+		if sk, ok := segKeyOf(k); ok {
+			if err := fn(sk, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cameras adds the camera of every record to cams; bad is called with a
+// key that names none.
+func (s singles) cameras(cams map[string]bool, bad func(bucket, k []byte)) {
+	bucketCameras(s.old, cams, func(k []byte) { bad(bktDisposals, k) })
+	if s.byStart == nil {
+		return
+	}
+	c := s.byStart.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		cam := startFirstCamera(k)
+		if cam == nil {
+			bad(bktDisposalsByStart, k)
+			continue
+		}
+		if !cams[string(cam)] {
+			cams[string(cam)] = true
+		}
+	}
+}
+
+// startSpans returns, per camera, the first and last start of its single
+// records (one scan of disposals_by_start, two seeks per camera of
+// disposals for cams).
+func (s singles) startSpans(cams []string) map[string][2]time.Time {
+	out := map[string][2]time.Time{}
+	widen := func(cam string, t time.Time) {
+		sp, ok := out[cam]
+		if !ok {
+			out[cam] = [2]time.Time{t, t}
+			return
+		}
+		if t.Before(sp[0]) {
+			sp[0] = t
+		}
+		if t.After(sp[1]) {
+			sp[1] = t
+		}
+		out[cam] = sp
+	}
+	if s.old != nil {
+		for _, cam := range cams {
+			prefix := cameraPrefix(cam)
+			c := s.old.Cursor()
+			first, _ := c.Seek(prefix)
+			if first == nil || !bytes.HasPrefix(first, prefix) {
+				continue
+			}
+			first = slices.Clone(first)
+			last, _ := c.Seek(append([]byte(cam), 1)) // just past camera's keys
+			if last == nil {
+				last, _ = c.Last()
+			} else {
+				last, _ = c.Prev()
+			}
+			for _, k := range [][]byte{first, last} {
+				if _, t, ok := keyStart(k); ok {
+					widen(cam, t)
+				}
+			}
+		}
+	}
+	if s.byStart != nil {
+		c := s.byStart.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if cam := startFirstCamera(k); cam != nil {
+				widen(string(cam), time.Unix(0, int64(binary.BigEndian.Uint64(k)^1<<63)).UTC())
+			}
+		}
+	}
+	return out
+}
+
+func be64(x uint64) []byte {
+	return []byte{byte(x >> 56), byte(x >> 48), byte(x >> 40), byte(x >> 32), byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}
+}
