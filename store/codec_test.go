@@ -37,6 +37,20 @@ func keyedIndex(t *testing.T) (*bolt.DB, *boxkey.Key) {
 	return db, key
 }
 
+// signSeal returns seal's armored signature by key.
+func signSeal(t *testing.T, key *boxkey.Key, seal Seal) string {
+	t.Helper()
+	msg, err := seal.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(SealNamespace, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(sig)
+}
+
 // A sealed entry signed by a real box key (SSHSIG) is stored compact, within
 // budget, and decodes to the same seal: same canonical JSON, same
 // signature, which still verifies. Odd values fall back to JSON.
@@ -49,15 +63,8 @@ func TestCodec_RoundTrip(t *testing.T) {
 		ClockOffsetMS: -1234, CameraClock: true, LostPackets: 3, DroppedFrames: 12, State: SealSealed,
 		Flags: []string{"clock-jump", "odd flag"}, Prev: strings.Repeat("fedcba9876543210", 4),
 		SealedAt: start.Add(61*time.Second + 987654321)}
-	msg, err := seal.Canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := key.Sign(SealNamespace, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &SealRecord{Seal: seal, Signature: string(sig)}
+	sig := signSeal(t, key, seal)
+	rec := &SealRecord{Seal: seal, Signature: sig}
 	e := entry{State: stateSealed, Camera: "front-desk", Start: start, File: seal.File, Codec: "h264",
 		Created: start.Add(3 * time.Millisecond), Record: rec}
 	k := segKey("front-desk", start, 0)
@@ -158,18 +165,11 @@ func TestCodec_DisposingValueAndSealLink(t *testing.T) {
 		Start: start, End: start.Add(time.Minute), Bytes: 1 << 20, Frames: 1500, SHA256: strings.Repeat("ab", 32),
 		TimeSource: "rtcp", State: SealSealed, Flags: []string{"clock-jump"}, Prev: strings.Repeat("cd", 32),
 		SealedAt: start.Add(time.Minute + time.Second)}
-	msg, err := seal.Canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := key.Sign(SealNamespace, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sig := signSeal(t, key, seal)
 	k := segKey("cam", start, 0)
 	for _, act := range [][]byte{nil, packActivity([]byte{1, 2, 3, 200, 150})} {
 		e := entry{State: stateSealed, Camera: "cam", Start: start, File: seal.File, Codec: "h264",
-			Created: start.Add(time.Millisecond), Record: &SealRecord{Seal: seal, Signature: string(sig)}, Activity: act}
+			Created: start.Add(time.Millisecond), Record: &SealRecord{Seal: seal, Signature: sig}, Activity: act}
 		err := db.Update(func(tx *bolt.Tx) error {
 			c := newCodec(tx)
 			v, err := c.encodeEntry(k, e)

@@ -305,6 +305,7 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 			return err
 		}
 		var ds []Disposal
+		var recs []keyedValue
 		for _, cam := range cams {
 			prefix := cameraPrefix(cam)
 			last := timeKey(cam, cutoff)
@@ -354,15 +355,22 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 						return fmt.Errorf("bulk disposal %s: the compact encoding does not round-trip", d.File)
 					}
 				}
-				if err := disp.put(k, v); err != nil {
-					return err
-				}
+				recs = append(recs, keyedValue{k, v})
 				ds = append(ds, d)
 			}
 			if len(keys) > 0 {
 				if err := addCount(tx, cam, -int64(len(keys))); err != nil {
 					return err
 				}
+			}
+		}
+		// In key order, as passes would have written them: bbolt splits
+		// a page only at commit, so records put in another order would
+		// gather in a few huge nodes.
+		slices.SortFunc(recs, func(a, b keyedValue) int { return bytes.Compare(startFirst(a.k), startFirst(b.k)) })
+		for _, r := range recs {
+			if err := disp.put(r.k, r.v); err != nil {
+				return err
 			}
 		}
 		total = len(ds)
