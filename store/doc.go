@@ -104,9 +104,11 @@
 //     with the branches above it, and the page or two of
 //     "disposals_by_start" that the batch's records share (singles.go);
 //     marking an entry disposing re-encodes only the part before its seal
-//     (disposingValue). At 64 cameras that is about 165 pages a pass, and
-//     the pass takes about 9 ms on the 121-day benchmark index (13–14 ms
-//     with records keyed camera first: BenchmarkIndexYears).
+//     (disposingValue). At 64 cameras that is about 165 pages a pass
+//     (260 with records keyed camera first), and a pass took 9.0–9.5 ms
+//     on a 121-day index of BenchmarkIndexYears, against 13.1–14.4 ms
+//     before (three runs each, alternated; the benchmark's own run:
+//     11.9 ms mean, 10.8 median, on a busier disk).
 //   - While deletion is paused (meta "deletion_paused", PauseDeletion),
 //     retention and disk pressure delete nothing (ErrDeletionPaused) until
 //     ConfirmTime.

@@ -18,8 +18,8 @@ import (
 // Every record is written to the second, keyed by its start first. A
 // retention pass records one disposal per camera, all of the same minute:
 // keyed camera first they land on one page per camera (64 leaves and their
-// branches at 64 cameras, about 120 of the 250 pages a pass wrote); keyed
-// start first they share one or two. Records an earlier release wrote to
+// branches at 64 cameras: a pass wrote about 260 pages), keyed start first
+// they share one or two (about 167 pages a pass). Records an earlier release wrote to
 // "disposals" are read where they are until FoldDisposals packs them, so
 // the upgrade moves nothing. Both keys hold the same segment key's parts,
 // and a record is in one bucket only. The value is the same encoding in
@@ -58,7 +58,7 @@ func segKeyOf(sk []byte) ([]byte, bool) {
 	return append(out, rest[i+1:]...), true
 }
 
-// startFirstCamera is the camera of disposals_by_start key sk ("" if
+// startFirstCamera is the camera of disposals_by_start key sk (nil if
 // malformed), without allocating for a comparison.
 func startFirstCamera(sk []byte) []byte {
 	if len(sk) < 8+1+2 {
