@@ -107,8 +107,9 @@
 //     (disposingValue). At 64 cameras that is about 165 pages a pass
 //     (260 with records keyed camera first), and a pass took 9.0–9.5 ms
 //     on a 121-day index of BenchmarkIndexYears, against 13.1–14.4 ms
-//     before (three runs each, alternated; the benchmark's own run:
-//     11.9 ms mean, 10.8 median, on a busier disk).
+//     before (three runs each, alternated). The benchmark's own runs gave
+//     11.9 and 20.2 ms with the same 167 pages a pass: the two fsyncs of
+//     the commit dominate, and this machine's disk varies from run to run.
 //   - While deletion is paused (meta "deletion_paused", PauseDeletion),
 //     retention and disk pressure delete nothing (ErrDeletionPaused) until
 //     ConfirmTime.
