@@ -491,6 +491,12 @@ func (c codecCtx) decodeSignature(r *decoder) string {
 }
 
 func (c codecCtx) decodeSeal(r *decoder, camera, file, codec string, start time.Time) *SealRecord {
+	sl := c.decodeSealFields(r, camera, file, codec, start)
+	return &SealRecord{Seal: sl, Signature: c.decodeSignature(r)}
+}
+
+// decodeSealFields reads what encodeSeal appended before the signature.
+func (c codecCtx) decodeSealFields(r *decoder, camera, file, codec string, start time.Time) Seal {
 	var sl Seal
 	sl.Version = int(r.uvarint())
 	sl.Box, sl.Camera, sl.File, sl.Codec, sl.Start = c.box, camera, file, codec, start
@@ -515,7 +521,7 @@ func (c codecCtx) decodeSeal(r *decoder, camera, file, codec string, start time.
 		sl.Prev = r.hash32()
 	}
 	sl.SealedAt = r.tdelta(sl.End)
-	return &SealRecord{Seal: sl, Signature: c.decodeSignature(r)}
+	return sl
 }
 
 var entryStates = []string{stateOpen, stateSealed, stateDisposing}
@@ -635,8 +641,8 @@ func entryState(v []byte) (string, bool) {
 }
 
 // sealLink returns the sequence number and the Prev of the seal in the
-// entry v at key k, reading a compact value only as far as Prev; ok is
-// false if the entry has no seal.
+// entry v at key k, without armoring its signature (what a whole decode
+// spends most on); ok is false if the entry has no seal.
 func (c codecCtx) sealLink(k, v []byte) (seq uint64, prev string, ok bool, err error) {
 	if !compactEntryTag(v) {
 		e, err := c.decodeEntry(k, v)
@@ -645,39 +651,18 @@ func (c codecCtx) sealLink(k, v []byte) (seq uint64, prev string, ok bool, err e
 		}
 		return e.Record.Seal.Seq, e.Record.Seal.Prev, true, nil
 	}
-	_, r, err := decodeEntryHead(k, v)
+	e, r, err := decodeEntryHead(k, v)
 	if err != nil {
 		return 0, "", false, err
 	}
 	if r.byte1() != 1 {
 		return 0, "", false, r.err
 	}
-	r.uvarint() // version
-	seq = r.uvarint()
-	r.tdelta(time.Time{}) // end
-	r.varint()            // bytes
-	r.varint()            // frames
-	r.raw(32)             // sha256
-	r.str()               // time source
-	r.varint()            // clock offset
-	r.byte1()             // camera clock
-	r.varint()            // lost
-	r.varint()            // dropped
-	r.str()               // state
-	if n := r.uvarint(); n <= uint64(len(r.b)) {
-		for range n {
-			r.str()
-		}
-	} else {
-		r.fail(errShort)
-	}
-	if r.byte1() == 1 {
-		prev = r.hash32()
-	}
+	sl := c.decodeSealFields(&r, e.Camera, e.File, e.Codec, e.Start)
 	if r.err != nil {
 		return 0, "", false, fmt.Errorf("decode %q: %w", k, r.err)
 	}
-	return seq, prev, true, nil
+	return sl.Seq, sl.Prev, true, nil
 }
 
 // decodeEntry decodes the value v at key k, JSON or compact.

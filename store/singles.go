@@ -250,11 +250,11 @@ func (s singles) fresh(camera string, from, to time.Time, fn func(k, v []byte) e
 	if from.IsZero() {
 		k, v = c.First()
 	} else {
-		k, v = c.Seek(be64(timeBytes(from)))
+		k, v = c.Seek(binary.BigEndian.AppendUint64(nil, timeBytes(from)))
 	}
 	var end []byte
 	if !to.IsZero() {
-		end = be64(timeBytes(to))
+		end = binary.BigEndian.AppendUint64(nil, timeBytes(to))
 	}
 	for ; k != nil; k, v = c.Next() {
 		if end != nil && bytes.Compare(k[:min(8, len(k))], end) >= 0 {
@@ -342,8 +342,4 @@ func (s singles) startSpans(cams []string) map[string][2]time.Time {
 		}
 	}
 	return out
-}
-
-func be64(x uint64) []byte {
-	return []byte{byte(x >> 56), byte(x >> 48), byte(x >> 40), byte(x >> 32), byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}
 }
