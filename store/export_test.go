@@ -282,6 +282,80 @@ func (s *Store) bulkCamDay(cam string, ci int, day time.Time, n int, dur time.Du
 	return keys, es
 }
 
+// historySealHash is the hash BulkHistoryForTest gives the seal numbered
+// seq of camera's history (the seals themselves are not kept).
+func historySealHash(camera string, seq uint64) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "history %s %d", camera, seq))
+	return hex.EncodeToString(h[:])
+}
+
+// ChainAfterHistoryForTest sets each camera's chain head to the last seal
+// of days of perDay seals of history (BulkHistoryForTest), so that the
+// entries BulkDayForTest writes next chain on from it. For index
+// benchmarks, on an index with no seals yet.
+func (s *Store) ChainAfterHistoryForTest(cams []string, days, perDay int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		seq := uint64(days * perDay)
+		for _, cam := range cams {
+			if err := putJSON(tx.Bucket(bktChain), []byte(cam), chainHead{Seq: seq, Hash: historySealHash(cam, seq)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BulkHistoryForTest writes, in one transaction, the signed disposal
+// summaries (through the compact encoding, as FoldDisposals writes them)
+// of days of history for each camera, the days just before before: each
+// day perDay segments of dur and size bytes, deleted by retention 30 days
+// after their end and folded 120 days after the day, their seals numbered
+// from 1 on each camera's chain, so that ChainAfterHistoryForTest's head
+// follows the last. It stands for the years of summaries a box piles up,
+// without simulating those years. For index benchmarks.
+func (s *Store) BulkHistoryForTest(cams []string, before time.Time, days, perDay int, dur time.Duration, size int64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		packBuckets(tx)
+		sb := tx.Bucket(bktDisposalDays)
+		c := newCodec(tx)
+		for _, cam := range slices.Sorted(slices.Values(cams)) {
+			for d := range days {
+				day := before.Add(-time.Duration(days-d) * 24 * time.Hour)
+				last := day.Add(time.Duration(perDay-1) * dur)
+				seqLast := uint64((d + 1) * perDay)
+				records := sha256.Sum256(fmt.Appendf(nil, "records %s %d", cam, d))
+				sum := DisposalSummary{Version: 1, Box: s.box, Camera: cam, Day: day.Format(time.DateOnly),
+					Count: perDay, From: day, To: last.Add(dur), FirstFile: segmentRel(cam, day, 0), LastFile: segmentRel(cam, last, 0),
+					Bytes: int64(perDay) * size, SeqFirst: seqLast - uint64(perDay) + 1, SeqLast: seqLast,
+					LastSealHash: historySealHash(cam, seqLast), Why: map[string]int{WhyRetention: perDay},
+					FirstDeleted: day.Add(30*24*time.Hour + dur + 10*time.Millisecond), LastDeleted: last.Add(30*24*time.Hour + dur + 10*time.Millisecond),
+					RecordsSHA256: hex.EncodeToString(records[:]), FoldedAt: day.Add(120 * 24 * time.Hour)}
+				msg, err := json.Marshal(sum)
+				if err != nil {
+					return err
+				}
+				sig, err := s.signer.Sign(SummaryNamespace, msg)
+				if err != nil {
+					return err
+				}
+				seq, err := sb.NextSequence()
+				if err != nil {
+					return err
+				}
+				k := binary.BigEndian.AppendUint64(timeKey(cam, day), seq)
+				v, err := c.encodeSummary(k, SummaryRecord{Summary: sum, Signature: string(sig)})
+				if err != nil {
+					return err
+				}
+				if err := sb.Put(k, v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
 // BulkExpireForTest does, in one transaction and without files, what the
 // retention passes of a day do to the sealed entries whose end is at or
 // before cutoff (no holds are consulted): each entry becomes the disposal
