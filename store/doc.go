@@ -44,7 +44,8 @@
 //     content is vouched for by the anchor's signature through the hash
 //     links, so a shallow check of years of seals costs a few verifications
 //     per camera; a signature damaged while its seal is intact is found
-//     only by a deep check. It reads one camera at a time, a camera per
+//     only by a deep check. Every disposal summary's signature is verified
+//     (at five years, 109,000 of them: about 5.6 s of one core). It reads one camera at a time, a camera per
 //     core, so its memory is one camera's entries and records.
 //   - Footage is never deleted except by DisposeSegment: files with no entry
 //     are adopted or quarantined. Only zero-byte files, and files with no
@@ -151,8 +152,9 @@
 //     folds each camera's day, once the whole day is past grace, into one
 //     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64
 //     a day however often it runs (footage of a day deleted late, after a
-//     hold, adds a summary of its own), about 320 bytes each with their
-//     pages, kept for ever (about 7.5 MB a year).
+//     hold, adds a summary of its own), about 245 bytes each with their
+//     pages (measured on five years of them, 109,000), kept for ever
+//     (about 5.7 MB a year).
 //   - Activity: inside each live segment's entry (activity.go: a level per
 //     second, packed as differences, about 33 bytes for a minute), written
 //     with the seal and deleted with the entry; none kept after it.
