@@ -306,7 +306,7 @@ func (s *Store) ChainAfterHistoryForTest(cams []string, days, perDay int) error 
 }
 
 // BulkHistoryForTest writes, in one transaction, the signed disposal
-// summaries (through the compact encoding, as FoldDisposals writes them)
+// summaries (putSummary, as FoldDisposals writes them)
 // of days of history for each camera, the days just before before: each
 // day perDay segments of dur and size bytes, deleted by retention 30 days
 // after their end and folded 120 days after the day, their seals numbered
@@ -330,24 +330,7 @@ func (s *Store) BulkHistoryForTest(cams []string, before time.Time, days, perDay
 					LastSealHash: historySealHash(cam, seqLast), Why: map[string]int{WhyRetention: perDay},
 					FirstDeleted: day.Add(30*24*time.Hour + dur + 10*time.Millisecond), LastDeleted: last.Add(30*24*time.Hour + dur + 10*time.Millisecond),
 					RecordsSHA256: hex.EncodeToString(records[:]), FoldedAt: day.Add(120 * 24 * time.Hour)}
-				msg, err := json.Marshal(sum)
-				if err != nil {
-					return err
-				}
-				sig, err := s.signer.Sign(SummaryNamespace, msg)
-				if err != nil {
-					return err
-				}
-				seq, err := sb.NextSequence()
-				if err != nil {
-					return err
-				}
-				k := binary.BigEndian.AppendUint64(timeKey(cam, day), seq)
-				v, err := c.encodeSummary(k, SummaryRecord{Summary: sum, Signature: string(sig)})
-				if err != nil {
-					return err
-				}
-				if err := sb.Put(k, v); err != nil {
+				if err := s.putSummary(sb, c, sum); err != nil {
 					return err
 				}
 			}

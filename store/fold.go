@@ -286,25 +286,7 @@ func (s *Store) foldCamera(tx *bolt.Tx, camera string, cutoff time.Time, max, ta
 			sum := sha256.Sum256(g.h)
 			g.sum.RecordsSHA256 = hex.EncodeToString(sum[:])
 			g.sum.FoldedAt = now
-			msg, err := json.Marshal(g.sum)
-			if err != nil {
-				return err
-			}
-			sig, err := s.signer.Sign(SummaryNamespace, msg)
-			if err != nil {
-				return fmt.Errorf("sign summary: %w", err)
-			}
-			seq, err := sb.NextSequence()
-			if err != nil {
-				return err
-			}
-			day, _ := time.Parse(time.DateOnly, g.sum.Day)
-			k := binary.BigEndian.AppendUint64(timeKey(camera, day), seq)
-			v, err := cdc.encodeSummary(k, SummaryRecord{Summary: g.sum, Signature: string(sig)})
-			if err != nil {
-				return err
-			}
-			if err := sb.Put(k, v); err != nil {
+			if err := s.putSummary(sb, cdc, g.sum); err != nil {
 				return err
 			}
 			for _, dk := range g.keys {
@@ -324,6 +306,33 @@ func (s *Store) foldCamera(tx *bolt.Tx, camera string, cutoff time.Time, max, ta
 		return nil
 	}()
 	return folded, days, more, err
+}
+
+// putSummary signs sum and stores it in sb (bucket "disposal_days") under
+// its camera and day and the bucket's next sequence number.
+func (s *Store) putSummary(sb *bolt.Bucket, cdc codecCtx, sum DisposalSummary) error {
+	msg, err := json.Marshal(sum)
+	if err != nil {
+		return err
+	}
+	sig, err := s.signer.Sign(SummaryNamespace, msg)
+	if err != nil {
+		return fmt.Errorf("sign summary: %w", err)
+	}
+	seq, err := sb.NextSequence()
+	if err != nil {
+		return err
+	}
+	day, err := time.Parse(time.DateOnly, sum.Day)
+	if err != nil {
+		return fmt.Errorf("summary day %q: %w", sum.Day, err)
+	}
+	k := binary.BigEndian.AppendUint64(timeKey(sum.Camera, day), seq)
+	v, err := cdc.encodeSummary(k, SummaryRecord{Summary: sum, Signature: string(sig)})
+	if err != nil {
+		return err
+	}
+	return sb.Put(k, v)
 }
 
 // foldItem is a disposal record to fold, with its key.
