@@ -246,7 +246,7 @@ func (s *service) exportRequest(a api.ExportRequest, operator string) (export.Re
 		if _, err := s.cameras(id); err != nil {
 			return r, err
 		}
-		segs, err := s.st.Segments(id, a.From, a.To)
+		segs, err := s.st.SignedSegments(id, a.From, a.To)
 		if err != nil {
 			return r, err
 		}

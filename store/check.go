@@ -283,16 +283,21 @@ func (c *checker) camera(cam string) error {
 
 	seals := make([]chainSeal, 0, len(entries)+len(disposed)) // every seal, kept or disposed
 	verifySeal := func(rec *SealRecord) {
+		if rec.Signature == "" {
+			c.add("bad-signature", rec.Seal.Camera, rec.Seal.File,
+				"the seal has no signature, and no later seal names it by hash, so nothing vouches for its content")
+			return
+		}
 		if c.verify != nil {
 			if err := VerifySeal(*rec, c.verify); err != nil {
 				c.add("bad-signature", rec.Seal.Camera, rec.Seal.File, err.Error())
 			}
 		}
 	}
-	// A disposed seal without its signature (dropped at disposal because
-	// its successor names it) is verified through the chain: if nothing
-	// vouches for it, it is an anchor, and an anchor without a signature is
-	// reported by VerifySeal below.
+	// A seal without its signature (dropped because its successor names
+	// it: vouch.go, vouchedBySuccessor) is verified through the chain: if
+	// nothing vouches for it, it is an anchor, and an anchor without a
+	// signature is reported by VerifySeal below.
 	checkSeal := func(cs chainSeal) {
 		if c.deep && cs.rec.Signature != "" {
 			verifySeal(cs.rec)
@@ -336,9 +341,6 @@ func (c *checker) camera(cam string) error {
 		sl := e.Record.Seal
 		if sl.Camera != e.Camera || sl.File != e.File || !sl.Start.Equal(e.Start) {
 			c.add("bad-seal", e.Camera, e.File, fmt.Sprintf("seal names %s %s at %s", sl.Camera, sl.File, sl.Start))
-		}
-		if e.Record.Signature == "" {
-			c.add("bad-signature", e.Camera, e.File, "the seal of a kept segment has no signature")
 		}
 		checkSeal(chainSeal{rec: e.Record})
 		if e.State == stateSealed {

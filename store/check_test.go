@@ -57,6 +57,7 @@ func editSeal(t *testing.T, dir, file string, fn func(rec map[string]any)) {
 }
 
 func TestCheck_DetectsTampering(t *testing.T) {
+	const n = 66 // seq 64 keeps its signature; the newest is seq 66
 	type tamper func(t *testing.T, e *env, recs []store.SealRecord)
 	flipByte := func(t *testing.T, e *env, recs []store.SealRecord) {
 		p := filepath.Join(e.dir, recs[0].Seal.File)
@@ -103,6 +104,16 @@ func TestCheck_DetectsTampering(t *testing.T) {
 			r["seal"].(map[string]any)["prev"] = recs[0].Seal.Hash()
 		})
 	}
+	forgeRelinked := func(t *testing.T, e *env, recs []store.SealRecord) {
+		forged := recs[1].Seal
+		forged.Frames = 999
+		editSeal(t, e.dir, recs[1].Seal.File, func(r map[string]any) {
+			r["seal"].(map[string]any)["frames"] = 999
+		})
+		editSeal(t, e.dir, recs[2].Seal.File, func(r map[string]any) {
+			r["seal"].(map[string]any)["prev"] = forged.Hash()
+		})
+	}
 	// badSig damages the signature of recs[i], leaving its seal intact.
 	badSig := func(i int) tamper {
 		return func(t *testing.T, e *env, recs []store.SealRecord) {
@@ -130,13 +141,19 @@ func TestCheck_DetectsTampering(t *testing.T) {
 		{"symlink", []tamper{symlink}, false, []string{"extra-file", "not-regular"}},
 		// A changed seal fails its signature and no longer hashes to the next seal's prev.
 		{"forged seal", []tamper{forge}, false, []string{"bad-signature", "chain-broken"}},
-		// Editing prev also invalidates the signature and the next link's hash.
-		{"broken chain", []tamper{breakChain}, false, []string{"bad-signature", "chain-broken", "chain-broken"}},
+		// Editing prev breaks the link to seq 2 and the next link's hash;
+		// seq 2 and 3 keep no signature of their own (vouch.go), and
+		// nothing vouches for them any more.
+		{"broken chain", []tamper{breakChain}, false, []string{"bad-signature", "bad-signature", "chain-broken", "chain-broken"}},
+		// Re-linking the successor to a forged seal does not launder it:
+		// the successor's own hash no longer matches the seal after it.
+		{"forged and relinked", []tamper{forgeRelinked}, false, []string{"bad-signature", "chain-broken"}},
 		// Shallow checks verify only the seals no later seal names by
 		// hash: the newest here, whose signature vouches for the others.
-		{"bad signature newest shallow", []tamper{badSig(3)}, false, []string{"bad-signature"}},
-		{"bad signature older shallow", []tamper{badSig(1)}, false, nil},
-		{"bad signature older deep", []tamper{badSig(1)}, true, []string{"bad-signature"}},
+		{"bad signature newest shallow", []tamper{badSig(n - 1)}, false, []string{"bad-signature"}},
+		// Seq 64 keeps its signature (vouch.go): damaged, only deep finds it.
+		{"bad signature older shallow", []tamper{badSig(63)}, false, nil},
+		{"bad signature older deep", []tamper{badSig(63)}, true, []string{"bad-signature"}},
 		{"all at once", []tamper{flipByte, truncate, extra, missing, forge}, true,
 			[]string{"bad-signature", "chain-broken", "extra-file", "hash-mismatch", "missing-file", "size-mismatch"}},
 	}
@@ -145,7 +162,7 @@ func TestCheck_DetectsTampering(t *testing.T) {
 			e := newEnv(t)
 			s := e.open(t)
 			var recs []store.SealRecord
-			for i := range 4 {
+			for i := range n {
 				recs = append(recs, storetest.WriteSegment(t, s, "cam", t0.Add(time.Duration(i)*time.Second), 25))
 			}
 			if vs := e.check(t, s, true); len(vs) != 0 {
@@ -176,9 +193,11 @@ func TestCheck_DeletedSealedEntry(t *testing.T) {
 		idx  int
 		want []string
 	}{
-		// The derived index (camera count) still counts the entry.
-		{"middle", 1, []string{"chain-seq", "index"}},
-		{"newest", 3, []string{"chain-head", "index"}},
+		// The derived index (camera count) still counts the entry, and the
+		// seal before it, stored without a signature because the deleted
+		// one vouched for it (vouch.go), is vouched for by nothing.
+		{"middle", 1, []string{"bad-signature", "chain-seq", "index"}},
+		{"newest", 3, []string{"bad-signature", "chain-head", "index"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

@@ -328,6 +328,9 @@ func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposa
 			return nil, nil, fmt.Errorf("entry for %s changed to %s", m.e.File, cur.State)
 		}
 		d := disposalOf(cur, cur.DisposeAt, cur.DisposeWhy)
+		if err := s.restoreSigned(tx, m.key); err != nil {
+			return nil, nil, err
+		}
 		if err := b.Delete(m.key); err != nil {
 			return nil, nil, err
 		}
@@ -366,15 +369,12 @@ func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposa
 // the 68 bytes a record saves are a third of the disposal records kept for
 // the grace period.
 func vouchedBySuccessor(tx *bolt.Tx, k []byte, sl Seal) (bool, error) {
-	nk, nv := tx.Bucket(bktSegments).Cursor().Seek(k)
-	if nk == nil || !bytes.HasPrefix(nk, cameraPrefix(sl.Camera)) {
-		return false, nil
-	}
-	seq, prev, sealed, err := newCodec(tx).sealLink(nk, nv)
-	if err != nil || !sealed || seq != sl.Seq+1 {
+	next, found, err := sealedNear(tx, k, false)
+	if err != nil || !found {
 		return false, err
 	}
-	return prev == sl.Hash(), nil
+	ns := next.e.Record.Seal
+	return ns.Seq == sl.Seq+1 && ns.Prev == sl.Hash(), nil
 }
 
 // finishDisposal is steps 2–4 for the one disposing entry at k (Recover);

@@ -221,6 +221,10 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 		act := make([]byte, 1+int(dur/time.Second))
 		for ci, cam := range cams {
 			o := &out[ci]
+			var before chainHead // the head the day's first seal names
+			if _, err := getJSON(tx.Bucket(bktChain), []byte(cam), &before); err != nil {
+				return err
+			}
 			for i, k := range o.keys {
 				e := o.es[i]
 				// A second of 4 Mbit/s is level 151 or so; keyframes add.
@@ -244,6 +248,11 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 				}
 				if err := segs.Put(k, v); err != nil {
 					return err
+				}
+				if i == 0 {
+					if err := dropVouched(tx, k, before); err != nil {
+						return err
+					}
 				}
 			}
 			if err := putJSON(tx.Bucket(bktChain), []byte(cam), o.head); err != nil {
@@ -277,6 +286,9 @@ func (s *Store) bulkCamDay(cam string, ci int, day time.Time, n int, dur time.Du
 		es = append(es, entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264",
 			Created: start.Add(time.Duration(ci) * time.Microsecond),
 			Record:  &SealRecord{Seal: seal, Signature: sig(i)}})
+		if i < n-1 && !keepsSignature(seal.Seq) { // its successor follows: dropVouched
+			es[i].Record.Signature = ""
+		}
 		*head = chainHead{Seq: seal.Seq, Hash: seal.Hash()}
 	}
 	return keys, es
@@ -639,3 +651,39 @@ func (s *Store) DisposalRecordsForTest() (single, packed int64, err error) {
 	})
 	return single, packed, err
 }
+
+// StoredSignatureForTest returns the signature stored in the entry of
+// camera's segment starting at start ("" when it was dropped: vouch.go).
+func (s *Store) StoredSignatureForTest(camera string, start time.Time) (string, error) {
+	var sig string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		e, found, err := getEntry(tx, segKey(camera, start, 0))
+		if err != nil || !found || e.Record == nil {
+			return fmt.Errorf("no sealed entry of %s at %s (%v)", camera, start, err)
+		}
+		sig = e.Record.Signature
+		return nil
+	})
+	return sig, err
+}
+
+// TamperSealForTest changes the stored seal of camera's segment starting at
+// start with fn, keeping its stored signature, as a hand edit of index.db
+// would.
+func (s *Store) TamperSealForTest(camera string, start time.Time, fn func(sl *Seal)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		k := segKey(camera, start, 0)
+		e, found, err := getEntry(tx, k)
+		if err != nil || !found || e.Record == nil {
+			return fmt.Errorf("no sealed entry of %s at %s (%v)", camera, start, err)
+		}
+		rec := *e.Record
+		fn(&rec.Seal)
+		e.Record = &rec
+		return putEntry(tx, k, e)
+	})
+}
+
+// FlushRetentionForTest records the last retention pass's batch, as the
+// next pass (or FoldDisposals, or Close) would.
+func (s *Store) FlushRetentionForTest() error { return s.flushRetention() }

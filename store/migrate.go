@@ -35,7 +35,7 @@ type migrationState struct {
 // rewrites compact, in order; bucket "activity" follows (migrateActivity).
 var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 
-// migrate upgrades a schema 1, 2, 3 or 4 index to schema 5 in place, online:
+// migrate upgrades a schema 1 to 5 index to schema 6 in place, online:
 // readers accept every encoding, so the index is usable between any two of
 // its transactions, and each transaction is one step a crash can end on:
 //
@@ -49,7 +49,7 @@ var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 //  3. below schema 4, per batch of at most migrateBatch values of bucket
 //     "activity": move each into its segment's entry (packed) and delete
 //     it, and advance the progress key; the last batch deletes the bucket;
-//  4. done: schema "5", delete the progress key, audit "index.migrate"
+//  4. done: schema "6", delete the progress key, audit "index.migrate"
 //     (phase done, with the counts).
 //
 // A crash leaves the progress key, and the next read-write Open resumes

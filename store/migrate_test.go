@@ -97,7 +97,7 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 
 			s := e.open(t) // resumes the migration
 			c, js, schema, err := s.EncodingsForTest()
-			if err != nil || js != 0 || c != entries+disposals || schema != "5" {
+			if err != nil || js != 0 || c != entries+disposals || schema != "6" {
 				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
 			}
 			acts := e.recover(t, s, "a", "b")
@@ -172,7 +172,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "5" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			e.mustClean(t, s)
@@ -195,7 +195,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 }
 
 // An index of schema 4 (single disposal records keyed camera first, in
-// bucket "disposals") is migrated to schema 5 at Open, resuming after a
+// bucket "disposals") is migrated to schema 6 at Open, resuming after a
 // kill -9 at each step (begin, done). Its records stay where they are and
 // list the same; records of later deletions are keyed by start first
 // (bucket "disposals_by_start"); both kinds list together in order, and
@@ -230,7 +230,7 @@ func TestOpen_MigratesSchema4_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "5" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
@@ -346,7 +346,7 @@ func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "5" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if _, keys, _ := s.BucketStatsForTest(); keys["activity"] != 0 {
@@ -390,4 +390,43 @@ func oldIndex(t *testing.T, e *env, schema, salt int) (*store.Store, []byte) {
 		t.Fatal(err)
 	}
 	return e.open(t), seed
+}
+
+// An index of schema 5 (every kept seal with its signature) is migrated to
+// schema 6 at Open, resuming after a kill -9 at each step (begin, done):
+// its seals keep their signatures, check --deep is clean, and the first
+// seal after the upgrade stores its predecessor without one (vouch.go);
+// every seal still gets its own signature back for an export.
+func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
+	for n := 1; n <= 2; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			s, seed := oldIndex(t, e, 5, 13*n)
+			var recs []store.SealRecord
+			for i := range 70 {
+				recs = append(recs, writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute))
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store.SetWriteSchemaForTest(0)
+
+			killMigrationAfter(t, e.dir, seed, n)
+
+			s = e.open(t) // resumes the migration
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
+				t.Fatalf("after migration: schema %q, %v", schema, err)
+			}
+			wantStored(t, s, recs, func(int) bool { return true })
+			e.mustClean(t, s)
+			recs = append(recs, writeSeg(t, s, "a", t0.Add(70*time.Minute), time.Minute))
+			wantStored(t, s, recs, func(i int) bool { return i != 69 })
+			e.mustClean(t, s)
+			wantSigned(t, s, recs, t0, t0.Add(2*time.Hour))
+			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "5" || ents[1].Params["phase"] != "done" {
+				t.Fatalf("migration audit: %+v %v", ents, err)
+			}
+		})
+	}
 }

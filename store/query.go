@@ -15,6 +15,8 @@ type Segment struct {
 	Seal
 	Path      string // absolute
 	Signature string
+
+	key []byte // the segment's index key, for SignedSegments
 }
 
 // Record returns the segment's seal record.
@@ -108,23 +110,33 @@ func window(b *bolt.Bucket, camera string, from, to time.Time, back time.Duratio
 func (s *Store) Segments(camera string, from, to time.Time) ([]Segment, error) {
 	var out []Segment
 	err := s.view("segments of "+camera, func(tx *bolt.Tx) error {
-		ci, err := s.camInfo(tx, camera)
+		var err error
+		out, err = s.segmentsIn(tx, camera, from, to)
+		return err
+	})
+	return out, err
+}
+
+// segmentsIn is Segments inside tx.
+func (s *Store) segmentsIn(tx *bolt.Tx, camera string, from, to time.Time) ([]Segment, error) {
+	var out []Segment
+	ci, err := s.camInfo(tx, camera)
+	if err != nil {
+		return nil, err
+	}
+	cdc := newCodec(tx)
+	err = window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+		e, err := cdc.decodeEntry(k, v)
 		if err != nil {
 			return err
 		}
-		return window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
-			e, err := newCodec(tx).decodeEntry(k, v)
-			if err != nil {
-				return err
-			}
-			if e.State != stateSealed || e.Record == nil {
-				return nil
-			}
-			if overlaps(e.Record.Seal.Start, e.Record.Seal.End, from, to) {
-				out = append(out, Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature})
-			}
+		if e.State != stateSealed || e.Record == nil {
 			return nil
-		})
+		}
+		if overlaps(e.Record.Seal.Start, e.Record.Seal.End, from, to) {
+			out = append(out, Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature, key: bytes.Clone(k)})
+		}
+		return nil
 	})
 	return out, err
 }

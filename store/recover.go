@@ -487,6 +487,9 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 		a = RecoveryAction{Kind: "file-missing", Camera: cur.Camera, Path: rel,
 			Detail: "recorded a file-missing gap and disposal"}
 		d := disposalOf(cur, now, "file-missing")
+		if err := s.restoreSigned(tx, k); err != nil {
+			return err
+		}
 		if err := b.Delete(k); err != nil {
 			return err
 		}

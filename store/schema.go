@@ -16,10 +16,12 @@ import (
 // not see; schema 4 keeps each segment's activity in its entry (tag 0x04,
 // activity.go), no longer in bucket "activity"; schema 5 writes single
 // disposal records keyed by start first, in bucket "disposals_by_start"
-// (singles.go), which a schema 4 reader would not see. Open (read-write)
-// upgrades an index of schema 1 to 4 in place (migrate.go); a read-only
-// Open reads any.
-const schemaVersion = 5
+// (singles.go), which a schema 4 reader would not see; schema 6 stores a
+// kept seal without its signature once its successor vouches for it
+// (vouch.go), which a schema 5 reader would report and export unsigned.
+// Open (read-write) upgrades an index of schema 1 to 5 in place
+// (migrate.go); a read-only Open reads any.
+const schemaVersion = 6
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id

@@ -137,6 +137,10 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, activity []byte, ex
 			}
 			e.Created = seal.SealedAt
 		}
+		// The seal before k keeps the successor it had (see vouch.go).
+		if err := s.restoreSigned(tx, k); err != nil {
+			return err
+		}
 		e.State = stateSealed
 		e.Record = &rec
 		e.Activity = packed
@@ -150,6 +154,9 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, activity []byte, ex
 			return err
 		}
 		if err := indexSealed(tx, k, seal); err != nil {
+			return err
+		}
+		if err := dropVouched(tx, k, head); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bktChain), []byte(seal.Camera), newHead); err != nil {
