@@ -128,7 +128,7 @@ func (f *fixture) request(from, to time.Time, cameras ...string) export.Request 
 		f.t.Fatal(err)
 	}
 	for _, c := range cameras {
-		segs, err := f.st.Segments(c, from, to)
+		segs, err := f.st.SignedSegments(c, from, to)
 		if err != nil {
 			f.t.Fatal(err)
 		}

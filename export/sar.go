@@ -196,6 +196,9 @@ func (b *builder) sarCamera(ctx context.Context, sr SARRequest, c Camera, libs [
 // writeSeal writes a segment's seal record into the package at rel:
 // indented JSON and a newline.
 func (b *builder) writeSeal(s store.Segment, rel string) error {
+	if s.Signature == "" {
+		return fmt.Errorf("seal %s has no signature: requests take their segments from store.SignedSegments", s.File)
+	}
 	rec, err := json.MarshalIndent(s.Record(), "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode seal %s: %w", s.File, err)

@@ -16,7 +16,7 @@ import (
 func TestSeal_StoreAndEvidenceAgree(t *testing.T) {
 	f := newFixture(t)
 	f.record("front-desk", t0, 3)
-	segs, err := f.st.Segments("front-desk", t0, t0.Add(time.Minute))
+	segs, err := f.st.SignedSegments("front-desk", t0, t0.Add(time.Minute))
 	if err != nil || len(segs) != 3 {
 		t.Fatalf("%v %d", err, len(segs))
 	}

@@ -38,7 +38,7 @@ func TestVerify_RecordedFootageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := st.Segments("desk", time.Unix(0, 0), time.Now().Add(time.Hour))
+	all, err := st.SignedSegments("desk", time.Unix(0, 0), time.Now().Add(time.Hour))
 	if err != nil || len(all) < 2 {
 		t.Fatalf("segments: %v, %d", err, len(all))
 	}
