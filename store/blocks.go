@@ -30,6 +30,10 @@ import (
 //	tagBlock | count uvarint | record…
 //	record:  same uvarint (bits below) | fields not marked same
 //
+// or, from schema 6, tagBlockDiff and each record's mask written as the
+// fields that differ, in diffBits order (one byte when only the start,
+// clock offset, losses, drops, flags or state differ).
+//
 // Fields, in order, each present unless its bit of same is set:
 //
 //	dup uvarint, name counter uvarint      (bit sameName: both 0)
@@ -58,6 +62,46 @@ import (
 var bktDisposalBlocks = []byte("disposal_blocks")
 
 const tagBlock = 0x03
+
+// tagBlockDiff (schema 6) is tagBlock with each record's mask written as
+// the fields that differ (diffBits order: the fields that often differ
+// first), so that a record like the one before it spends one byte on its
+// mask, not three.
+const tagBlockDiff = 0x05
+
+// diffBits is the order of the same bits in a tagBlockDiff mask: bit i of
+// the written mask is set when the field of same bit diffBits[i] differs.
+// Frozen: bits are only ever appended.
+var diffBits = []uint64{sameStart, sameOffset, sameLost, sameDropped, sameFlags, sameState, sameName,
+	sameWhy, sameCodec, sameVersion, nextSeq, sameSource, sameCamClock, chainedPrev, noSignature}
+
+// allSame is the mask with every same bit set.
+const allSame = 1<<15 - 1
+
+// diffMask returns the written mask of same (tagBlockDiff).
+func diffMask(same uint64) uint64 {
+	var m uint64
+	for i, bit := range diffBits {
+		if same&bit == 0 {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// sameMask is diffMask's inverse; a bit past diffBits is an error.
+func sameMask(m uint64) (uint64, bool) {
+	if m>>len(diffBits) != 0 {
+		return 0, false
+	}
+	same := uint64(allSame)
+	for i, bit := range diffBits {
+		if m&(1<<i) != 0 {
+			same &^= bit
+		}
+	}
+	return same, true
+}
 
 // blockSpan is the longest time from a block's first start to any of its
 // records' starts (records of one UTC day).
@@ -104,7 +148,11 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 		return nil, false, nil
 	}
 	w := encoder{b: make([]byte, 0, 64*len(ds))}
-	w.byte1(tagBlock)
+	tag := byte(tagBlockDiff)
+	if writesBelow(6) {
+		tag = tagBlock
+	}
+	w.byte1(tag)
 	w.uvarint(uint64(len(ds)))
 	var p Disposal
 	var pHash string
@@ -154,7 +202,11 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 		set(sameFlags, ps != nil && slices.Equal(sl.Flags, ps.Flags) && (sl.Flags == nil) == (ps.Flags == nil))
 		set(chainedPrev, ps != nil && sl.Prev != "" && sl.Prev == pHash)
 		set(noSignature, d.Seal.Signature == "")
-		w.uvarint(same)
+		if tag == tagBlockDiff {
+			w.uvarint(diffMask(same))
+		} else {
+			w.uvarint(same)
+		}
 		if same&sameName == 0 {
 			w.uvarint(uint64(dup))
 			w.uvarint(uint64(n))
@@ -240,9 +292,10 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 // key order.
 func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash string) error) error {
 	camera, start, ok := keyStart(k)
-	if !ok || len(v) == 0 || v[0] != tagBlock {
+	if !ok || len(v) == 0 || (v[0] != tagBlock && v[0] != tagBlockDiff) {
 		return fmt.Errorf("decode disposal block %q: malformed", k)
 	}
+	diff := v[0] == tagBlockDiff
 	r := decoder{b: v[1:]}
 	count := r.uvarint()
 	if r.err == nil && count > uint64(len(r.b)) {
@@ -254,6 +307,12 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash 
 	)
 	for i := uint64(0); i < count && r.err == nil; i++ {
 		same := r.uvarint()
+		if diff {
+			var ok bool
+			if same, ok = sameMask(same); !ok {
+				r.fail(errors.New("compact value: bad block mask"))
+			}
+		}
 		var dup, n uint64
 		if same&sameName == 0 {
 			dup, n = r.uvarint(), r.uvarint()

@@ -350,11 +350,24 @@ type codecCtx struct {
 
 func newCodec(tx *bolt.Tx) codecCtx {
 	c := codecCtx{tx: tx}
+	db := tx.DB()
+	if box, ok := boxes.Load(db); ok {
+		c.box = box.(string)
+		return c
+	}
 	if m := tx.Bucket(bktMeta); m != nil {
 		c.box = string(m.Get(keyBox))
 	}
+	if c.box != "" {
+		boxes.Store(db, c.box)
+	}
 	return c
 }
+
+// boxes caches each open index's box id (meta "box", written once by
+// Init and never changed): a codec is made for nearly every value read,
+// and looking the box up costs two seeks.
+var boxes sync.Map // *bolt.DB → string
 
 // templateKey names a signature template of one index.
 type templateKey struct {
@@ -367,9 +380,10 @@ type templateKey struct {
 // it), and every sealed entry names one.
 var templates sync.Map // templateKey → sigTemplate
 
-// forgetTemplates drops the cached templates of db (Close), so a closed
-// index is not kept reachable by the cache.
+// forgetTemplates drops the cached templates and box of db (Close), so a
+// closed index is not kept reachable by the caches.
 func forgetTemplates(db *bolt.DB) {
+	boxes.Delete(db)
 	templates.Range(func(k, _ any) bool {
 		if k.(templateKey).db == db {
 			templates.Delete(k)

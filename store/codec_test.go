@@ -221,6 +221,8 @@ func FuzzCodec_DecodeEntry(f *testing.F) {
 	f.Add([]byte(`{"state":"sealed"}`))
 	f.Add([]byte{tagBlock, 2, 0, 1, 0, 3, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{tagBlock, 1, 0x80, 0x80, 1, 5})
+	f.Add([]byte{tagBlockDiff, 2, 0, 1, 0, 3, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{tagBlockDiff, 1, 0xff, 0xff, 0x7f, 5})
 	dir := f.TempDir()
 	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, nil)
 	if err != nil {

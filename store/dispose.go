@@ -369,12 +369,20 @@ func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposa
 // the 68 bytes a record saves are a third of the disposal records kept for
 // the grace period.
 func vouchedBySuccessor(tx *bolt.Tx, k []byte, sl Seal) (bool, error) {
-	next, found, err := sealedNear(tx, k, false)
-	if err != nil || !found {
-		return false, err
+	prefix := cameraPrefix(sl.Camera)
+	cdc := newCodec(tx)
+	c := tx.Bucket(bktSegments).Cursor()
+	for nk, nv := c.Seek(k); nk != nil && bytes.HasPrefix(nk, prefix); nk, nv = c.Next() {
+		if bytes.Equal(nk, k) {
+			continue
+		}
+		seq, prev, sealed, err := cdc.sealLink(nk, nv)
+		if err != nil || sealed {
+			return err == nil && seq == sl.Seq+1 && prev == sl.Hash(), err
+		}
+		// An open entry: the next seal is further on (vouch.go).
 	}
-	ns := next.e.Record.Seal
-	return ns.Seq == sl.Seq+1 && ns.Prev == sl.Hash(), nil
+	return false, nil
 }
 
 // finishDisposal is steps 2–4 for the one disposing entry at k (Recover);

@@ -37,16 +37,21 @@
 //     "recovered" (truncated to whole packets).
 //   - DisposeSegment is idempotent and crash-safe; every deletion leaves a
 //     Disposal record that keeps the seal, so chains stay verifiable.
-//   - Check verifies every seal's signature only when deep. Otherwise it
-//     verifies the signatures of the anchors: per camera, each seal that
+//   - Check verifies every stored seal signature only when deep. Otherwise
+//     it verifies the signatures of the anchors: per camera, each seal that
 //     the next seal does not name by hash (the newest, the last before a
 //     fold or gap, either side of a broken link). Every other seal's
 //     content is vouched for by the anchor's signature through the hash
 //     links, so a shallow check of years of seals costs a few verifications
 //     per camera; a signature damaged while its seal is intact is found
-//     only by a deep check. Every disposal summary's signature is verified
-//     (at five years, 109,000 of them: about 5.6 s of one core). It reads one camera at a time, a camera per
-//     core, so its memory is one camera's entries and records.
+//     only by a deep check. An anchor with no signature is reported. Every
+//     disposal summary's signature is verified (at five years, 109,000 of
+//     them: about 5.6 s of one core). It reads one camera at a time, a
+//     camera per core, so its memory is one camera's entries and records.
+//   - A kept seal is stored without its signature once its successor names
+//     it by hash, except every 64th (vouch.go); SignedSegments, which
+//     exports use, makes the signature again, byte for byte the one made
+//     at sealing, only after the chain to a stored signature verifies.
 //   - Footage is never deleted except by DisposeSegment: files with no entry
 //     are adopted or quarantined. Only zero-byte files, and files with no
 //     whole video frame that the store itself created, are removed.
@@ -117,12 +122,14 @@
 //
 // # Index encoding and schema
 //
-// Schema 5 (meta "schema") stores segment entries and disposal records in
+// Schema 6 (meta "schema") stores segment entries and disposal records in
 // a compact binary form (codec.go): about 165 bytes for a sealed segment
 // with its seal and SSHSIG signature, from which the seal's canonical JSON
 // and armored signature are rebuilt byte for byte, so a seal verifies from
 // the index alone, plus its activity (about 33 bytes for a minute,
-// activity.go). Anything the compact form cannot reproduce exactly is
+// activity.go). Once the camera's next seal names it by hash, a seal is
+// stored without its signature (vouch.go; 67 bytes less), so a kept
+// one-minute segment costs about 183 bytes of pages (BenchmarkIndexYears). Anything the compact form cannot reproduce exactly is
 // stored as JSON, which is also schema 1's form; readers accept both. Once
 // a day's retention is over, a camera's disposal records of that UTC day
 // are packed into one block (blocks.go, bucket "disposal_blocks"), each

@@ -641,7 +641,7 @@ func (s *Store) DisposalRecordsForTest() (single, packed int64, err error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if len(v) < 2 || v[0] != tagBlock {
+			if len(v) < 2 || (v[0] != tagBlock && v[0] != tagBlockDiff) {
 				return fmt.Errorf("block %q: malformed", k)
 			}
 			n, _ := binary.Uvarint(v[1:])

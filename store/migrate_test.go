@@ -402,9 +402,26 @@ func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			s, seed := oldIndex(t, e, 5, 13*n)
+			// A day deleted and packed by schema 5 (a tagBlock block).
+			for i := range 20 {
+				writeSeg(t, s, "a", t0.Add(-20*time.Hour+time.Duration(i)*time.Minute), time.Minute)
+			}
 			var recs []store.SealRecord
 			for i := range 70 {
 				recs = append(recs, writeSeg(t, s, "a", t0.Add(time.Duration(i)*time.Minute), time.Minute))
+			}
+			// Deleting the next day's first minute too makes the day whole.
+			e.clk.Set(t0.Add(30*day + time.Minute))
+			if _, _, err := s.ApplyRetention(e.clk.Now(), store.RetentionPolicy{Default: 30 * day}, 0); err != nil {
+				t.Fatal(err)
+			}
+			recs = recs[1:]
+			if _, err := s.FoldDisposals(e.clk.Now(), 90*day, 0); err != nil {
+				t.Fatal(err)
+			}
+			before := disposalsJSON(t, s, "a")
+			if _, keys, _ := s.BucketStatsForTest(); len(before) != 21 || keys["disposal_blocks"] != 1 {
+				t.Fatalf("schema 5 index: %d records, %d blocks", len(before), keys["disposal_blocks"])
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -418,9 +435,12 @@ func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			wantStored(t, s, recs, func(int) bool { return true })
+			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
+				t.Fatalf("records changed by the migration:\n%v\n%v", after, before)
+			}
 			e.mustClean(t, s)
 			recs = append(recs, writeSeg(t, s, "a", t0.Add(70*time.Minute), time.Minute))
-			wantStored(t, s, recs, func(i int) bool { return i != 69 })
+			wantStored(t, s, recs, func(i int) bool { return i != len(recs)-2 })
 			e.mustClean(t, s)
 			wantSigned(t, s, recs, t0, t0.Add(2*time.Hour))
 			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
