@@ -122,30 +122,32 @@
 //
 // # Index encoding and schema
 //
-// Schema 6 (meta "schema") stores segment entries and disposal records in
-// a compact binary form (codec.go): about 165 bytes for a sealed segment
-// with its seal and SSHSIG signature, from which the seal's canonical JSON
-// and armored signature are rebuilt byte for byte, so a seal verifies from
-// the index alone, plus its activity (about 33 bytes for a minute,
-// activity.go). Once the camera's next seal names it by hash, a seal is
-// stored without its signature (vouch.go; 67 bytes less), so a kept
-// one-minute segment costs about 183 bytes of pages (BenchmarkIndexYears). Anything the compact form cannot reproduce exactly is
-// stored as JSON, which is also schema 1's form; readers accept both. Once
-// a day's retention is over, a camera's disposal records of that UTC day
-// are packed into one block (blocks.go, bucket "disposal_blocks"), each
-// record as its difference from the one before: about 53 bytes a record,
-// against 150 as a value of its own. Until then a record is a value of
-// its own in bucket "disposals_by_start", keyed by its start before its
-// camera (singles.go), so that a retention pass's records, one per camera
-// and all of one minute, share a page or two instead of taking a page
-// each; records schema 4 wrote in bucket "disposals" (camera first) are
-// read there until they are packed. A read-write Open of a schema 1 to 4
-// index migrates it in place (migrate.go): from schema 1 batches of
+// Schema 6 (meta "schema") stores segment entries and disposal records in a
+// compact binary form (codec.go): about 165 bytes for a sealed segment with
+// its seal and SSHSIG signature, from which the seal's canonical JSON and
+// armored signature are rebuilt byte for byte, so a seal verifies from the
+// index alone, plus its activity (about 33 bytes for a minute, activity.go).
+// Once the camera's next seal names it by hash, a seal is stored without its
+// signature (vouch.go: 67 bytes less), so a kept one-minute segment costs
+// about 183 bytes of pages (BenchmarkIndexYears). Anything the compact form
+// cannot reproduce exactly is stored as JSON, which is also schema 1's form;
+// readers accept both. Once a day's retention is over, a camera's disposal
+// records of that UTC day are packed into one block (blocks.go, bucket
+// "disposal_blocks"), each record as its difference from the one before:
+// about 51 bytes a record, against 150 as a value of its own. Until then a
+// record is a value of its own in bucket "disposals_by_start", keyed by its
+// start before its camera (singles.go), so that a retention pass's records,
+// one per camera and all of one minute, share a page or two instead of
+// taking a page each; records schema 4 wrote in bucket "disposals" (camera
+// first) are read there until they are packed. A read-write Open of a schema
+// 1 to 5 index migrates it in place (migrate.go): from schema 1 batches of
 // values are rewritten, and bucket "activity" (schemas 1–3) is moved into
 // the entries, each batch one transaction, progress in meta "migration",
 // audited "index.migrate" at start and end; a crash resumes at the next
-// Open. Records are packed afterwards, by FoldDisposals. The file does not
-// shrink (bbolt reuses the freed pages).
+// Open. Records are packed afterwards, by FoldDisposals; seals stored
+// before schema 6 keep their signatures, but each camera's last, which the
+// next seal vouches for. The file does not shrink (bbolt reuses the freed
+// pages).
 //
 // # Growth per day (64 cameras, one-minute segments)
 //
@@ -154,7 +156,7 @@
 //     disposal record.
 //   - Disposal records: per segment for disposal_grace (default 90 days,
 //     8.3 M records), packed by the day once the day's retention is over
-//     (about 53 bytes each with their pages: 450 MB for the grace and the
+//     (about 51 bytes each with their pages: 410 MB for the grace and the
 //     day a day waits to be whole), then FoldDisposals
 //     folds each camera's day, once the whole day is past grace, into one
 //     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64

@@ -471,7 +471,7 @@ func (s *Store) recoverOpenAs(ke keyed, flag string) (RecoveryAction, error) {
 // entry is no longer sealed for rel (a deletion started meanwhile), it
 // changes nothing and returns false.
 func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) {
-	now := s.clock.Now().UTC().Round(0)
+	now := s.disposalTime()
 	var a RecoveryAction
 	done := false
 	err := s.update("recover "+rel, func(tx *bolt.Tx) error {

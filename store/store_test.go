@@ -535,3 +535,20 @@ func TestDisposeSegment(t *testing.T) {
 		}
 	}
 }
+
+// A deletion is recorded to the millisecond (its record packs smaller:
+// blocks.go), whatever the clock's resolution.
+func TestDisposeSegment_WhenToTheMillisecond(t *testing.T) {
+	e := newEnv(t)
+	e.clk.Set(t0.Add(time.Hour + 123456789*time.Nanosecond))
+	s := e.open(t)
+	rec := writeSeg(t, s, "cam", t0, time.Second)
+	if err := s.DisposeSegment("cam", rec.Seal.Start, "retention"); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Disposals("cam", t0, t0.Add(time.Hour))
+	if err != nil || len(ds) != 1 || !ds[0].When.Equal(t0.Add(time.Hour+123*time.Millisecond)) {
+		t.Fatalf("disposals %+v %v", ds, err)
+	}
+	e.mustClean(t, s)
+}
