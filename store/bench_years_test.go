@@ -83,7 +83,8 @@ func (b *benchSigner) NoteSigner(name string) (note.Signer, error) { return b.Si
 // BenchmarkIndexYears simulates 64 cameras × one-minute segments with 30-day
 // retention on a fake clock, a day at a time through store internals (no
 // files, no video): BulkDayForTest writes the day's 92,160 sealed entries
-// (real compact entries, chained seals, SSHSIG-shaped signatures) in one
+// (real compact entries, chained seals, SSHSIG-shaped signatures, each
+// dropped where the next seal vouches for it, as the store does) in one
 // transaction; BulkExpireForTest turns what expires into the disposal
 // records and hourly "retention.batch" audit entries that the passes
 // would leave, in one transaction; then the real FoldDisposals runs with

@@ -92,13 +92,32 @@ var errNotVouched = errors.New("no verified chain to a signed seal")
 
 // resign returns the signature of the kept seal l, made again after the
 // chain from it to the next stored signature verifies (see signatureEvery),
-// or its stored signature if it has one.
-func (s *Store) resign(tx *bolt.Tx, l chainLink) (string, error) {
+// or its stored signature if it has one. verified, if not nil, holds the
+// hashes of seals already vouched for, where a walk may stop, and gets
+// those of this walk, so that SignedSegments walks each link once.
+func (s *Store) resign(tx *bolt.Tx, l chainLink, verified map[string]bool) (string, error) {
 	if l.e.Record.Signature != "" {
 		return l.e.Record.Signature, nil
 	}
 	sl := l.e.Record.Seal
+	msg, err := sl.Canonical()
+	if err != nil {
+		return "", err
+	}
+	sign := func(walked []string) (string, error) {
+		if verified != nil {
+			for _, h := range walked {
+				verified[h] = true
+			}
+		}
+		b, err := s.signer.Sign(SealNamespace, msg)
+		return string(b), err
+	}
 	cur, hash := l, sl.Hash()
+	walked := []string{hash}
+	if verified[hash] {
+		return sign(nil)
+	}
 	for range 4 * signatureEvery {
 		next, found, err := sealedNear(tx, cur.key, false)
 		if err != nil {
@@ -111,18 +130,17 @@ func (s *Store) resign(tx *bolt.Tx, l chainLink) (string, error) {
 		if ns.Seq != cur.e.Record.Seal.Seq+1 || ns.Prev != hash {
 			return "", fmt.Errorf("seal %s: %w: %s does not name %s", sl.File, errNotVouched, ns.File, cur.e.Record.Seal.File)
 		}
-		if sig := next.e.Record.Signature; sig != "" {
+		cur, hash = next, ns.Hash()
+		if verified[hash] {
+			return sign(walked)
+		}
+		if next.e.Record.Signature != "" {
 			if err := VerifySeal(*next.e.Record, s.signer.Verify); err != nil {
 				return "", fmt.Errorf("seal %s: %w: %v", sl.File, errNotVouched, err)
 			}
-			msg, err := sl.Canonical()
-			if err != nil {
-				return "", err
-			}
-			b, err := s.signer.Sign(SealNamespace, msg)
-			return string(b), err
+			return sign(append(walked, hash))
 		}
-		cur, hash = next, ns.Hash()
+		walked = append(walked, hash)
 	}
 	return "", fmt.Errorf("seal %s: %w within %d seals", sl.File, errNotVouched, 4*signatureEvery)
 }
@@ -136,7 +154,7 @@ func (s *Store) restoreSigned(tx *bolt.Tx, k []byte) error {
 	if err != nil || !found || p.e.Record.Signature != "" {
 		return err
 	}
-	sig, err := s.resign(tx, p)
+	sig, err := s.resign(tx, p, nil)
 	if errors.Is(err, errNotVouched) {
 		s.log.Warn("a kept seal's chain does not verify: its signature stays missing (cctv check reports it)", "err", err)
 		return nil
@@ -185,6 +203,7 @@ func (s *Store) SignedSegments(camera string, from, to time.Time) ([]Segment, er
 			return err
 		}
 		cdc := newCodec(tx)
+		verified := map[string]bool{}
 		for i := range segs {
 			g := &segs[i]
 			if g.Signature != "" {
@@ -194,7 +213,7 @@ func (s *Store) SignedSegments(camera string, from, to time.Time) ([]Segment, er
 			if err != nil {
 				return err
 			}
-			if g.Signature, err = s.resign(tx, chainLink{key: g.key, e: e}); err != nil {
+			if g.Signature, err = s.resign(tx, chainLink{key: g.key, e: e}, verified); err != nil {
 				return err
 			}
 		}
