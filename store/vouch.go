@@ -67,7 +67,7 @@ func sealedNear(tx *bolt.Tx, k []byte, back bool) (chainLink, bool, error) {
 		ck, cv = c.Next()
 	}
 	cdc := newCodec(tx)
-	for ; ck != nil && bytes.HasPrefix(ck, prefix); ck, cv = step(c, back) {
+	for ; ck != nil && bytes.HasPrefix(ck, prefix); ck, cv = cursorStep(c, back) {
 		e, err := cdc.decodeEntry(ck, cv)
 		if err != nil {
 			return chainLink{}, false, err
@@ -79,7 +79,8 @@ func sealedNear(tx *bolt.Tx, k []byte, back bool) (chainLink, bool, error) {
 	return chainLink{}, false, nil
 }
 
-func step(c *bolt.Cursor, back bool) ([]byte, []byte) {
+// cursorStep moves c one key back or forward.
+func cursorStep(c *bolt.Cursor, back bool) ([]byte, []byte) {
 	if back {
 		return c.Prev()
 	}
