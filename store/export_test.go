@@ -250,7 +250,7 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 					return err
 				}
 				if i == 0 {
-					if err := dropVouched(tx, k, before); err != nil {
+					if err := s.settlePrevious(tx, k, before); err != nil {
 						return err
 					}
 				}
@@ -286,7 +286,7 @@ func (s *Store) bulkCamDay(cam string, ci int, day time.Time, n int, dur time.Du
 		es = append(es, entry{State: stateSealed, Camera: cam, Start: start, File: rel, Codec: "h264",
 			Created: start.Add(time.Duration(ci) * time.Microsecond),
 			Record:  &SealRecord{Seal: seal, Signature: sig(i)}})
-		if i < n-1 && !keepsSignature(seal.Seq) { // its successor follows: dropVouched
+		if i < n-1 && !keepsSignature(seal.Seq) { // its successor follows: settlePrevious
 			es[i].Record.Signature = ""
 		}
 		*head = chainHead{Seq: seal.Seq, Hash: seal.Hash()}

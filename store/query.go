@@ -15,8 +15,6 @@ type Segment struct {
 	Seal
 	Path      string // absolute
 	Signature string
-
-	key []byte // the segment's index key, for SignedSegments
 }
 
 // Record returns the segment's seal record.
@@ -111,14 +109,15 @@ func (s *Store) Segments(camera string, from, to time.Time) ([]Segment, error) {
 	var out []Segment
 	err := s.view("segments of "+camera, func(tx *bolt.Tx) error {
 		var err error
-		out, err = s.segmentsIn(tx, camera, from, to)
+		out, err = s.segmentsIn(tx, camera, from, to, nil)
 		return err
 	})
 	return out, err
 }
 
-// segmentsIn is Segments inside tx.
-func (s *Store) segmentsIn(tx *bolt.Tx, camera string, from, to time.Time) ([]Segment, error) {
+// segmentsIn is Segments inside tx; keys, if not nil, gets each segment's
+// index key.
+func (s *Store) segmentsIn(tx *bolt.Tx, camera string, from, to time.Time, keys *[][]byte) ([]Segment, error) {
 	var out []Segment
 	ci, err := s.camInfo(tx, camera)
 	if err != nil {
@@ -134,7 +133,10 @@ func (s *Store) segmentsIn(tx *bolt.Tx, camera string, from, to time.Time) ([]Se
 			return nil
 		}
 		if overlaps(e.Record.Seal.Start, e.Record.Seal.End, from, to) {
-			out = append(out, Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature, key: bytes.Clone(k)})
+			out = append(out, Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature})
+			if keys != nil {
+				*keys = append(*keys, bytes.Clone(k))
+			}
 		}
 		return nil
 	})

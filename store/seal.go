@@ -137,8 +137,8 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, activity []byte, ex
 			}
 			e.Created = seal.SealedAt
 		}
-		// The seal before k keeps the successor it had (see vouch.go).
-		if err := s.restoreSigned(tx, k); err != nil {
+		// The seal before k: vouched for by this one, or signed (vouch.go).
+		if err := s.settlePrevious(tx, k, head); err != nil {
 			return err
 		}
 		e.State = stateSealed
@@ -154,9 +154,6 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, activity []byte, ex
 			return err
 		}
 		if err := indexSealed(tx, k, seal); err != nil {
-			return err
-		}
-		if err := dropVouched(tx, k, head); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bktChain), []byte(seal.Camera), newHead); err != nil {

@@ -17,7 +17,7 @@ import (
 // authenticates the seal's content through the hash links, as it already
 // does for disposal records (vouchedBySuccessor). So the successor's seal
 // transaction stores the seal's entry again without its signature
-// (dropVouched): 67 of a sealed entry's 230 or so bytes. Every seal whose
+// (settlePrevious): 67 of a sealed entry's 230 or so bytes. Every seal whose
 // sequence number is a multiple of signatureEvery keeps its signature, so
 // the chain from any kept seal to a stored signature is at most that long.
 //
@@ -155,6 +155,11 @@ func (s *Store) restoreSigned(tx *bolt.Tx, k []byte) error {
 	if err != nil || !found || p.e.Record.Signature != "" {
 		return err
 	}
+	return s.restoreSeal(tx, p)
+}
+
+// restoreSeal stores the signature of the unsigned kept seal p again.
+func (s *Store) restoreSeal(tx *bolt.Tx, p chainLink) error {
 	sig, err := s.resign(tx, p, nil)
 	if errors.Is(err, errNotVouched) {
 		s.log.Warn("a kept seal's chain does not verify: its signature stays missing (cctv check reports it)", "err", err)
@@ -169,18 +174,21 @@ func (s *Store) restoreSigned(tx *bolt.Tx, k []byte) error {
 	return putEntry(tx, p.key, p.e)
 }
 
-// dropVouched stores the kept seal before k (nearest in k's camera)
-// without its signature if it is head, the seal the one just committed at
-// k names, and its sequence number does not keep one.
-func dropVouched(tx *bolt.Tx, k []byte, head chainHead) error {
-	if keepsSignature(head.Seq) || writesBelow(6) {
-		return nil
-	}
+// settlePrevious is commitSeal's part of the invariant, before the seal
+// naming head is stored at k: the kept seal before k (nearest in k's
+// camera) gets its signature again if it has none (its successor is not
+// the new seal), or is stored without it if it is head and its sequence
+// number does not keep one.
+func (s *Store) settlePrevious(tx *bolt.Tx, k []byte, head chainHead) error {
 	p, found, err := sealedNear(tx, k, true)
-	if err != nil || !found || p.e.Record.Signature == "" || p.e.State != stateSealed {
+	if err != nil || !found {
 		return err
 	}
-	if p.e.Record.Seal.Seq != head.Seq || p.e.Record.Seal.Hash() != head.Hash {
+	if p.e.Record.Signature == "" {
+		return s.restoreSeal(tx, p)
+	}
+	if keepsSignature(head.Seq) || writesBelow(6) || p.e.State != stateSealed ||
+		p.e.Record.Seal.Seq != head.Seq || p.e.Record.Seal.Hash() != head.Hash {
 		return nil
 	}
 	rec := *p.e.Record
@@ -199,22 +207,19 @@ func (s *Store) SignedSegments(camera string, from, to time.Time) ([]Segment, er
 	}
 	var out []Segment
 	err := s.view("signed segments of "+camera, func(tx *bolt.Tx) error {
-		segs, err := s.segmentsIn(tx, camera, from, to)
+		var keys [][]byte
+		segs, err := s.segmentsIn(tx, camera, from, to, &keys)
 		if err != nil {
 			return err
 		}
-		cdc := newCodec(tx)
 		verified := map[string]bool{}
 		for i := range segs {
 			g := &segs[i]
 			if g.Signature != "" {
 				continue
 			}
-			e, err := cdc.decodeEntry(g.key, tx.Bucket(bktSegments).Get(g.key))
-			if err != nil {
-				return err
-			}
-			if g.Signature, err = s.resign(tx, chainLink{key: g.key, e: e}, verified); err != nil {
+			l := chainLink{key: keys[i], e: entry{Record: &SealRecord{Seal: g.Seal}}}
+			if g.Signature, err = s.resign(tx, l, verified); err != nil {
 				return err
 			}
 		}
