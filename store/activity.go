@@ -223,7 +223,7 @@ func (s *Store) Activity(camera string, from, to time.Time) ([]SegmentActivity, 
 			return err
 		}
 		seen := map[string]bool{}
-		err = window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+		err = segTableOf(tx).window(camera, from, to, ci.MaxSegment, func(k, v []byte) error {
 			packed, err := newCodec(tx).entryActivity(k, v)
 			if err != nil || packed == nil {
 				return err

@@ -26,7 +26,7 @@ func editSeal(t *testing.T, dir, file string, fn func(rec map[string]any)) {
 	defer db.Close()
 	found := false
 	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("segments"))
+		b := tx.Bucket([]byte(store.EntriesBucketForTest))
 		var k, v []byte
 		c := b.Cursor()
 		for k, v = c.First(); k != nil; k, v = c.Next() {
@@ -210,7 +210,7 @@ func TestCheck_DeletedSealedEntry(t *testing.T) {
 			_ = os.Remove(filepath.Join(e.dir, recs[tc.idx].Seal.File))
 			db, _ := bolt.Open(filepath.Join(e.dir, "index.db"), 0o600, nil)
 			_ = db.Update(func(tx *bolt.Tx) error {
-				b := tx.Bucket([]byte("segments"))
+				b := tx.Bucket([]byte(store.EntriesBucketForTest))
 				var del []byte
 				_ = b.ForEach(func(k, v []byte) error {
 					var m map[string]any

@@ -232,8 +232,7 @@ func keyStart(k []byte) (string, time.Time, bool) {
 	if i < 0 || len(k) != i+1+8+2 {
 		return "", time.Time{}, false
 	}
-	ns := int64(binary.BigEndian.Uint64(k[i+1:]) ^ 1<<63)
-	return string(k[:i]), time.Unix(0, ns).UTC(), true
+	return string(k[:i]), keyTime(k[i+1:]), true
 }
 
 // nameCounter returns n such that rel == segmentRel(camera, start, n).
@@ -851,9 +850,9 @@ func (c codecCtx) decodeDisposal(k, v []byte) (Disposal, error) {
 	return d, nil
 }
 
-// getEntry reads the entry at k of the segments bucket.
+// getEntry reads the entry at segment key k.
 func getEntry(tx *bolt.Tx, k []byte) (entry, bool, error) {
-	v := tx.Bucket(bktSegments).Get(k)
+	v := segTableOf(tx).get(k)
 	if v == nil {
 		return entry{}, false, nil
 	}
@@ -861,13 +860,13 @@ func getEntry(tx *bolt.Tx, k []byte) (entry, bool, error) {
 	return e, true, err
 }
 
-// putEntry writes e at k of the segments bucket.
+// putEntry writes e at segment key k.
 func putEntry(tx *bolt.Tx, k []byte, e entry) error {
 	v, err := newCodec(tx).encodeEntry(k, e)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bktSegments).Put(k, v)
+	return segTableOf(tx).put(k, v)
 }
 
 // putDisposal writes d as the single disposal record of segment key k

@@ -97,7 +97,7 @@ func TestCodec_RoundTrip(t *testing.T) {
 				if err := putEntry(tx, k, tc.e); err != nil {
 					return err
 				}
-				v := tx.Bucket(bktSegments).Get(k)
+				v := segTableOf(tx).get(k)
 				if got := v[0] == tagCompact; got != tc.compact {
 					t.Fatalf("compact %v, want %v (%d bytes)", got, tc.compact, len(v))
 				}

@@ -41,9 +41,8 @@ func (s *Store) DisposeSegment(camera string, start time.Time, why string) error
 	var keys [][]byte
 	disposed := false
 	err := s.view(op, func(tx *bolt.Tx) error {
-		prefix := timeKey(camera, start)
-		c := tx.Bucket(bktSegments).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		it := segTableOf(tx).at(camera, start)
+		for k, v := it.next(); k != nil; k, v = it.next() {
 			e, err := newCodec(tx).decodeEntry(k, v)
 			if err != nil {
 				return err
@@ -156,9 +155,9 @@ func (s *Store) markInTx(tx *bolt.Tx, keys [][]byte, why string, strict bool) ([
 		return nil, err
 	}
 	now := s.disposalTime()
-	segs, cdc := tx.Bucket(bktSegments), newCodec(tx)
+	segs, cdc := segTableOf(tx), newCodec(tx)
 	for _, k := range keys {
-		v := segs.Get(k)
+		v := segs.get(k)
 		if v == nil {
 			continue // gone: disposed concurrently
 		}
@@ -193,7 +192,7 @@ func (s *Store) markInTx(tx *bolt.Tx, keys [][]byte, why string, strict bool) ([
 				return nil, err
 			}
 		}
-		if err := segs.Put(k, nv); err != nil {
+		if err := segs.put(k, nv); err != nil {
 			return nil, err
 		}
 		if err := addCount(tx, e.Camera, -1); err != nil {
@@ -315,7 +314,7 @@ func (s *Store) recordDisposals(op string, ms []marked, perSegment bool, batch b
 func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposal, []AuditEntry, error) {
 	var out []Disposal
 	var audit []AuditEntry
-	b := tx.Bucket(bktSegments)
+	b := segTableOf(tx)
 	for _, m := range ms {
 		cur, found, err := getEntry(tx, m.key)
 		if err != nil {
@@ -331,7 +330,7 @@ func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposa
 		if err := s.restoreSigned(tx, m.key); err != nil {
 			return nil, nil, err
 		}
-		if err := b.Delete(m.key); err != nil {
+		if err := b.delete(m.key); err != nil {
 			return nil, nil, err
 		}
 		if d.Seal != nil {
@@ -369,10 +368,9 @@ func (s *Store) recordInTx(tx *bolt.Tx, ms []marked, perSegment bool) ([]Disposa
 // the 68 bytes a record saves are a third of the disposal records kept for
 // the grace period.
 func vouchedBySuccessor(tx *bolt.Tx, k []byte, sl Seal) (bool, error) {
-	prefix := cameraPrefix(sl.Camera)
 	cdc := newCodec(tx)
-	c := tx.Bucket(bktSegments).Cursor()
-	for nk, nv := c.Seek(k); nk != nil && bytes.HasPrefix(nk, prefix); nk, nv = c.Next() {
+	it := segTableOf(tx).iter(sl.Camera, keySuffix(k), nil, false)
+	for nk, nv := it.next(); nk != nil; nk, nv = it.next() {
 		if bytes.Equal(nk, k) {
 			continue
 		}

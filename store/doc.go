@@ -92,10 +92,13 @@
 //     deleted: every deletion path re-checks the holds in the transaction
 //     that marks a segment disposing (DisposeSegment returns ErrHeld).
 //   - PlanRetention is a pure function; ApplyRetention costs O(cameras +
-//     expired + held) per pass: per camera it seeks the oldest entries and
-//     stops at the first start past the camera's cutoff.
+//     expired + held) per pass: the entries are keyed start first, and for
+//     the cameras of each retention it walks from where the last pass
+//     stopped to their cutoff, looking at the held entries before that by
+//     key (retention_resume.go); the first pass after Open walks from the
+//     oldest entry.
 //   - Disk pressure deletes oldest end first across cameras by merging the
-//     cameras' own orders (a cursor per camera, the oldest head next), so
+//     cameras' own orders (a walk per camera, the oldest head next), so
 //     no second copy of every key is kept; bucket "counts" holds each
 //     camera's number of sealed entries, for Span. It changes only in the
 //     transactions that seal or dispose, Check verifies it, and Open builds
@@ -106,26 +109,23 @@
 //     batch's unlinks) and marks its own batch disposing, then unlinks its
 //     files. Retention is
 //     audited once an hour ("retention.batch", naming its records by hash).
-//     What its commit writes is each camera's oldest page of "segments"
-//     with the branches above it, and the page or two of
+//     What its commit writes is the page or two of "segments_by_start"
+//     that the minute's entries of every camera share (segtable.go), with
+//     the branches above them, and the page or two of
 //     "disposals_by_start" that the batch's records share (singles.go);
 //     marking an entry disposing re-encodes only the part before its seal
-//     (disposingValue). At 64 cameras that is about 165 pages a pass
-//     (260 with records keyed camera first). On the 121-day index of
-//     BenchmarkIndexYears (five years of summaries) the mean pass took
-//     9.0, 11.7 and 13.9 ms in three runs of this schema with the same
-//     165 pages a pass: about 1 ms to find the batch, 2.5–4 ms in the
-//     transaction (bbolt copying each camera's oldest leaf and the
-//     branches above it), 4–5 ms committing (page writes and two
-//     fsyncs) and 0.9 ms unlinking; the disk of this machine varies from
-//     run to run. Fewer pages would take keys ordered by time first.
+//     (disposingValue). Schema 6 kept entries camera first: each camera's
+//     oldest page and the branches above it, about 165 pages a pass at 64
+//     cameras, which took 9.0–13.9 ms on BenchmarkIndexYears's 121-day
+//     index (2.5–4 ms of it bbolt copying those pages in the transaction,
+//     4–5 ms committing them).
 //   - While deletion is paused (meta "deletion_paused", PauseDeletion),
 //     retention and disk pressure delete nothing (ErrDeletionPaused) until
 //     ConfirmTime.
 //
 // # Index encoding and schema
 //
-// Schema 6 (meta "schema") stores segment entries and disposal records in a
+// Schema 7 (meta "schema") stores segment entries and disposal records in a
 // compact binary form (codec.go): about 165 bytes for a sealed segment with
 // its seal and SSHSIG signature, from which the seal's canonical JSON and
 // armored signature are rebuilt byte for byte, so a seal verifies from the
@@ -142,12 +142,18 @@
 // start before its camera (singles.go), so that a retention pass's records,
 // one per camera and all of one minute, share a page or two instead of
 // taking a page each; records schema 4 wrote in bucket "disposals" (camera
-// first) are read there until they are packed. A read-write Open of a schema
-// 1 to 5 index migrates it in place (migrate.go): from schema 1 batches of
-// values are rewritten, and bucket "activity" (schemas 1–3) is moved into
-// the entries, each batch one transaction, progress in meta "migration",
-// audited "index.migrate" at start and end; a crash resumes at the next
-// Open. Records are packed afterwards, by FoldDisposals; seals stored
+// first) are read there until they are packed. Segment entries are keyed
+// by start before camera too, in bucket "segments_by_start" (segtable.go):
+// a retention pass deletes a minute of every camera from a page or two, the
+// recorder's appends fill pages as an append-only bucket's, and a query of
+// one camera reads every camera's keys in its window (an hour of 64
+// cameras: about 3,900 keys). A read-write Open of a schema 1 to 6 index
+// migrates it in place (migrate.go): from schema 1 batches of values are
+// rewritten, bucket "activity" (schemas 1–3) is moved into the entries,
+// and the entries are moved from bucket "segments" (camera first) to
+// "segments_by_start", oldest start first, each batch one transaction,
+// progress in meta "migration", audited "index.migrate" at start and end;
+// a crash resumes at the next Open. Records are packed afterwards, by FoldDisposals; seals stored
 // before schema 6 keep their signatures, but each camera's last, which the
 // next seal vouches for. The file does not shrink (bbolt reuses the freed
 // pages).

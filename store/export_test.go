@@ -26,8 +26,7 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 	var k []byte
 	var file string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktSegments).Cursor()
-		k, _ = c.Seek(timeKey(camera, start))
+		k, _ = segTableOf(tx).at(camera, start).next()
 		k = append([]byte(nil), k...)
 		e, _, err := getEntry(tx, k)
 		file = e.File
@@ -45,9 +44,18 @@ func (s *Store) TestOnlyCrashDispose(camera string, start time.Time, why string,
 	return nil
 }
 
-// EntryJSONForTest returns the segment entry v at key k as JSON (the schema
-// 1 form, which the store still reads), for tests that edit index.db.
-func EntryJSONForTest(tx *bolt.Tx, k, v []byte) ([]byte, error) {
+// EntriesBucketForTest names the bucket of segment entries (segtable.go),
+// for tests that edit index.db.
+const EntriesBucketForTest = "segments_by_start"
+
+// EntryJSONForTest returns the segment entry v at key sk of bucket
+// segments_by_start as JSON (the schema 1 form, which the store still
+// reads), for tests that edit index.db.
+func EntryJSONForTest(tx *bolt.Tx, sk, v []byte) ([]byte, error) {
+	k, ok := appendSegKey(nil, sk)
+	if !ok {
+		return nil, fmt.Errorf("not a segments_by_start key: %x", sk)
+	}
 	e, err := newCodec(tx).decodeEntry(k, v)
 	if err != nil {
 		return nil, err
@@ -144,6 +152,14 @@ func (s *Store) BulkSealedForTest(cams []string, from time.Time, n int, dur time
 	return nil
 }
 
+// PassKeysForTest is how many entry keys the last retention pass walked
+// (retention_resume.go).
+func (s *Store) PassKeysForTest() int {
+	s.deleteMu.Lock()
+	defer s.deleteMu.Unlock()
+	return s.walked
+}
+
 // SetWriteSchemaForTest makes the store write schema v, an earlier one
 // (see testOnlyWriteSchema); 0 for the current one.
 func SetWriteSchemaForTest(v int) { testOnlyWriteSchema = v }
@@ -159,8 +175,12 @@ func SetMigrateForTest(batch int, hook func(step string)) {
 // disposals buckets, and returns the schema version.
 func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, name := range migrateBuckets {
-			_ = tx.Bucket(name).ForEach(func(_, v []byte) error {
+		for _, name := range append(slices.Clip(migrateBuckets), bktSegmentsByStart) {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue
+			}
+			_ = b.ForEach(func(_, v []byte) error {
 				if compactEntryTag(v) {
 					compact++
 				} else {
@@ -187,7 +207,7 @@ func (s *Store) EncodingsForTest() (compact, js int, schema string, err error) {
 func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Duration, size int64, sig func(i int) string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		packBuckets(tx)
-		segs := tx.Bucket(bktSegments)
+		segs := segTableOf(tx)
 		c := newCodec(tx)
 		// Each camera's chain is sequential, cameras are not: build the
 		// seals and their hashes on every core, then encode and put them
@@ -219,6 +239,7 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 		close(work)
 		wg.Wait()
 		act := make([]byte, 1+int(dur/time.Second))
+		var rest []keyedValue // all but each camera's first, put in key order below
 		for ci, cam := range cams {
 			o := &out[ci]
 			var before chainHead // the head the day's first seal names
@@ -246,13 +267,15 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 						return fmt.Errorf("bulk entry %s: the compact encoding does not round-trip", e.File)
 					}
 				}
-				if err := segs.Put(k, v); err != nil {
+				if i > 0 {
+					rest = append(rest, keyedValue{k, v})
+					continue
+				}
+				if err := segs.put(k, v); err != nil {
 					return err
 				}
-				if i == 0 {
-					if err := s.settlePrevious(tx, k, before); err != nil {
-						return err
-					}
+				if err := s.settlePrevious(tx, k, before); err != nil {
+					return err
 				}
 			}
 			if err := putJSON(tx.Bucket(bktChain), []byte(cam), o.head); err != nil {
@@ -262,6 +285,14 @@ func (s *Store) BulkDayForTest(cams []string, day time.Time, n int, dur time.Dur
 				return err
 			}
 			if err := touchCamera(tx, cam, dur+time.Second, 0); err != nil {
+				return err
+			}
+		}
+		// In key order, as a recorder appends them: a bbolt node takes
+		// keys put out of order by moving the ones after each.
+		slices.SortFunc(rest, func(a, b keyedValue) int { return bytes.Compare(startFirst(a.k), startFirst(b.k)) })
+		for _, r := range rest {
+			if err := segs.put(r.k, r.v); err != nil {
 				return err
 			}
 		}
@@ -364,7 +395,7 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packBuckets(tx)
 		total = 0
-		segs, disp := tx.Bucket(bktSegments), singlesOf(tx)
+		segs, disp := segTableOf(tx), singlesOf(tx)
 		c := newCodec(tx)
 		var cams []string
 		if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
@@ -376,15 +407,10 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 		var ds []Disposal
 		var recs []keyedValue
 		for _, cam := range cams {
-			prefix := cameraPrefix(cam)
-			last := timeKey(cam, cutoff)
 			var keys [][]byte
 			var es []entry
-			cur := segs.Cursor()
-			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-				if len(k) < len(last) || bytes.Compare(k[:len(last)], last) > 0 {
-					break
-				}
+			it := segs.iter(cam, nil, startBytes(cutoff.Add(1)), false)
+			for k, v := it.next(); k != nil; k, v = it.next() {
 				e, err := c.decodeEntry(k, v)
 				if err != nil {
 					return err
@@ -397,7 +423,7 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 			}
 			for i, k := range keys {
 				e := es[i]
-				if err := segs.Delete(k); err != nil {
+				if err := segs.delete(k); err != nil {
 					return err
 				}
 				if err := deleteActivity(tx, k); err != nil {
@@ -470,7 +496,7 @@ func (s *Store) BulkExpireForTest(cutoff, when time.Time, passEvery time.Duratio
 // segments (buckets segments and activity) and the number of sealed entries.
 func (s *Store) IndexStatsForTest() (liveBytes int64, live int64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktSegments, bktActivity} {
+		for _, name := range [][]byte{bktSegments, bktSegmentsByStart, bktActivity} {
 			b := tx.Bucket(name)
 			if b == nil {
 				continue
@@ -547,7 +573,7 @@ func (s *Store) CreateSealedFilesForTest() (int, error) {
 	var files []file
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cdc := newCodec(tx)
-		return tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
+		return segTableOf(tx).forEach(func(k, v []byte) error {
 			e, err := cdc.decodeEntry(k, v)
 			if err != nil || e.State != stateSealed || e.Record == nil {
 				return err

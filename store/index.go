@@ -41,13 +41,13 @@ func ensureDerived(tx *bolt.Tx) error {
 	if len(build) == 0 {
 		return nil
 	}
-	segs := tx.Bucket(bktSegments)
-	if segs == nil {
+	segs := segTableOf(tx)
+	if segs.old == nil && segs.byStart == nil {
 		return nil
 	}
 	pb := tx.Bucket(bktPending)
 	counts := map[string]uint64{}
-	err := segs.ForEach(func(k, v []byte) error {
+	err := segs.forEach(func(k, v []byte) error {
 		e, err := newCodec(tx).decodeEntry(k, v)
 		if err != nil {
 			return err

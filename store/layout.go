@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"path"
@@ -178,6 +179,11 @@ func timeBytes(t time.Time) uint64 {
 		ns = t.UnixNano()
 	}
 	return uint64(ns) ^ 1<<63
+}
+
+// keyTime is the time of the 8-byte time at the head of b (timeBytes).
+func keyTime(b []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)^1<<63)).UTC()
 }
 
 func cameraPrefix(camera string) []byte {

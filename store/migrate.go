@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"container/heap"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,7 +22,7 @@ var migrateBatch = 10000
 type migrationState struct {
 	From      int       `json:"from"`
 	Started   time.Time `json:"started"`
-	Bucket    string    `json:"bucket"` // being converted: "segments", "disposals"; "" when all are done
+	Bucket    string    `json:"bucket"` // being converted: "segments", "disposals", "activity", "segments_by_start" (moving into it); "" when all are done
 	After     []byte    `json:"after,omitempty"`
 	Converted int64     `json:"converted"`
 	KeptJSON  int64     `json:"kept_json"`
@@ -29,19 +30,22 @@ type migrationState struct {
 	// DroppedActivity those dropped (malformed, or of no entry).
 	MovedActivity   int64 `json:"moved_activity,omitempty"`
 	DroppedActivity int64 `json:"dropped_activity,omitempty"`
+	// MovedEntries counts entries moved from "segments" to
+	// "segments_by_start".
+	MovedEntries int64 `json:"moved_entries,omitempty"`
 }
 
 // migrateBuckets are the buckets whose values a migration from schema 1
 // rewrites compact, in order; bucket "activity" follows (migrateActivity).
 var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 
-// migrate upgrades a schema 1 to 5 index to schema 6 in place, online:
+// migrate upgrades a schema 1 to 6 index to schema 7 in place, online:
 // readers accept every encoding, so the index is usable between any two of
 // its transactions, and each transaction is one step a crash can end on:
 //
-//  1. begin: create buckets "dict", "disposal_days", "disposal_blocks" and
-//     "disposals_by_start", store the progress key (meta "migration"), audit
-//     "index.migrate" (phase start);
+//  1. begin: create buckets "dict", "disposal_days", "disposal_blocks",
+//     "disposals_by_start" and "segments_by_start", store the progress key
+//     (meta "migration"), audit "index.migrate" (phase start);
 //  2. from schema 1 only, per batch of at most migrateBatch values of
 //     "segments", then of "disposals": rewrite each JSON value in the
 //     compact encoding (a value the compact form cannot reproduce exactly
@@ -49,13 +53,19 @@ var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 //  3. below schema 4, per batch of at most migrateBatch values of bucket
 //     "activity": move each into its segment's entry (packed) and delete
 //     it, and advance the progress key; the last batch deletes the bucket;
-//  4. done: schema "6", delete the progress key, audit "index.migrate"
+//  4. per batch of at most migrateBatch entries of bucket "segments", the
+//     oldest by start across cameras: move each to "segments_by_start",
+//     keyed start first (segtable.go), and advance the progress key; the
+//     last batch deletes bucket "segments". Moving in start order appends,
+//     so the pages fill as the recorder's appends do;
+//  5. done: schema "7", delete the progress key, audit "index.migrate"
 //     (phase done, with the counts).
 //
 // A crash leaves the progress key, and the next read-write Open resumes
 // after the last committed batch. Converting a value already compact is a
-// no-op, and a moved activity value is gone with the batch that moved it,
-// so resuming is idempotent. Derived buckets, chains, gaps, holds and the
+// no-op, and a moved activity value or entry is gone with the batch that
+// moved it, so resuming is idempotent; readers merge both buckets of
+// entries (segtable.go), so the index is whole between batches. Derived buckets, chains, gaps, holds and the
 // audit log are unchanged. Disposal records are packed into blocks later,
 // by FoldDisposals, like every record deleted after the upgrade; single
 // records stay in bucket "disposals" until then (singles.go).
@@ -78,7 +88,7 @@ func (s *Store) migrate(from int) error {
 	}
 	if !found {
 		err := s.update(op, func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bktDict, bktDisposalDays, bktDisposalBlocks, bktDisposalsByStart} {
+			for _, name := range [][]byte{bktDict, bktDisposalDays, bktDisposalBlocks, bktDisposalsByStart, bktSegmentsByStart} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
@@ -88,7 +98,7 @@ func (s *Store) migrate(from int) error {
 			case from == 1: // schema 2's compact values; from 2 they are compact already
 				st.Bucket = string(bktSegments)
 			case from >= 4: // activity is in the entries already
-				st.Bucket = ""
+				st.Bucket = string(bktSegmentsByStart)
 			}
 			if err := putJSON(tx.Bucket(bktMeta), keyMigration, st); err != nil {
 				return err
@@ -104,8 +114,11 @@ func (s *Store) migrate(from int) error {
 	}
 	for st.Bucket != "" {
 		err := s.update(op, func(tx *bolt.Tx) error {
-			if st.Bucket == string(bktActivity) {
+			switch st.Bucket {
+			case string(bktActivity):
 				return migrateActivity(tx, &st)
+			case string(bktSegmentsByStart):
+				return moveEntries(tx, &st)
 			}
 			return migrateStep(tx, &st)
 		})
@@ -125,13 +138,14 @@ func (s *Store) migrate(from int) error {
 		return s.auditHook(tx, s.auditAction("index.migrate", "phase", "done",
 			"from", strconv.Itoa(from), "to", strconv.Itoa(schemaVersion),
 			"converted", strconv.FormatInt(st.Converted, 10), "kept_json", strconv.FormatInt(st.KeptJSON, 10),
-			"moved_activity", strconv.FormatInt(st.MovedActivity, 10), "dropped_activity", strconv.FormatInt(st.DroppedActivity, 10)))
+			"moved_activity", strconv.FormatInt(st.MovedActivity, 10), "dropped_activity", strconv.FormatInt(st.DroppedActivity, 10),
+			"moved_entries", strconv.FormatInt(st.MovedEntries, 10)))
 	})
 	if err != nil {
 		return err
 	}
 	s.log.Info("index migration done", "from", from, "to", schemaVersion, "converted", st.Converted, "kept_json", st.KeptJSON,
-		"moved_activity", st.MovedActivity, "dropped_activity", st.DroppedActivity)
+		"moved_activity", st.MovedActivity, "dropped_activity", st.DroppedActivity, "moved_entries", st.MovedEntries)
 	testOnlyMigrateStep("done")
 	return nil
 }
@@ -250,6 +264,77 @@ func migrateActivity(tx *bolt.Tx, st *migrationState) error {
 				return err
 			}
 		}
+		next.Bucket = string(bktSegmentsByStart)
+	}
+	if err := putJSON(tx.Bucket(bktMeta), keyMigration, next); err != nil {
+		return err
+	}
+	*st = next
+	return nil
+}
+
+// moveEntries moves one batch of bucket "segments" to "segments_by_start"
+// (segtable.go): the oldest entries by start across cameras, so that the
+// batch appends, and advances st (stored in meta in the same
+// transaction); once the bucket is empty it deletes it and ends the phase.
+func moveEntries(tx *bolt.Tx, st *migrationState) error {
+	next := *st // st changes only when fn succeeds
+	old, dst := tx.Bucket(bktSegments), tx.Bucket(bktSegmentsByStart)
+	if dst == nil {
+		return fmt.Errorf("migrate: no bucket %s", bktSegmentsByStart)
+	}
+	type kv struct{ k, v []byte }
+	var todo []kv
+	if old != nil {
+		// One cursor per camera, at its oldest entry left; the oldest
+		// start (then camera, then dup) next.
+		var heads oldestHeads
+		var odd [][]byte // keys that name no camera: moved as they are, last
+		cams := map[string]bool{}
+		bucketCameras(old, cams, func(k []byte) { odd = append(odd, slices.Clone(k)) })
+		for cam := range cams {
+			h := &oldestHead{c: old.Cursor(), prefix: cameraPrefix(cam)}
+			if h.seek() {
+				heads = append(heads, h)
+			}
+		}
+		heap.Init(&heads)
+		for len(heads) > 0 && len(todo) < migrateBatch {
+			h := heads[0]
+			todo = append(todo, kv{slices.Clone(h.k), slices.Clone(h.v)})
+			if h.k, h.v = h.c.Next(); h.k != nil && bytes.HasPrefix(h.k, h.prefix) {
+				h.sk = startFirst(h.k)
+				heap.Fix(&heads, 0)
+			} else {
+				heap.Pop(&heads)
+			}
+		}
+		for _, k := range odd {
+			if len(todo) == migrateBatch {
+				break
+			}
+			todo = append(todo, kv{k, slices.Clone(old.Get(k))})
+		}
+	}
+	for _, e := range todo {
+		sk := startFirst(e.k)
+		if sk == nil {
+			sk = e.k // not a key this package writes: kept as it is, for Check to report
+		}
+		if err := dst.Put(sk, e.v); err != nil {
+			return err
+		}
+		if err := old.Delete(e.k); err != nil {
+			return err
+		}
+		next.MovedEntries++
+	}
+	if len(todo) < migrateBatch {
+		if old != nil {
+			if err := tx.DeleteBucket(bktSegments); err != nil {
+				return err
+			}
+		}
 		next.Bucket = ""
 	}
 	if err := putJSON(tx.Bucket(bktMeta), keyMigration, next); err != nil {
@@ -257,6 +342,39 @@ func migrateActivity(tx *bolt.Tx, st *migrationState) error {
 	}
 	*st = next
 	return nil
+}
+
+// oldestHead is a camera's cursor in bucket "segments" at its oldest entry
+// not yet moved, with that entry's segments_by_start key.
+type oldestHead struct {
+	c        *bolt.Cursor
+	prefix   []byte
+	k, v, sk []byte
+}
+
+// seek moves h to the camera's first entry; false if it has none.
+func (h *oldestHead) seek() bool {
+	h.k, h.v = h.c.Seek(h.prefix)
+	if h.k == nil || !bytes.HasPrefix(h.k, h.prefix) {
+		return false
+	}
+	h.sk = startFirst(h.k)
+	return true
+}
+
+// oldestHeads is a heap of cameras' heads in segments_by_start order (a
+// key startFirst cannot make, nil, first).
+type oldestHeads []*oldestHead
+
+func (hs oldestHeads) Len() int           { return len(hs) }
+func (hs oldestHeads) Less(i, j int) bool { return bytes.Compare(hs[i].sk, hs[j].sk) < 0 }
+func (hs oldestHeads) Swap(i, j int)      { hs[i], hs[j] = hs[j], hs[i] }
+func (hs *oldestHeads) Push(x any)        { *hs = append(*hs, x.(*oldestHead)) }
+func (hs *oldestHeads) Pop() any {
+	old := *hs
+	h := old[len(old)-1]
+	*hs = old[:len(old)-1]
+	return h
 }
 
 // testOnlyMigrateHook, if set (tests only), is called after each committed

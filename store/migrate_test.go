@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/council/cctv/internal/tsscan/tstest"
 	"github.com/council/cctv/store"
 	"github.com/council/cctv/store/storetest"
 )
@@ -87,8 +88,9 @@ func v1Index(t *testing.T, e *env, salt int) (seed []byte, entries, disposals in
 // clean, and the migration is audited once at its start and once at its end.
 func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 	// 15 entries + 5 disposals in batches of 4: begin, 4 + 2 batches, the
-	// activity (none: one step), done.
-	for n := 1; n <= 9; n++ {
+	// activity (none: one step), 2 batches moving the entries still in
+	// "segments", done.
+	for n := 1; n <= 11; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			seed, entries, disposals := v1Index(t, e, 3*n)
@@ -97,7 +99,7 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 
 			s := e.open(t) // resumes the migration
 			c, js, schema, err := s.EncodingsForTest()
-			if err != nil || js != 0 || c != entries+disposals || schema != "6" {
+			if err != nil || js != 0 || c != entries+disposals || schema != "7" {
 				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
 			}
 			acts := e.recover(t, s, "a", "b")
@@ -142,10 +144,10 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 
 // An index of schema 2 (records never packed) is migrated to schema 4 at
 // Open, resuming after a kill -9 at each step (begin, activity (none),
-// done); its records are then packed by FoldDisposals, list the same, and
+// moving the entries (none left), done); its records are then packed by FoldDisposals, list the same, and
 // check --deep clean.
 func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
-	for n := 1; n <= 3; n++ {
+	for n := 1; n <= 4; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			s, seed := oldIndex(t, e, 2, 5*n)
@@ -172,7 +174,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			e.mustClean(t, s)
@@ -196,7 +198,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 
 // An index of schema 4 (single disposal records keyed camera first, in
 // bucket "disposals") is migrated to schema 6 at Open, resuming after a
-// kill -9 at each step (begin, done). Its records stay where they are and
+// kill -9 at each step (begin, moving the entries (none left), done). Its records stay where they are and
 // list the same; records of later deletions are keyed by start first
 // (bucket "disposals_by_start"); both kinds list together in order, and
 // FoldDisposals packs them from both buckets; check --deep is clean after
@@ -230,7 +232,7 @@ func TestOpen_MigratesSchema4_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
@@ -313,12 +315,14 @@ func killMigrationAfter(t *testing.T, dir string, seed []byte, n int) {
 
 // An index of schema 3 (activity in bucket "activity") is migrated to
 // schema 4 at Open, resuming after a kill -9 at each step (begin, three
-// batches of activity, done): every segment's activity is then in its
+// batches of activity, one moving the last entry, done): every segment's activity is then in its
 // entry and reads back the same, the bucket is gone, check --deep is
 // clean, and the migration is audited with what it moved.
 func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
-	const segs = 10 // in batches of 4: 3 batches
-	for n := 1; n <= 5; n++ {
+	// In batches of 4: 3 of activity (moving the 10 entries they go into),
+	// then one moving the last entry.
+	const segs = 10
+	for n := 1; n <= 6; n++ {
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			s, seed := oldIndex(t, e, 3, 7*n)
@@ -346,7 +350,7 @@ func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if _, keys, _ := s.BucketStatsForTest(); keys["activity"] != 0 {
@@ -393,12 +397,13 @@ func oldIndex(t *testing.T, e *env, schema, salt int) (*store.Store, []byte) {
 }
 
 // An index of schema 5 (every kept seal with its signature) is migrated to
-// schema 6 at Open, resuming after a kill -9 at each step (begin, done):
+// schema 7 at Open, resuming after a kill -9 at each step (begin, the
+// batches moving its entries, done):
 // its seals keep their signatures, check --deep is clean, and the first
 // seal after the upgrade stores its predecessor without one (vouch.go);
 // every seal still gets its own signature back for an export.
 func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
-	for n := 1; n <= 2; n++ {
+	for n := 1; n <= 20; n++ { // begin, 69 entries moved in 18 batches, done
 		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
 			e := newEnv(t)
 			s, seed := oldIndex(t, e, 5, 13*n)
@@ -431,7 +436,7 @@ func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "6" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			wantStored(t, s, recs, func(int) bool { return true })
@@ -445,6 +450,89 @@ func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
 			wantSigned(t, s, recs, t0, t0.Add(2*time.Hour))
 			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
 			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "5" || ents[1].Params["phase"] != "done" {
+				t.Fatalf("migration audit: %+v %v", ents, err)
+			}
+		})
+	}
+}
+
+// An index of schema 6 (entries keyed camera first, in bucket "segments")
+// is migrated to schema 7 at Open, resuming after a kill -9 at each step
+// (begin, the batches moving its entries, done): afterwards every entry is
+// in "segments_by_start" and "segments" is gone; each camera's segments,
+// its interrupted disposal and its open segment read back as before the
+// upgrade (Recover finishes both), check --deep is clean, and the store
+// records on.
+func TestOpen_MigratesSchema6_KillAtEachStep(t *testing.T) {
+	cams := []string{"a", "b", "c"}
+	// 15 sealed or disposing entries and 1 open in batches of 4: begin, 4
+	// full batches and an empty one, done.
+	const perCam = 5
+	for n := 1; n <= 7; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			s, seed := oldIndex(t, e, 6, 17*n)
+			for i := range perCam {
+				for j, cam := range cams {
+					// Starts a few seconds apart, so cameras interleave by start.
+					writeSeg(t, s, cam, t0.Add(time.Duration(i)*time.Minute+time.Duration(j)*7*time.Second), time.Minute)
+				}
+			}
+			if err := s.TestOnlyCrashDispose("b", t0.Add(7*time.Second), store.WhyDiskPressure, false); err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.CreateSegment("c", t0.Add(time.Hour), "h264")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(tstest.Build(tstest.Options{Frames: 50})); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.TestOnlyAbandon(); err != nil {
+				t.Fatal(err)
+			}
+			before := map[string][]store.Segment{}
+			for _, cam := range cams {
+				if before[cam], err = s.Segments(cam, time.Time{}, t0.Add(day)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, keys, _ := s.BucketStatsForTest(); keys["segments"] != 3*perCam+1 {
+				t.Fatalf("schema 6 index: %d entries in segments", keys["segments"])
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store.SetWriteSchemaForTest(0)
+
+			killMigrationAfter(t, e.dir, seed, n)
+
+			s = e.open(t) // resumes the migration
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
+				t.Fatalf("after migration: schema %q, %v", schema, err)
+			}
+			if _, keys, _ := s.BucketStatsForTest(); keys["segments_by_start"] != 3*perCam+1 || keys["segments"] != 0 {
+				t.Fatalf("after migration: %d entries keyed by start, %d camera first", keys["segments_by_start"], keys["segments"])
+			}
+			for _, cam := range cams {
+				got, err := s.Segments(cam, time.Time{}, t0.Add(day))
+				if err != nil || !slices.EqualFunc(got, before[cam], func(a, b store.Segment) bool { return a.Seal.Hash() == b.Seal.Hash() && a.Path == b.Path }) {
+					t.Fatalf("segments of %s after migration: %d, want %d (%v)", cam, len(got), len(before[cam]), err)
+				}
+			}
+			acts := e.recover(t, s, cams...)
+			kinds := map[string]int{}
+			for _, a := range acts {
+				kinds[a.Kind]++
+			}
+			if kinds["disposed"] != 1 || kinds["recovered"] != 1 {
+				t.Fatalf("recovery %+v", acts)
+			}
+			e.mustClean(t, s)
+			writeSeg(t, s, "a", t0.Add(2*time.Hour), time.Minute)
+			e.mustClean(t, s)
+			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "6" || ents[1].Params["moved_entries"] != strconv.Itoa(3*perCam+1) {
 				t.Fatalf("migration audit: %+v %v", ents, err)
 			}
 		})

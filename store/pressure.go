@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,17 +17,22 @@ import (
 // needBytes or number limit (0: no limit); held segments met on the way are
 // kept. keys holds the key of each decision. It merges the cameras' own
 // orders (each camera's entries are in start order, so in end order but
-// for a clock that stepped back): one cursor per camera, the head with the
-// oldest end next.
+// for a clock that stepped back): one walk per camera that has sealed
+// entries, the head with the oldest end next.
 func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now time.Time, limit int) (ds []Decision, keys [][]byte, err error) {
 	if needBytes <= 0 {
 		return nil, nil, nil
 	}
-	segs := tx.Bucket(bktSegments)
+	segs, counts := segTableOf(tx), tx.Bucket(bktCounts)
 	var heads pressureHeads
 	if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
-		h := &pressureHead{c: segs.Cursor(), prefix: cameraPrefix(string(k))}
-		ok, err := h.next(tx, true)
+		if counts != nil {
+			if n := counts.Get(k); len(n) == 8 && binary.BigEndian.Uint64(n) == 0 {
+				return nil // nothing to walk for: the walk would read every entry to find so
+			}
+		}
+		h := &pressureHead{it: segs.iter(string(k), nil, nil, false)}
+		ok, err := h.next(tx)
 		if ok {
 			heads = append(heads, h)
 		}
@@ -51,7 +57,7 @@ func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now tim
 		}
 		ds = append(ds, d)
 		keys = append(keys, slices.Clone(h.k))
-		ok, err := h.next(tx, false)
+		ok, err := h.next(tx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -64,24 +70,18 @@ func (s *Store) planPressure(tx *bolt.Tx, needBytes int64, holds []Hold, now tim
 	return ds, keys, nil
 }
 
-// pressureHead is a camera's cursor at its next sealed entry.
+// pressureHead is a camera's walk at its next sealed entry (k is valid
+// until the walk moves on).
 type pressureHead struct {
-	c      *bolt.Cursor
-	prefix []byte
-	k      []byte
-	e      entry
+	it *segIter
+	k  []byte
+	e  entry
 }
 
-// next moves h to the camera's first (first) or next sealed entry; false
-// when the camera has none left.
-func (h *pressureHead) next(tx *bolt.Tx, first bool) (bool, error) {
-	var k, v []byte
-	if first {
-		k, v = h.c.Seek(h.prefix)
-	} else {
-		k, v = h.c.Next()
-	}
-	for ; k != nil && bytes.HasPrefix(k, h.prefix); k, v = h.c.Next() {
+// next moves h to the camera's next sealed entry; false when the camera
+// has none left.
+func (h *pressureHead) next(tx *bolt.Tx) (bool, error) {
+	for k, v := h.it.next(); k != nil; k, v = h.it.next() {
 		e, err := newCodec(tx).decodeEntry(k, v)
 		if err != nil {
 			return false, err

@@ -25,61 +25,103 @@ type candidate struct {
 // met on the way (deletions interrupted by an error), so a pass can finish
 // them.
 //
-// Per camera it seeks the camera's first entry and walks in start order
-// until a start is past the camera's cutoff (start <= end, so nothing later
-// can have expired). A pass costs O(cameras + what has expired + held
-// footage), whatever the retentions.
-func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolicy, limit int, holds []Hold) ([]candidate, [][]byte, error) {
+// It walks the entries in start order from the oldest (segtable.go) and
+// stops at the first start past the latest cutoff (start <= end, so nothing
+// later can have expired), or, once it has limit unheld candidates, at the
+// first start past their latest end. A pass costs O(cameras + what has
+// expired + held footage) when every camera keeps footage as long; with
+// resume (a retention pass, holding deleteMu) it walks, per retention, from
+// where the last pass stopped instead (retention_resume.go), which costs
+// that whatever the retentions.
+func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolicy, limit int, holds []Hold, resume bool) ([]candidate, [][]byte, error) {
 	if p.min() <= 0 {
 		return nil, nil, nil
 	}
+	cutoffs := map[string]time.Time{} // camera → the latest end that has expired
 	var cams []string
 	if err := tx.Bucket(bktCameras).ForEach(func(k, _ []byte) error {
-		cams = append(cams, string(k))
+		if r := p.For(string(k)); r > 0 {
+			cutoffs[string(k)] = now.Add(-r)
+			cams = append(cams, string(k))
+		}
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
 	var cands []candidate
 	var stuck [][]byte
-	c := tx.Bucket(bktSegments).Cursor()
-	for _, cam := range cams {
-		r := p.For(cam)
-		if r <= 0 {
-			continue
+	unheld := 0
+	var lastEnd time.Time // the latest end of the unheld candidates
+	cdc := newCodec(tx)
+	var last *candidate // what the last visit took
+	// visit returns false once nothing after k (in start order) can be a
+	// candidate.
+	visit := func(k, v []byte) (bool, error) {
+		last = nil
+		cam, start, ok := keyStart(k)
+		if !ok {
+			return true, nil // not a key this package writes: Check reports it
 		}
-		cutoff := now.Add(-r)
-		prefix := cameraPrefix(cam)
-		last := timeKey(cam, cutoff)
-		unheld := 0
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) < len(last) || bytes.Compare(k[:len(last)], last) > 0 {
-				break // starts after the cutoff
+		if limit > 0 && unheld >= limit && start.After(lastEnd) {
+			return false, nil
+		}
+		cutoff, ok := cutoffs[cam]
+		if !ok || start.After(cutoff) {
+			return true, nil
+		}
+		if st, ok := entryState(v); ok && st == stateDisposing {
+			stuck = append(stuck, slices.Clone(k)) // the last pass's batch, known without decoding
+			return true, nil
+		}
+		e, err := cdc.decodeEntry(k, v)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case e.State == stateDisposing:
+			stuck = append(stuck, slices.Clone(k))
+			return true, nil
+		case e.State != stateSealed || e.Record == nil || e.Record.Seal.End.After(cutoff):
+			return true, nil
+		}
+		g := Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature}
+		_, held := holdFor(holds, cam, g.Start, g.End)
+		cands = append(cands, candidate{key: slices.Clone(k), seg: g, held: held})
+		last = &cands[len(cands)-1]
+		if !held {
+			unheld++
+			if g.End.After(lastEnd) {
+				lastEnd = g.End
 			}
-			if st, ok := entryState(v); ok && st == stateDisposing {
-				stuck = append(stuck, slices.Clone(k)) // the last pass's batch, known without decoding
-				continue
+		}
+		return true, nil
+	}
+	t := segTableOf(tx)
+	if resume {
+		s.walked = 0
+	}
+	if resume && t.old == nil && t.byStart != nil {
+		next, err := s.resumedCandidates(tx, cams, p, now, visit, func() (bool, bool) {
+			return last != nil && last.held, last != nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.setResume(next)
+	} else {
+		var latest time.Time
+		for _, c := range cutoffs {
+			if c.After(latest) {
+				latest = c
 			}
-			e, err := newCodec(tx).decodeEntry(k, v)
-			if err != nil {
-				return nil, nil, err
+		}
+		if err := t.walkStarts(cams, startBytes(latest.Add(1)), func(k, v []byte) (bool, error) {
+			if resume {
+				s.walked++
 			}
-			switch {
-			case e.State == stateDisposing:
-				stuck = append(stuck, slices.Clone(k))
-				continue
-			case e.State != stateSealed || e.Record == nil || e.Record.Seal.End.After(cutoff):
-				continue
-			}
-			g := Segment{Seal: e.Record.Seal, Path: s.abs(e.File), Signature: e.Record.Signature}
-			_, held := holdFor(holds, cam, g.Start, g.End)
-			cands = append(cands, candidate{key: slices.Clone(k), seg: g, held: held})
-			if !held {
-				unheld++
-				if limit > 0 && unheld >= limit {
-					break
-				}
-			}
+			return visit(k, v)
+		}); err != nil {
+			return nil, nil, err
 		}
 	}
 	slices.SortStableFunc(cands, func(a, b candidate) int {
@@ -107,8 +149,10 @@ func (s *Store) retentionCandidates(tx *bolt.Tx, now time.Time, p RetentionPolic
 // RetentionCandidates returns the sealed segments whose end is at least
 // their camera's retention before now, oldest end first: at most limit
 // (0: no limit) that no hold protects, plus every held one met, so that
-// PlanRetention can say why they stay. Its cost is proportional to what has
-// expired (and to held footage), not to what is stored.
+// PlanRetention can say why they stay. It walks the entries from the
+// oldest to the latest cutoff (it does not move ApplyRetention's resume
+// points): what has expired and held footage, and, where cameras keep
+// footage for different times, the others' entries between the cutoffs.
 func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int) ([]Segment, error) {
 	var out []Segment
 	err := s.view("retention candidates", func(tx *bolt.Tx) error {
@@ -116,7 +160,7 @@ func (s *Store) RetentionCandidates(now time.Time, p RetentionPolicy, limit int)
 		if err != nil {
 			return err
 		}
-		cands, _, err := s.retentionCandidates(tx, now, p, limit, holds)
+		cands, _, err := s.retentionCandidates(tx, now, p, limit, holds, false)
 		for _, c := range cands {
 			out = append(out, c.seg)
 		}
@@ -172,7 +216,7 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 		if holds, err = activeHolds(tx); err != nil {
 			return err
 		}
-		cands, stuck, err = s.retentionCandidates(tx, now, p, limit, holds)
+		cands, stuck, err = s.retentionCandidates(tx, now, p, limit, holds, true)
 		return err
 	})
 	if err != nil {
@@ -216,6 +260,9 @@ func (s *Store) ApplyRetention(now time.Time, p RetentionPolicy, limit int) (del
 	}
 	done, dirs, uerr := s.unlinkFiles(ms)
 	s.unrecorded, s.unsynced = done, startDirSync(dirs)
+	if uerr != nil {
+		s.resume = nil // the entries left disposing are for a walk to meet
+	}
 	for _, m := range done {
 		deleted = append(deleted, disposalOf(m.e, m.e.DisposeAt, m.e.DisposeWhy))
 	}
@@ -313,6 +360,7 @@ func (s *Store) syncUnrecorded() error {
 	s.unsynced = nil
 	if err != nil {
 		s.unrecorded = nil
+		s.resume = nil // for the next pass's walk to meet them
 		return fmt.Errorf("retention: %w", err)
 	}
 	return nil

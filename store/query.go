@@ -124,7 +124,7 @@ func (s *Store) segmentsIn(tx *bolt.Tx, camera string, from, to time.Time, keys 
 		return nil, err
 	}
 	cdc := newCodec(tx)
-	err = window(tx.Bucket(bktSegments), camera, from, to, ci.MaxSegment, func(k, v []byte) error {
+	err = segTableOf(tx).window(camera, from, to, ci.MaxSegment, func(k, v []byte) error {
 		e, err := cdc.decodeEntry(k, v)
 		if err != nil {
 			return err
@@ -321,11 +321,7 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 		defer func() { sortDisposals(out) }()
 		// Disposing entries are among the few in bucket pending (an index
 		// opened read-only before Open built it has none: read them all).
-		pending := tx.Bucket(bktPending)
-		if pending == nil {
-			pending = tx.Bucket(bktSegments)
-		}
-		err = window(pending, camera, from, to, ci.MaxSegment, func(k, _ []byte) error {
+		disposing := func(k, _ []byte) error {
 			e, found, err := getEntry(tx, k)
 			if err != nil || !found || e.State != stateDisposing {
 				return err
@@ -334,7 +330,12 @@ func (s *Store) Disposals(camera string, from, to time.Time) ([]Disposal, error)
 				out = append(out, d)
 			}
 			return nil
-		})
+		}
+		if pending := tx.Bucket(bktPending); pending != nil {
+			err = window(pending, camera, from, to, ci.MaxSegment, disposing)
+		} else {
+			err = segTableOf(tx).window(camera, from, to, ci.MaxSegment, disposing)
+		}
 		if err != nil {
 			return err
 		}
@@ -441,8 +442,7 @@ func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error)
 		if err != nil {
 			return err
 		}
-		prefix := cameraPrefix(camera)
-		c := tx.Bucket(bktSegments).Cursor()
+		t := segTableOf(tx)
 		sealed := func(k, v []byte) (Seal, bool, error) {
 			e, err := newCodec(tx).decodeEntry(k, v)
 			if err != nil {
@@ -453,7 +453,8 @@ func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error)
 			}
 			return e.Record.Seal, true, nil
 		}
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		it := t.iter(camera, nil, nil, false)
+		for k, v := it.next(); k != nil; k, v = it.next() {
 			sl, ok, err := sealed(k, v)
 			if err != nil {
 				return err
@@ -465,14 +466,9 @@ func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error)
 		}
 		// Walk back from the last entry: a segment ending after newest must
 		// start after newest minus the longest segment.
-		k, v := c.Seek(append([]byte(camera), 1)) // just past the camera's keys
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
 		found := false
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		it = t.iter(camera, nil, nil, true)
+		for k, v := it.next(); k != nil; k, v = it.next() {
 			sl, ok, err := sealed(k, v)
 			if err != nil {
 				return err
@@ -496,9 +492,8 @@ func (s *Store) Span(camera string) (oldest, newest time.Time, n int, err error)
 // spanScan is Span by reading every entry of camera, for an index opened
 // read-only before it had segment counts.
 func spanScan(tx *bolt.Tx, camera string) (oldest, newest time.Time, n int, err error) {
-	c := tx.Bucket(bktSegments).Cursor()
-	prefix := cameraPrefix(camera)
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	it := segTableOf(tx).iter(camera, nil, nil, false)
+	for k, v := it.next(); k != nil; k, v = it.next() {
 		e, err := newCodec(tx).decodeEntry(k, v)
 		if err != nil {
 			return oldest, newest, n, err

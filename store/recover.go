@@ -176,7 +176,7 @@ func (s *Store) Reconcile(knownCameras []string) ([]RecoveryAction, error) {
 	known := map[string]bool{}
 	var sealed []keyed // key and file only
 	if err := s.view("reconcile", func(tx *bolt.Tx) error {
-		return tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
+		return segTableOf(tx).forEach(func(k, v []byte) error {
 			e, err := entryStateFile(k, v)
 			if err != nil {
 				return err
@@ -266,9 +266,8 @@ func fileKnown(tx *bolt.Tx, rel string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	c := tx.Bucket(bktSegments).Cursor()
-	lo, hi := timeKey(camera, start), timeKey(camera, start.Add(time.Millisecond))
-	for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+	it := segTableOf(tx).iter(camera, startBytes(start), startBytes(start.Add(time.Millisecond)), false)
+	for k, v := it.next(); k != nil; k, v = it.next() {
 		e, err := entryStateFile(k, v)
 		if err != nil {
 			return false, err
@@ -340,21 +339,7 @@ func (s *Store) recentFiles() ([]string, error) {
 		}
 	}
 	if err := s.view("recover", func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bktSegments).Cursor()
-		for _, cam := range names {
-			prefix := cameraPrefix(cam)
-			// The first key after every key of cam: camera, then 0x01.
-			k, _ := cur.Seek(append([]byte(cam), 1))
-			if k == nil {
-				k, _ = cur.Last()
-			} else {
-				k, _ = cur.Prev()
-			}
-			if k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
-				ns := int64(binary.BigEndian.Uint64(k[len(prefix):]) ^ 1<<63)
-				newest[cam] = time.Unix(0, ns).UTC()
-			}
-		}
+		newest = segTableOf(tx).newest(names)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -476,7 +461,7 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 	done := false
 	err := s.update("recover "+rel, func(tx *bolt.Tx) error {
 		done = false
-		b := tx.Bucket(bktSegments)
+		b := segTableOf(tx)
 		cur, found, err := getEntry(tx, k)
 		if err != nil || !found {
 			return err
@@ -490,7 +475,7 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 		if err := s.restoreSigned(tx, k); err != nil {
 			return err
 		}
-		if err := b.Delete(k); err != nil {
+		if err := b.delete(k); err != nil {
 			return err
 		}
 		if err := unindex(tx, k, cur, true); err != nil {

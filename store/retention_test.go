@@ -243,3 +243,81 @@ func TestApplyRetention_ThirtyDays(t *testing.T) {
 	}
 	e.mustClean(t, s)
 }
+
+// Cameras keeping footage for different times: each retention pass starts
+// where the last one stopped, so it reads the minute that expires, not the
+// unexpired footage of the other cameras before the short retention's
+// cutoff. Held footage is reported kept by every pass and deleted by the
+// first after its hold is released; an entry added with an old start (a
+// clock set back) is deleted by the next pass.
+func TestApplyRetention_ResumesWhereLastPassStopped(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	s.TestOnlyNoSync()
+	cams := []string{"c1", "c2", "c3", "c4", "c5", "c6", "c7", "lobby"}
+	d0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	sig := newBenchSigner()
+	for d := range 3 {
+		if err := s.BulkDayForTest(cams, d0.Add(time.Duration(d)*day), 1440, time.Minute, 1<<20, sig.armor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold, err := s.AddHold(store.Hold{Camera: "lobby", From: d0.Add(2 * time.Hour), To: d0.Add(3 * time.Hour), Case: "WMP-7", Reason: "test"}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := store.RetentionPolicy{Default: 30 * day, PerCamera: map[string]time.Duration{"lobby": day}}
+	pass := func(now time.Time) (deleted, held int) {
+		t.Helper()
+		e.clk.Set(now)
+		ds, kept, err := s.ApplyRetention(now, p, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Camera != "lobby" {
+				t.Fatalf("%s: deleted %s's %s", now, d.Camera, d.File)
+			}
+		}
+		return len(ds), len(kept)
+	}
+	// The first pass after Open walks from the oldest entry.
+	now := d0.Add(day + 10*time.Minute)
+	if n, _ := pass(now); n != 10 {
+		t.Fatalf("first pass deleted %d, want 10", n)
+	}
+	for i := 1; i <= 200; i++ {
+		now = now.Add(time.Minute)
+		n, held := pass(now)
+		minute := 10 + i // lobby's segment [minute-1, minute) has just expired
+		switch inHold := minute > 120 && minute <= 180; {
+		case inHold && (n != 0 || held != minute-120):
+			t.Fatalf("pass at minute %d: deleted %d, kept %d held", minute, n, held)
+		case !inHold && n != 1:
+			t.Fatalf("pass at minute %d: deleted %d", minute, n)
+		}
+		// A pass walks from the last pass's first deletion (which it
+		// looks at again, in case that pass failed) to its cutoff: after
+		// the first pass's ten minutes, two minutes of 8 cameras. A walk
+		// from the oldest entry would read every camera's entries since
+		// then (94 keys at minute 12, growing by 8 a pass).
+		if k := s.PassKeysForTest(); i > 1 && k > 3*len(cams) {
+			t.Fatalf("pass at minute %d read %d keys", minute, k)
+		}
+	}
+	if _, held := pass(now.Add(time.Minute)); held != 60 {
+		t.Fatalf("kept %d held segments, want 60", held)
+	}
+	if _, err := s.ReleaseHold(hold.ID, "case closed", bob, false); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute)
+	if n, held := pass(now); n != 61 || held != 0 {
+		t.Fatalf("after the release: deleted %d, kept %d held", n, held)
+	}
+	// A segment recorded with a start long gone (the clock was set back).
+	writeSeg(t, s, "lobby", d0.Add(30*time.Minute+time.Second), time.Minute)
+	if n, _ := pass(now.Add(time.Minute)); n != 2 {
+		t.Fatalf("after an old segment was added: deleted %d, want it and the minute's", n)
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+
 	"strconv"
 	"time"
 
@@ -18,14 +19,16 @@ import (
 // disposal records keyed by start first, in bucket "disposals_by_start"
 // (singles.go), which a schema 4 reader would not see; schema 6 stores a
 // kept seal without its signature once its successor vouches for it
-// (vouch.go), which a schema 5 reader would report and export unsigned.
-// Open (read-write) upgrades an index of schema 1 to 5 in place
+// (vouch.go), which a schema 5 reader would report and export unsigned;
+// schema 7 keys segment entries by start first, in bucket
+// "segments_by_start" (segtable.go), which a schema 6 reader would not see.
+// Open (read-write) upgrades an index of schema 1 to 6 in place
 // (migrate.go); a read-only Open reads any.
-const schemaVersion = 6
+const schemaVersion = 7
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id
-	bktSegments  = []byte("segments")  // segKey → entry (open, sealed or disposing)
+	bktSegments  = []byte("segments")  // segKey → entry (open, sealed or disposing), schemas 1–6; since 7 in bktSegmentsByStart
 	bktDisposals = []byte("disposals") // segKey → Disposal
 	bktGaps      = []byte("gaps")      // camera 0 from(8) seq(8) → Gap
 	bktChain     = []byte("chain")     // camera → chainHead
@@ -50,9 +53,10 @@ var (
 	// (ensureDerived); an older release rebuilds it if it opens the index.
 	bktRetiredByEnd = []byte("by_end")
 
-	// coreBuckets must exist in every index of this schema version.
-	coreBuckets = [][]byte{bktMeta, bktSegments, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
-	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays, bktDisposalBlocks, bktDisposalsByStart)
+	// coreBuckets must exist in every index of this schema version, and
+	// the bucket of segment entries of its version (entriesBucket).
+	coreBuckets = [][]byte{bktMeta, bktDisposals, bktGaps, bktChain, bktStates, bktCameras}
+	allBuckets  = append(append([][]byte(nil), coreBuckets...), bktSegmentsByStart, bktAudit, bktAuditHashes, bktAuditCheckpoints, bktHolds, bktOutages, bktDict, bktDisposalDays, bktDisposalBlocks, bktDisposalsByStart)
 
 	keySchema    = []byte("schema")
 	keyBox       = []byte("box")
@@ -137,6 +141,9 @@ func initSchema(tx *bolt.Tx, box string) error {
 		if writesBelow(5) && string(name) == string(bktDisposalsByStart) {
 			continue // nor had schema 4
 		}
+		if writesBelow(7) && string(name) == string(bktSegmentsByStart) {
+			name = bktSegments // schemas 1–6 kept entries camera first
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -177,18 +184,28 @@ func schemaOf(tx *bolt.Tx, box string) (int, error) {
 	if err != nil || ver < 1 || ver > schemaVersion || strconv.Itoa(ver) != v {
 		return 0, fmt.Errorf("schema version %q, want %d: %w", v, schemaVersion, ErrSchema)
 	}
-	if err := checkCore(tx, box); err != nil {
+	if err := checkCore(tx, box, ver); err != nil {
 		return 0, err
 	}
 	return ver, nil
 }
 
-func checkCore(tx *bolt.Tx, box string) error {
+func checkCore(tx *bolt.Tx, box string, ver int) error {
 	m := tx.Bucket(bktMeta)
 	for _, name := range coreBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("missing bucket %s: %w", name, ErrSchema)
 		}
+	}
+	// The segment entries: schemas 1–6 keep them in "segments", 7 in
+	// "segments_by_start"; a migration to 7 moves them from one to the
+	// other, and deletes "segments" before it writes the version.
+	entries := bktSegmentsByStart
+	if ver < 7 && tx.Bucket(bktSegmentsByStart) == nil {
+		entries = bktSegments
+	}
+	if tx.Bucket(entries) == nil {
+		return fmt.Errorf("missing bucket %s: %w", entries, ErrSchema)
 	}
 	if got := string(m.Get(keyBox)); box != "" && got != box {
 		return fmt.Errorf("index is for box %q, not %q: %w", got, box, ErrWrongBox)

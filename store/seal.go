@@ -170,20 +170,23 @@ func (s *Store) commitSeal(op string, key []byte, seal Seal, activity []byte, ex
 	if err != nil {
 		return SealRecord{}, err
 	}
+	if key == nil {
+		s.entryAdded(seal.Start)
+	}
 	return rec, nil
 }
 
 // freeKey returns a segment key for (camera, start) not used by any segment or
 // disposal, distinguishing segments that start at the same instant.
 func freeKey(tx *bolt.Tx, camera string, start time.Time) ([]byte, error) {
-	segs, disp := tx.Bucket(bktSegments), singlesOf(tx)
+	segs, disp := segTableOf(tx), singlesOf(tx)
 	packed, err := newCodec(tx).packedAt(camera, start)
 	if err != nil {
 		return nil, err
 	}
 	for dup := 0; dup <= 0xffff; dup++ {
 		k := segKey(camera, start, uint16(dup))
-		if segs.Get(k) == nil && disp.get(k) == nil && !packed[string(k)] {
+		if segs.get(k) == nil && disp.get(k) == nil && !packed[string(k)] {
 			return k, nil
 		}
 	}

@@ -108,6 +108,7 @@ func (s *Store) CreateSegment(camera string, start time.Time, codec string) (*Se
 		}
 		return nil, err
 	}
+	s.entryAdded(start)
 	return w, nil
 }
 
@@ -347,7 +348,7 @@ func (s *Store) removeOpen(key []byte, rel string, extra func(*bolt.Tx) error) e
 		return err
 	}
 	return s.update("remove "+rel, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktSegments)
+		b := segTableOf(tx)
 		e, found, err := getEntry(tx, key)
 		if err != nil || !found {
 			return err
@@ -355,7 +356,7 @@ func (s *Store) removeOpen(key []byte, rel string, extra func(*bolt.Tx) error) e
 		if e.State != stateOpen || e.File != rel {
 			return fmt.Errorf("entry is %s for %s", e.State, e.File)
 		}
-		if err := b.Delete(key); err != nil {
+		if err := b.delete(key); err != nil {
 			return err
 		}
 		if err := setPending(tx, key, false); err != nil {

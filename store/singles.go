@@ -71,56 +71,71 @@ func startFirstCamera(sk []byte) []byte {
 	return sk[8 : 8+i]
 }
 
-// singles is a transaction's view of the single disposal records in both
-// buckets (either may be missing: an index of schema 1–4 opened read-only
-// has no disposals_by_start).
-type singles struct {
+// keyedPair is a pair of buckets holding values by segment key: old keyed
+// camera first (segKey, as earlier schemas wrote), byStart keyed start
+// first (startFirst). Either may be missing in a transaction: old once
+// emptied, byStart in an index older than the schema that added it
+// (since) opened read-only. A value lives in one bucket only; every value
+// is written keyed start first. Single disposal records (singles) and
+// segment entries (segTable, segtable.go) are kept so.
+type keyedPair struct {
 	old, byStart *bolt.Bucket
+	since        int // the schema that added byStart
 }
 
-func singlesOf(tx *bolt.Tx) singles {
-	return singles{old: tx.Bucket(bktDisposals), byStart: tx.Bucket(bktDisposalsByStart)}
-}
-
-// get returns the value of the record at segment key k, or nil.
-func (s singles) get(k []byte) []byte {
-	if s.byStart != nil {
+// get returns the value at segment key k, or nil.
+func (p keyedPair) get(k []byte) []byte {
+	if p.byStart != nil {
 		if sk := startFirst(k); sk != nil {
-			if v := s.byStart.Get(sk); v != nil {
+			if v := p.byStart.Get(sk); v != nil {
 				return v
 			}
 		}
 	}
-	if s.old != nil {
-		return s.old.Get(k)
+	if p.old != nil {
+		return p.old.Get(k)
 	}
 	return nil
 }
 
-// put writes the record at segment key k: keyed start first, unless the
-// index has no disposals_by_start (a test writing an older schema).
-func (s singles) put(k, v []byte) error {
-	if s.byStart != nil && !writesBelow(5) {
+// put writes the value at segment key k: keyed start first, unless the
+// index has no byStart (or a test writes a schema before it), and
+// removes any value at k from old.
+func (p keyedPair) put(k, v []byte) error {
+	if p.byStart != nil && !writesBelow(p.since) {
 		if sk := startFirst(k); sk != nil {
-			return s.byStart.Put(sk, v)
+			if p.old != nil {
+				if err := p.old.Delete(k); err != nil {
+					return err
+				}
+			}
+			return p.byStart.Put(sk, v)
 		}
 	}
-	return s.old.Put(k, v)
+	return p.old.Put(k, v)
 }
 
-// delete removes the record at segment key k from whichever bucket holds it.
-func (s singles) delete(k []byte) error {
-	if s.byStart != nil {
+// delete removes the value at segment key k from whichever bucket holds it.
+func (p keyedPair) delete(k []byte) error {
+	if p.byStart != nil {
 		if sk := startFirst(k); sk != nil {
-			if err := s.byStart.Delete(sk); err != nil {
+			if err := p.byStart.Delete(sk); err != nil {
 				return err
 			}
 		}
 	}
-	if s.old != nil {
-		return s.old.Delete(k)
+	if p.old != nil {
+		return p.old.Delete(k)
 	}
 	return nil
+}
+
+// singles is a transaction's view of the single disposal records in both
+// buckets ("disposals_by_start" since schema 5).
+type singles struct{ keyedPair }
+
+func singlesOf(tx *bolt.Tx) singles {
+	return singles{keyedPair{old: tx.Bucket(bktDisposals), byStart: tx.Bucket(bktDisposalsByStart), since: 5}}
 }
 
 // anyAt reports whether a record of camera starts at start (any counter).
@@ -337,7 +352,7 @@ func (s singles) startSpans(cams []string) map[string][2]time.Time {
 		c := s.byStart.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if cam := startFirstCamera(k); cam != nil {
-				widen(string(cam), time.Unix(0, int64(binary.BigEndian.Uint64(k)^1<<63)).UTC())
+				widen(string(cam), keyTime(k))
 			}
 		}
 	}

@@ -85,6 +85,12 @@ type Store struct {
 	// succeeded. Guarded by deleteMu.
 	unrecorded []marked
 	unsynced   *dirSync
+	// resume is where the next retention pass starts (retention_resume.go).
+	// Guarded by deleteMu; resumeFloor and resumeStale are set without it.
+	resume      *retentionResume
+	resumeFloor atomic.Int64
+	resumeStale atomic.Bool
+	walked      int // entry keys the last retention pass walked (tests)
 	// createMu: CreateSegment holds it shared from creating the file to
 	// committing its open entry; Reconcile holds it to judge a file unknown.
 	createMu sync.RWMutex
@@ -314,7 +320,7 @@ const packedFill = 0.95
 // packedBuckets are the buckets whose keys grow at the end of each
 // camera's range (segments, disposal records) or of the bucket (the audit
 // log, summaries, gaps). The others are small or updated in place.
-var packedBuckets = [][]byte{bktSegments, bktActivity, bktDisposals, bktDisposalsByStart, bktDisposalBlocks, bktAudit, bktAuditHashes, bktDisposalDays, bktGaps}
+var packedBuckets = [][]byte{bktSegments, bktSegmentsByStart, bktActivity, bktDisposals, bktDisposalsByStart, bktDisposalBlocks, bktAudit, bktAuditHashes, bktDisposalDays, bktGaps}
 
 // packBuckets sets packedFill on tx's packed buckets; bbolt keeps one
 // handle per bucket for a writable transaction, so it holds for every

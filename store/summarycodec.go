@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,8 +33,7 @@ func summaryKey(k []byte) (string, time.Time, bool) {
 	if i < 0 || len(k) != i+1+8+8 {
 		return "", time.Time{}, false
 	}
-	ns := int64(binary.BigEndian.Uint64(k[i+1:]) ^ 1<<63)
-	return string(k[:i]), time.Unix(0, ns).UTC(), true
+	return string(k[:i]), keyTime(k[i+1:]), true
 }
 
 // fileAt returns the start and name counter of file, a segment of camera.

@@ -54,20 +54,12 @@ func sealedNear(tx *bolt.Tx, k []byte, back bool) (chainLink, bool, error) {
 	if !ok {
 		return chainLink{}, false, nil
 	}
-	prefix := cameraPrefix(camera)
-	c := tx.Bucket(bktSegments).Cursor()
-	ck, cv := c.Seek(k)
-	if back {
-		if ck == nil {
-			ck, cv = c.Last()
-		} else {
-			ck, cv = c.Prev()
-		}
-	} else if ck != nil && bytes.Equal(ck, k) {
-		ck, cv = c.Next()
-	}
+	it := segTableOf(tx).iter(camera, keySuffix(k), nil, back)
 	cdc := newCodec(tx)
-	for ; ck != nil && bytes.HasPrefix(ck, prefix); ck, cv = cursorStep(c, back) {
+	for ck, cv := it.next(); ck != nil; ck, cv = it.next() {
+		if bytes.Equal(ck, k) {
+			continue
+		}
 		e, err := cdc.decodeEntry(ck, cv)
 		if err != nil {
 			return chainLink{}, false, err
@@ -77,14 +69,6 @@ func sealedNear(tx *bolt.Tx, k []byte, back bool) (chainLink, bool, error) {
 		}
 	}
 	return chainLink{}, false, nil
-}
-
-// cursorStep moves c one key back or forward.
-func cursorStep(c *bolt.Cursor, back bool) ([]byte, []byte) {
-	if back {
-		return c.Prev()
-	}
-	return c.Next()
 }
 
 // errNotVouched is wrapped when a kept seal's chain to a stored signature
