@@ -241,9 +241,13 @@ type rawEntry struct{ key, v []byte }
 // group checks the cameras of group, reading their entries in one walk.
 func (c *checker) group(group []string) error {
 	raw := make([][]rawEntry, len(group))
+	for i, cam := range group {
+		raw[i] = make([]rawEntry, 0, min(c.counts[cam], 1<<20)) // a hint: the count is what Check verifies
+	}
 	err := c.s.view("check", func(tx *bolt.Tx) error {
 		return segTableOf(tx).scanCameras(group, func(i int, k, v []byte) error {
-			raw[i] = append(raw[i], rawEntry{key: slices.Clone(k), v: slices.Clone(v)})
+			kv := append(append(make([]byte, 0, len(k)+len(v)), k...), v...) // one allocation
+			raw[i] = append(raw[i], rawEntry{key: kv[:len(k):len(k)], v: kv[len(k):]})
 			return nil
 		})
 	})

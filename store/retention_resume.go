@@ -109,9 +109,12 @@ func (s *Store) resumedCandidates(tx *bolt.Tx, cams []string, p RetentionPolicy,
 		g := groups[r]
 		until := startBytes(g.cutoff.Add(1))
 		var resume []byte // the first key left to look at again
-		err := t.eachByStart(prev.from[r], until, func(k, sk, v []byte) (bool, error) {
-			s.walked++
-			if k == nil || !g.cams[string(startFirstCamera(sk))] {
+		want := func(cam []byte) bool {
+			s.walked++ // every key read, wanted or not
+			return g.cams[string(cam)]
+		}
+		err := t.eachByStart(prev.from[r], until, want, func(k, sk, v []byte) (bool, error) {
+			if k == nil {
 				return true, nil
 			}
 			more, err := visit(k, v)

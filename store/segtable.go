@@ -54,7 +54,7 @@ func (t segTable) forEach(fn func(k, v []byte) error) error {
 			return err
 		}
 	}
-	return t.eachByStart(nil, nil, func(k, sk, v []byte) (bool, error) {
+	return t.eachByStart(nil, nil, nil, func(k, sk, v []byte) (bool, error) {
 		if k == nil {
 			k = sk
 		}
@@ -66,8 +66,9 @@ func (t segTable) forEach(fn func(k, v []byte) error) error {
 // package writes), the key as stored and the value of each entry of
 // segments_by_start from key from (nil: the first) that starts before
 // until (8 bytes; nil: every entry), in start order, until fn returns
-// false.
-func (t segTable) eachByStart(from, until []byte, fn func(k, sk, v []byte) (bool, error)) error {
+// false. With want, only entries whose camera it wants are passed (keys
+// naming no camera are not), and the others cost no more than the cursor.
+func (t segTable) eachByStart(from, until []byte, want func(cam []byte) bool, fn func(k, sk, v []byte) (bool, error)) error {
 	if t.byStart == nil {
 		return nil
 	}
@@ -80,6 +81,11 @@ func (t segTable) eachByStart(from, until []byte, fn func(k, sk, v []byte) (bool
 	for ; sk != nil; sk, v = c.Next() {
 		if until != nil && bytes.Compare(sk[:min(8, len(sk))], until) >= 0 {
 			return nil
+		}
+		if want != nil {
+			if cam := startFirstCamera(sk); cam == nil || !want(cam) {
+				continue
+			}
 		}
 		k, ok := appendSegKey(buf[:0], sk)
 		if ok {
@@ -113,13 +119,15 @@ func (t segTable) scanCameras(cams []string, fn func(i int, k, v []byte) error) 
 			}
 		}
 	}
-	return t.eachByStart(nil, nil, func(k, sk, v []byte) (bool, error) {
+	i := 0
+	want := func(cam []byte) bool {
+		var ok bool
+		i, ok = idx[string(cam)]
+		return ok
+	}
+	return t.eachByStart(nil, nil, want, func(k, _, v []byte) (bool, error) {
 		if k == nil {
 			return true, nil // not a key this package writes: Check reports it
-		}
-		i, ok := idx[string(startFirstCamera(sk))]
-		if !ok {
-			return true, nil
 		}
 		return true, fn(i, k, v)
 	})
@@ -130,7 +138,7 @@ func (t segTable) scanCameras(cams []string, fn func(i int, k, v []byte) error) 
 func (t segTable) cameras(cams map[string]bool, bad func(bucket, k []byte)) {
 	bucketCameras(t.old, cams, func(k []byte) { bad(bktSegments, k) })
 	var last []byte
-	_ = t.eachByStart(nil, nil, func(k, sk, _ []byte) (bool, error) {
+	_ = t.eachByStart(nil, nil, nil, func(k, sk, _ []byte) (bool, error) {
 		switch cam := startFirstCamera(sk); {
 		case k == nil:
 			bad(bktSegmentsByStart, sk)
@@ -163,7 +171,7 @@ func (t segTable) walkStarts(cams []string, until []byte, visit func(k, v []byte
 			}
 		}
 	}
-	return t.eachByStart(nil, until, func(k, _, v []byte) (bool, error) {
+	return t.eachByStart(nil, until, nil, func(k, _, v []byte) (bool, error) {
 		if k == nil {
 			return true, nil // not a key this package writes: Check reports it
 		}
