@@ -46,8 +46,10 @@
 //     per camera; a signature damaged while its seal is intact is found
 //     only by a deep check. An anchor with no signature is reported. Every
 //     disposal summary's signature is verified (at five years, 109,000 of
-//     them: about 5.6 s of one core). It reads one camera at a time, a
-//     camera per core, so its memory is one camera's entries and records.
+//     them: about 5.6 s of one core). Each core reads the entries of a
+//     group of up to 8 cameras in one walk (entries are keyed start
+//     first), then checks one camera at a time, so its memory is those
+//     cameras' undecoded entries and one camera's records.
 //   - A kept seal is stored without its signature once its successor names
 //     it by hash, except every 64th (vouch.go); SignedSegments, which
 //     exports use, makes the signature again, byte for byte the one made
