@@ -104,14 +104,15 @@ func (b *benchSigner) NoteSigner(name string) (note.Signer, error) { return b.Si
 //	                          after Open reads its pages from the file, which a box running for months has in memory)
 //	hour-query-ms             Segments of one camera for one hour
 //	open-ms                   Open + Recover of the index
-//	check-s                   Check (not deep, verifying signatures as cctv check does: every summary's, and
-//	                          the seals no later seal vouches for) of the clean index, every live file present (sparse)
+//	check-s                   Check (not deep, verifying signatures as cctv check does: of the summaries no
+//	                          later summary vouches for, and of the seals no later seal vouches for) of the
+//	                          clean index, every live file present (sparse)
 //	fold-day-ms               the last day's FoldDisposals: packing a day of 64 cameras (92,160 records)
 //	                          into blocks and, from day 121, folding one into summaries
 //
 // Without CCTV_INDEX_YEARS=1 it simulates 60 days (CCTV_INDEX_DAYS=n: n days).
 // CCTV_CHECK_PROFILE=file writes a CPU profile of the Check, CCTV_PASS_PROFILE=file
-// one of the retention passes.
+// one of the retention passes, CCTV_OPEN_PROFILE=file one of Open + Recover.
 //
 //	go test ./store -run '^$' -bench IndexYears -benchtime 1x
 func BenchmarkIndexYears(b *testing.B) {
@@ -221,11 +222,17 @@ func BenchmarkIndexYears(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Logf("created the %d live segments' files (sparse) in %v", files, time.Since(t).Round(time.Second))
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		profile(b, "CCTV_OPEN_PROFILE")
 		t = time.Now()
+		s = open()
 		if _, err := s.Recover(cams); err != nil {
 			b.Fatal(err)
 		}
 		openTime := time.Since(t)
+		pprof.StopCPUProfile()
 
 		end := from.Add(time.Duration(days) * day)
 		const queries = 100

@@ -304,6 +304,7 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash 
 	var (
 		p     Disposal
 		pHash string
+		recs  []SealRecord // allocated a few hundred at a time: a check decodes millions
 	)
 	for i := uint64(0); i < count && r.err == nil; i++ {
 		same := r.uvarint()
@@ -385,7 +386,11 @@ func (c codecCtx) decodeBlock(k, v []byte, fn func(key []byte, d Disposal, hash 
 				sl.Prev = r.hash32()
 			}
 		}
-		rec := &SealRecord{}
+		if len(recs) == 0 {
+			recs = make([]SealRecord, min(count-i, 256))
+		}
+		rec := &recs[0]
+		recs = recs[1:]
 		if same&noSignature == 0 {
 			rec.Signature = c.decodeSignature(&r)
 		}

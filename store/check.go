@@ -58,6 +58,9 @@ func (v Violation) String() string {
 //     its run of links, so a changed seal is still found (as a broken link,
 //     and a bad signature), but a signature damaged while its seal is
 //     intact is found only by deep;
+//   - every disposal summary verifies in the same way (summaries): deep,
+//     every signature; otherwise those of the summaries that no later one
+//     names by hash (PrevSummary, since schema 8);
 //   - per camera, the seals have Seq 1, 2, 3, … each naming its
 //     predecessor's hash, and the chain head is the last of them. A chain may
 //     start after 1 only if the camera has disposals whose seals were not kept;
@@ -417,18 +420,7 @@ func (c *checker) camera(cam string, raw []rawEntry) error {
 			c.mu.Unlock()
 		}
 	}
-	for _, r := range sums {
-		if c.verify == nil {
-			break
-		}
-		msg, err := json.Marshal(r.Summary)
-		if err == nil {
-			err = c.verify(SummaryNamespace, msg, []byte(r.Signature))
-		}
-		if err != nil {
-			c.add("bad-signature", cam, "disposal-summary/"+r.Summary.Day, err.Error())
-		}
-	}
+	c.summaries(cam, sums)
 	head, hasHead := c.heads[cam]
 	anchors := checkChain(cam, seals, sealless, sums, head, hasHead, c.add)
 	// A seal its signed successor names by hash is authenticated by that
@@ -440,6 +432,44 @@ func (c *checker) camera(cam string, raw []rawEntry) error {
 		}
 	}
 	return nil
+}
+
+// summaries checks camera's disposal summaries, as checkChain its seals: a
+// summary that another names by hash (PrevSummary) is vouched for by that
+// one's signature, so only the others' signatures are verified (deep: every
+// one's). A summary naming one that is not there is reported.
+func (c *checker) summaries(camera string, sums []SummaryRecord) {
+	msgs := make([][]byte, len(sums))
+	hashes := make([]string, len(sums))
+	have := make(map[string]bool, len(sums))
+	for i, r := range sums {
+		var err error
+		if msgs[i], hashes[i], err = r.Summary.signed(); err != nil {
+			c.add("bad-signature", camera, "disposal-summary/"+r.Summary.Day, err.Error())
+			continue
+		}
+		have[hashes[i]] = true
+	}
+	named := make(map[string]bool, len(sums))
+	for _, r := range sums {
+		p := r.Summary.PrevSummary
+		if p == "" {
+			continue
+		}
+		if !have[p] {
+			c.add("chain-broken", camera, "disposal-summary/"+r.Summary.Day,
+				fmt.Sprintf("names previous summary %.16s…, which is not in the index", p))
+		}
+		named[p] = true
+	}
+	for i, r := range sums {
+		if c.verify == nil || msgs[i] == nil || named[hashes[i]] && !c.deep {
+			continue
+		}
+		if err := c.verify(SummaryNamespace, msgs[i], []byte(r.Signature)); err != nil {
+			c.add("bad-signature", camera, "disposal-summary/"+r.Summary.Day, err.Error())
+		}
+	}
 }
 
 // elsewhere finishes what the per-camera checks leave: files outside every
@@ -496,6 +526,7 @@ func (c *checker) elsewhere() error {
 type dirHandle struct {
 	path string
 	f    *os.File
+	fd   int // f's
 	err  error
 }
 
@@ -505,14 +536,16 @@ func (h *dirHandle) lstat(p string) (mode fs.FileMode, size int64, err error) {
 	if dir != h.path {
 		h.close()
 		h.path = dir
-		h.f, h.err = os.Open(dir)
+		if h.f, h.err = os.Open(dir); h.err == nil {
+			h.fd = int(h.f.Fd())
+		}
 	}
 	if h.err != nil {
 		return 0, 0, h.err
 	}
 	var st unix.Stat_t
 	for {
-		err = unix.Fstatat(int(h.f.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.Fstatat(h.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 		if err != unix.EINTR {
 			break
 		}

@@ -44,9 +44,11 @@
 //     content is vouched for by the anchor's signature through the hash
 //     links, so a shallow check of years of seals costs a few verifications
 //     per camera; a signature damaged while its seal is intact is found
-//     only by a deep check. An anchor with no signature is reported. Every
-//     disposal summary's signature is verified (at five years, 109,000 of
-//     them: about 5.6 s of one core). Each core reads the entries of a
+//     only by a deep check. An anchor with no signature is reported.
+//     Disposal summaries are chained the same way (since schema 8 each
+//     names the camera's previous one, PrevSummary), so a shallow check
+//     verifies a few summary signatures per camera, not every one (at five
+//     years, 109,000 of them: about 5.5 s of one core). Each core reads the entries of a
 //     group of up to 8 cameras in one walk (entries are keyed start
 //     first), then checks one camera at a time, so its memory is those
 //     cameras' undecoded entries and one camera's records.
@@ -172,9 +174,9 @@
 //     folds each camera's day, once the whole day is past grace, into one
 //     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64
 //     a day however often it runs (footage of a day deleted late, after a
-//     hold, adds a summary of its own), about 245 bytes each with their
+//     hold, adds a summary of its own), about 280 bytes each with their
 //     pages (measured on five years of them, 109,000), kept for ever
-//     (about 5.7 MB a year).
+//     (about 6.5 MB a year).
 //   - Activity: inside each live segment's entry (activity.go: a level per
 //     second, packed as differences, about 33 bytes for a minute), written
 //     with the seal and deleted with the entry; none kept after it.

@@ -561,6 +561,33 @@ func (s *Store) TamperDisposalForTest(camera string, start time.Time, fn func(d 
 	})
 }
 
+// TamperSummaryForTest rewrites, as JSON and with its signature as it was,
+// camera's first disposal summary of day (YYYY-MM-DD) after fn changed it
+// (as someone editing index.db would).
+func (s *Store) TamperSummaryForTest(camera, day string, fn func(sm *DisposalSummary)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			return err
+		}
+		c := tx.Bucket(bktDisposalDays).Cursor()
+		k, v := c.Seek(timeKey(camera, t))
+		if k == nil || !bytes.HasPrefix(k, timeKey(camera, t)) {
+			return fmt.Errorf("no summary of %s on %s", camera, day)
+		}
+		r, err := newCodec(tx).decodeSummary(k, v)
+		if err != nil {
+			return err
+		}
+		fn(&r.Summary)
+		js, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bktDisposalDays).Put(slices.Clone(k), js)
+	})
+}
+
 // CreateSealedFilesForTest creates the file of every sealed entry, sparse,
 // of its sealed size (not its content: a check that is not deep finds it
 // whole), on every core. For index benchmarks, whose bulk entries have no

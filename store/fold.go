@@ -64,6 +64,29 @@ type DisposalSummary struct {
 	// record without a seal).
 	RecordsSHA256 string    `json:"records_sha256"`
 	FoldedAt      time.Time `json:"folded_at"`
+	// PrevSummary is the Hash of the camera's summary with the greatest key
+	// (the latest day) when this one was made, "" for its first (and in
+	// summaries made before schema 8). As a seal's Prev does for its
+	// predecessor, it puts that summary under this one's signature, so a
+	// check verifies only the signatures of summaries no other names.
+	PrevSummary string `json:"prev_summary,omitempty"`
+}
+
+// Hash is the hex SHA-256 of the summary's JSON, the message it is signed
+// over: what the next summary's PrevSummary holds.
+func (d DisposalSummary) Hash() (string, error) {
+	_, h, err := d.signed()
+	return h, err
+}
+
+// signed returns the message the summary is signed over, its JSON, and its
+// Hash.
+func (d DisposalSummary) signed() (msg []byte, hash string, err error) {
+	if msg, err = json.Marshal(d); err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(msg)
+	return msg, hex.EncodeToString(sum[:]), nil
 }
 
 // SummaryRecord is a disposal summary with its armored signature (namespace
@@ -308,10 +331,20 @@ func (s *Store) foldCamera(tx *bolt.Tx, camera string, cutoff time.Time, max, ta
 	return folded, days, more, err
 }
 
-// putSummary signs sum and stores it in sb (bucket "disposal_days") under
-// its camera and day and the bucket's next sequence number.
+// putSummary signs sum, naming the camera's last summary (PrevSummary),
+// and stores it in sb (bucket "disposal_days") under its camera and day and
+// the bucket's next sequence number.
 func (s *Store) putSummary(sb *bolt.Bucket, cdc codecCtx, sum DisposalSummary) error {
-	msg, err := json.Marshal(sum)
+	if k, v := lastOfCamera(sb.Cursor(), sum.Camera); k != nil && !writesBelow(8) {
+		prev, err := cdc.decodeSummary(k, v)
+		if err != nil {
+			return err
+		}
+		if sum.PrevSummary, err = prev.Summary.Hash(); err != nil {
+			return err
+		}
+	}
+	msg, _, err := sum.signed()
 	if err != nil {
 		return err
 	}

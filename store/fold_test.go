@@ -191,3 +191,96 @@ func TestFoldDisposals_BatchesCamerasOneAuditEntry(t *testing.T) {
 	}
 	e.mustClean(t, s)
 }
+
+// Each summary names the camera's previous one by hash, so a shallow check
+// verifies the signature of the last summary only; the ones it vouches for
+// are checked through the hashes. A summary folded late (footage held past
+// its day) names the one with the latest day. A summary changed in the
+// index is still found by a shallow check: its hash no longer matches its
+// successor's PrevSummary, so its own signature is verified, and fails.
+func TestCheck_SummariesNamePredecessors(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	day0 := t0.Truncate(day)
+	const perDay = 24 // hour-long segments
+	for i := range 4 * perDay {
+		writeSeg(t, s, "a", day0.Add(time.Duration(i)*time.Hour), time.Hour)
+	}
+	h, err := s.AddHold(store.Hold{Camera: "a", From: day0.Add(time.Hour), To: day0.Add(time.Hour + time.Minute), Case: "WMP-4", Reason: "incident"}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, grace := store.RetentionPolicy{Default: 30 * day}, 2*day
+	housekeep := func(at time.Time) {
+		t.Helper()
+		e.clk.Set(at)
+		if _, _, err := s.ApplyRetention(at, policy, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.FoldDisposals(at, grace, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	housekeep(day0.Add(34 * day))
+	housekeep(day0.Add(38 * day))
+	if _, err := s.ReleaseHold(h.ID, "closed", bob, false); err != nil {
+		t.Fatal(err)
+	}
+	housekeep(day0.Add(39 * day))
+	housekeep(day0.Add(42 * day))
+	sums, err := s.DisposalSummaries("a", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var days []string
+	for _, r := range sums {
+		days = append(days, r.Summary.Day)
+	}
+	// In key order: day 0's two summaries (its held hour folded late), then
+	// days 1 to 3.
+	if !slices.Equal(days, []string{"2026-11-22", "2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25"}) {
+		t.Fatalf("summaries of days %v", days)
+	}
+	hash := func(i int) string {
+		h, err := sums[i].Summary.Hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	// Made in the order 0, 2, 3, 4 (day 38), then 1 (day 39, after the
+	// release): the late one names day 3's.
+	for i, want := range []string{"", hash(4), hash(0), hash(2), hash(3)} {
+		if got := sums[i].Summary.PrevSummary; got != want {
+			t.Fatalf("summary %d (%s) names %.16q, want %.16q", i, days[i], got, want)
+		}
+	}
+	verified := func(deep bool) (n int) {
+		t.Helper()
+		vs, err := s.Check(deep, func(ns string, msg, sig []byte) error {
+			if ns == store.SummaryNamespace {
+				n++
+			}
+			return e.sig.Verify(ns, msg, sig)
+		})
+		if err != nil || len(vs) != 0 {
+			t.Fatalf("check (deep %v): %v %v", deep, vs, err)
+		}
+		return n
+	}
+	if n := verified(false); n != 1 {
+		t.Fatalf("a shallow check verified %d summary signatures, want 1 (the one no summary names)", n)
+	}
+	if n := verified(true); n != len(sums) {
+		t.Fatalf("a deep check verified %d summary signatures, want %d", n, len(sums))
+	}
+
+	if err := s.TamperSummaryForTest("a", "2026-11-24", func(sm *store.DisposalSummary) { sm.Count-- }); err != nil {
+		t.Fatal(err)
+	}
+	vs := e.check(t, s, false)
+	if len(vs) != 2 || vs[0].Kind != "bad-signature" || vs[0].Path != "disposal-summary/2026-11-24" ||
+		vs[1].Kind != "chain-broken" || vs[1].Path != "disposal-summary/2026-11-25" {
+		t.Fatalf("shallow check of a changed summary: %v", vs)
+	}
+}

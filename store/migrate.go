@@ -39,7 +39,7 @@ type migrationState struct {
 // rewrites compact, in order; bucket "activity" follows (migrateActivity).
 var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 
-// migrate upgrades a schema 1 to 6 index to schema 7 in place, online:
+// migrate upgrades a schema 1 to 7 index to schema 8 in place, online:
 // readers accept every encoding, so the index is usable between any two of
 // its transactions, and each transaction is one step a crash can end on:
 //
@@ -53,13 +53,16 @@ var migrateBuckets = [][]byte{bktSegments, bktDisposals}
 //  3. below schema 4, per batch of at most migrateBatch values of bucket
 //     "activity": move each into its segment's entry (packed) and delete
 //     it, and advance the progress key; the last batch deletes the bucket;
-//  4. per batch of at most migrateBatch entries of bucket "segments", the
-//     oldest by start across cameras: move each to "segments_by_start",
-//     keyed start first (segtable.go), and advance the progress key; the
-//     last batch deletes bucket "segments". Moving in start order appends,
-//     so the pages fill as the recorder's appends do;
-//  5. done: schema "7", delete the progress key, audit "index.migrate"
+//  4. below schema 7, per batch of at most migrateBatch entries of bucket
+//     "segments", the oldest by start across cameras: move each to
+//     "segments_by_start", keyed start first (segtable.go), and advance the
+//     progress key; the last batch deletes bucket "segments". Moving in
+//     start order appends, so the pages fill as the recorder's appends do;
+//  5. done: schema "8", delete the progress key, audit "index.migrate"
 //     (phase done, with the counts).
+//
+// Schema 8 changes no stored value: the summaries made before it name no
+// predecessor, and a check verifies their signatures one by one.
 //
 // A crash leaves the progress key, and the next read-write Open resumes
 // after the last committed batch. Converting a value already compact is a
@@ -97,6 +100,8 @@ func (s *Store) migrate(from int) error {
 			switch {
 			case from == 1: // schema 2's compact values; from 2 they are compact already
 				st.Bucket = string(bktSegments)
+			case from == 7: // entries are keyed start first already
+				st.Bucket = ""
 			case from >= 4: // activity is in the entries already
 				st.Bucket = string(bktSegmentsByStart)
 			}

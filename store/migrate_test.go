@@ -99,7 +99,7 @@ func TestOpen_MigratesSchema1_KillAtEachStep(t *testing.T) {
 
 			s := e.open(t) // resumes the migration
 			c, js, schema, err := s.EncodingsForTest()
-			if err != nil || js != 0 || c != entries+disposals || schema != "7" {
+			if err != nil || js != 0 || c != entries+disposals || schema != "8" {
 				t.Fatalf("after migration: %d compact, %d JSON, schema %q, %v", c, js, schema, err)
 			}
 			acts := e.recover(t, s, "a", "b")
@@ -174,7 +174,7 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "8" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			e.mustClean(t, s)
@@ -232,7 +232,7 @@ func TestOpen_MigratesSchema4_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "8" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
@@ -350,7 +350,7 @@ func TestOpen_MigratesSchema3_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "8" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if _, keys, _ := s.BucketStatsForTest(); keys["activity"] != 0 {
@@ -397,7 +397,7 @@ func oldIndex(t *testing.T, e *env, schema, salt int) (*store.Store, []byte) {
 }
 
 // An index of schema 5 (every kept seal with its signature) is migrated to
-// schema 7 at Open, resuming after a kill -9 at each step (begin, the
+// schema 8 at Open, resuming after a kill -9 at each step (begin, the
 // batches moving its entries, done):
 // its seals keep their signatures, check --deep is clean, and the first
 // seal after the upgrade stores its predecessor without one (vouch.go);
@@ -436,7 +436,7 @@ func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "8" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			wantStored(t, s, recs, func(int) bool { return true })
@@ -457,7 +457,7 @@ func TestOpen_MigratesSchema5_KillAtEachStep(t *testing.T) {
 }
 
 // An index of schema 6 (entries keyed camera first, in bucket "segments")
-// is migrated to schema 7 at Open, resuming after a kill -9 at each step
+// is migrated to schema 8 at Open, resuming after a kill -9 at each step
 // (begin, the batches moving its entries, done): afterwards every entry is
 // in "segments_by_start" and "segments" is gone; each camera's segments,
 // its interrupted disposal and its open segment read back as before the
@@ -508,7 +508,7 @@ func TestOpen_MigratesSchema6_KillAtEachStep(t *testing.T) {
 			killMigrationAfter(t, e.dir, seed, n)
 
 			s = e.open(t) // resumes the migration
-			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "7" {
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "8" {
 				t.Fatalf("after migration: schema %q, %v", schema, err)
 			}
 			if _, keys, _ := s.BucketStatsForTest(); keys["segments_by_start"] != 3*perCam+1 || keys["segments"] != 0 {
@@ -533,6 +533,77 @@ func TestOpen_MigratesSchema6_KillAtEachStep(t *testing.T) {
 			e.mustClean(t, s)
 			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
 			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "6" || ents[1].Params["moved_entries"] != strconv.Itoa(3*perCam+1) {
+				t.Fatalf("migration audit: %+v %v", ents, err)
+			}
+		})
+	}
+}
+
+// An index of schema 7 (summaries that name no predecessor) is migrated to
+// schema 8 at Open, resuming after a kill -9 at each step (begin, done):
+// its summaries read back as before and verify one by one; the first
+// summary folded after the upgrade names the last one made before it, so a
+// shallow check verifies every old summary's signature but not the one the
+// new summary vouches for.
+func TestOpen_MigratesSchema7_KillAtEachStep(t *testing.T) {
+	const perDay = 24 // hour-long segments
+	for n := 1; n <= 2; n++ {
+		t.Run("after-step-"+strconv.Itoa(n), func(t *testing.T) {
+			e := newEnv(t)
+			s, seed := oldIndex(t, e, 7, 19*n)
+			day0 := t0.Truncate(day)
+			for i := range 3 * perDay {
+				writeSeg(t, s, "a", day0.Add(time.Duration(i)*time.Hour), time.Hour)
+			}
+			e.clk.Set(day0.Add(34 * day))
+			if _, _, err := s.ApplyRetention(e.clk.Now(), store.RetentionPolicy{Default: 30 * day}, 0); err != nil {
+				t.Fatal(err)
+			}
+			e.clk.Set(day0.Add(38 * day))
+			if n, err := s.FoldDisposals(e.clk.Now(), 2*day, 2*perDay); err != nil || n != 2*perDay { // days 0 and 1
+				t.Fatalf("folded %d, %v", n, err)
+			}
+			before := disposalsJSON(t, s, "a")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store.SetWriteSchemaForTest(0)
+
+			killMigrationAfter(t, e.dir, seed, n)
+
+			s = e.open(t) // resumes the migration
+			if _, _, schema, err := s.EncodingsForTest(); err != nil || schema != "8" {
+				t.Fatalf("after migration: schema %q, %v", schema, err)
+			}
+			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
+				t.Fatalf("records changed by the migration:\n%v\n%v", after, before)
+			}
+			e.mustClean(t, s)
+			if n, err := s.FoldDisposals(e.clk.Now(), 2*day, 0); err != nil || n != perDay { // day 2
+				t.Fatalf("folded %d, %v", n, err)
+			}
+			sums, err := s.DisposalSummaries("a", time.Time{}, time.Time{})
+			if err != nil || len(sums) != 3 {
+				t.Fatalf("%d summaries, %v", len(sums), err)
+			}
+			last, err := sums[1].Summary.Hash()
+			if err != nil || sums[0].Summary.PrevSummary != "" || sums[1].Summary.PrevSummary != "" || sums[2].Summary.PrevSummary != last {
+				t.Fatalf("summaries name %.16q %.16q %.16q, want \"\" \"\" %.16q (%v)", sums[0].Summary.PrevSummary,
+					sums[1].Summary.PrevSummary, sums[2].Summary.PrevSummary, last, err)
+			}
+			verified := 0
+			vs, err := s.Check(false, func(ns string, msg, sig []byte) error {
+				if ns == store.SummaryNamespace {
+					verified++
+				}
+				return e.sig.Verify(ns, msg, sig)
+			})
+			if err != nil || len(vs) != 0 || verified != 2 {
+				t.Fatalf("shallow check: %d summary signatures verified, want 2; %v %v", verified, vs, err)
+			}
+			e.mustClean(t, s)
+			ents, err := s.AuditEntries(store.AuditFilter{Action: "index.migrate"})
+			if err != nil || len(ents) != 2 || ents[0].Params["from"] != "7" || ents[1].Params["phase"] != "done" {
 				t.Fatalf("migration audit: %+v %v", ents, err)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/council/cctv/internal/fsutil"
@@ -498,31 +499,51 @@ func (s *Store) fileMissing(k []byte, rel string) (RecoveryAction, bool, error) 
 func (s *Store) diskFiles() ([]string, error) { return s.filesUnder(segmentsDir) }
 
 // filesUnder lists every non-directory under dir (relative to data_dir,
-// slash-separated), relative to data_dir; nothing if dir does not exist.
+// slash-separated), relative to data_dir, depth first in lexical order: dir
+// itself if it is no directory, nothing if it does not exist. Symbolic
+// links are listed, not followed.
 func (s *Store) filesUnder(dir string) ([]string, error) {
-	var out []string
 	root := filepath.Join(s.dir, filepath.FromSlash(dir))
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root && errors.Is(err, fs.ErrNotExist) {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(s.dir, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, filepath.ToSlash(rel))
-		return nil
-	})
-	if err != nil {
+	switch fi, err := os.Lstat(root); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("list segment files: %w", err)
+	case !fi.IsDir():
+		return []string{dir}, nil
+	}
+	var out []string
+	if err := appendFilesUnder(&out, root, dir); err != nil {
 		return nil, fmt.Errorf("list segment files: %w", err)
 	}
 	return out, nil
+}
+
+// appendFilesUnder appends to out what filesUnder lists of the directory
+// abs, whose path relative to data_dir is rel. It joins each name once (a
+// check lists millions), where filepath.WalkDir and filepath.Rel would
+// build and clean each path twice.
+func appendFilesUnder(out *[]string, abs, rel string) error {
+	f, err := os.Open(abs)
+	if err != nil {
+		return err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close() // read-only
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := appendFilesUnder(out, abs+string(filepath.Separator)+e.Name(), rel+"/"+e.Name()); err != nil {
+				return err
+			}
+			continue
+		}
+		*out = append(*out, rel+"/"+e.Name())
+	}
+	return nil
 }
 
 // recoverUnknown adopts, removes (if empty) or quarantines a file the index

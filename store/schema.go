@@ -21,10 +21,12 @@ import (
 // kept seal without its signature once its successor vouches for it
 // (vouch.go), which a schema 5 reader would report and export unsigned;
 // schema 7 keys segment entries by start first, in bucket
-// "segments_by_start" (segtable.go), which a schema 6 reader would not see.
-// Open (read-write) upgrades an index of schema 1 to 6 in place
-// (migrate.go); a read-only Open reads any.
-const schemaVersion = 7
+// "segments_by_start" (segtable.go), which a schema 6 reader would not see;
+// schema 8 has each new disposal summary name the camera's previous one
+// (DisposalSummary.PrevSummary, fold.go), a compact value a schema 7 reader
+// would not decode. Open (read-write) upgrades an index of schema 1 to 7 in
+// place (migrate.go); a read-only Open reads any.
+const schemaVersion = 8
 
 var (
 	bktMeta      = []byte("meta")      // "schema" → decimal version, "box" → box id

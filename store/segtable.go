@@ -187,16 +187,8 @@ func (t segTable) newest(cams []string) map[string]time.Time {
 	if t.old != nil {
 		c := t.old.Cursor()
 		for _, cam := range cams {
-			prefix := cameraPrefix(cam)
-			// The first key after every key of cam: camera, then 0x01.
-			k, _ := c.Seek(append([]byte(cam), 1))
-			if k == nil {
-				k, _ = c.Last()
-			} else {
-				k, _ = c.Prev()
-			}
-			if k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
-				out[cam] = keyTime(k[len(prefix):])
+			if k, _ := lastOfCamera(c, cam); len(k) >= len(cam)+1+8 {
+				out[cam] = keyTime(k[len(cam)+1:])
 			}
 		}
 	}
@@ -244,6 +236,7 @@ type segIter struct {
 	old    segSide
 	now    segSide
 	out    []byte
+	taken  *segSide // the side whose entry next returned last, to move on at the next call
 }
 
 // segSide is one bucket's cursor in a segIter, with its current key (a
@@ -380,6 +373,21 @@ func (it *segIter) settleNow() {
 	it.now.k = nil
 }
 
+// lastOfCamera positions c on the last key of camera (a key under
+// cameraPrefix) and returns it, or nil if camera has none.
+func lastOfCamera(c *bolt.Cursor, camera string) (k, v []byte) {
+	// The first key after every key of camera: camera, then 0x01.
+	if k, v = c.Seek(append([]byte(camera), 1)); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, cameraPrefix(camera)) {
+		return nil, nil
+	}
+	return k, v
+}
+
 // cursorStep moves c one key back or forward.
 func cursorStep(c *bolt.Cursor, back bool) ([]byte, []byte) {
 	if back {
@@ -391,6 +399,19 @@ func cursorStep(c *bolt.Cursor, back bool) ([]byte, []byte) {
 // next returns the walk's next entry (segment key and value), or nil.
 func (it *segIter) next() ([]byte, []byte) {
 	a, b := &it.old, &it.now
+	// Move on from the entry returned last only now, so that a walk that
+	// stops at an entry reads no key past it: after a camera's last entry
+	// before the bound, the next is found only by stepping over every other
+	// camera's keys up to it.
+	switch it.taken {
+	case a:
+		a.k, a.v = cursorStep(a.c, it.back)
+		it.settleOld()
+	case b:
+		b.k, b.v = cursorStep(b.c, it.back)
+		it.settleNow()
+	}
+	it.taken = nil
 	var take *segSide
 	switch {
 	case a.k == nil && b.k == nil:
@@ -410,15 +431,9 @@ func (it *segIter) next() ([]byte, []byte) {
 			take = b
 		}
 	}
-	// Copy out before moving the side on: the key may be its buffer.
+	// Copy out: the key may be the side's buffer, which the next call
+	// changes.
 	it.out = append(it.out[:0], take.k...)
-	v := take.v
-	if take == a {
-		a.k, a.v = cursorStep(a.c, it.back)
-		it.settleOld()
-	} else {
-		b.k, b.v = cursorStep(b.c, it.back)
-		it.settleNow()
-	}
-	return it.out, v
+	it.taken = take
+	return it.out, take.v
 }

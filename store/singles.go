@@ -335,12 +335,7 @@ func (s singles) startSpans(cams []string) map[string][2]time.Time {
 				continue
 			}
 			first = slices.Clone(first)
-			last, _ := c.Seek(append([]byte(cam), 1)) // just past camera's keys
-			if last == nil {
-				last, _ = c.Last()
-			} else {
-				last, _ = c.Prev()
-			}
+			last, _ := lastOfCamera(c, cam)
 			for _, k := range [][]byte{first, last} {
 				if _, t, ok := keyStart(k); ok {
 					widen(cam, t)
