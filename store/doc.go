@@ -174,9 +174,9 @@
 //     folds each camera's day, once the whole day is past grace, into one
 //     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64
 //     a day however often it runs (footage of a day deleted late, after a
-//     hold, adds a summary of its own), about 280 bytes each with their
+//     hold, adds a summary of its own), about 276 bytes each with their
 //     pages (measured on five years of them, 109,000), kept for ever
-//     (about 6.5 MB a year).
+//     (about 6.4 MB a year).
 //   - Activity: inside each live segment's entry (activity.go: a level per
 //     second, packed as differences, about 33 bytes for a minute), written
 //     with the seal and deleted with the entry; none kept after it.
