@@ -129,7 +129,7 @@
 //
 // # Index encoding and schema
 //
-// Schema 7 (meta "schema") stores segment entries and disposal records in a
+// Schema 8 (meta "schema") stores segment entries and disposal records in a
 // compact binary form (codec.go): about 165 bytes for a sealed segment with
 // its seal and SSHSIG signature, from which the seal's canonical JSON and
 // armored signature are rebuilt byte for byte, so a seal verifies from the
@@ -151,16 +151,19 @@
 // a retention pass deletes a minute of every camera from a page or two, the
 // recorder's appends fill pages as an append-only bucket's, and a query of
 // one camera reads every camera's keys in its window (an hour of 64
-// cameras: about 3,900 keys). A read-write Open of a schema 1 to 6 index
-// migrates it in place (migrate.go): from schema 1 batches of values are
-// rewritten, bucket "activity" (schemas 1–3) is moved into the entries,
-// and the entries are moved from bucket "segments" (camera first) to
-// "segments_by_start", oldest start first, each batch one transaction,
-// progress in meta "migration", audited "index.migrate" at start and end;
-// a crash resumes at the next Open. Records are packed afterwards, by FoldDisposals; seals stored
-// before schema 6 keep their signatures, but each camera's last, which the
-// next seal vouches for. The file does not shrink (bbolt reuses the freed
-// pages).
+// cameras: about 3,900 keys). Since schema 8 each disposal summary names
+// the camera's previous one by hash (fold.go). A read-write Open of a
+// schema 1 to 7 index migrates it in place (migrate.go): from schema 1
+// batches of values are rewritten, bucket "activity" (schemas 1–3) is
+// moved into the entries, and the entries (before schema 7) are moved from
+// bucket "segments" (camera first) to "segments_by_start", oldest start
+// first, each batch one transaction, progress in meta "migration", audited
+// "index.migrate" at start and end; a crash resumes at the next Open (30
+// days of 64 cameras, 2.76 M entries: 9.7 s, and the file keeps its size,
+// 496 MB, as bbolt reuses the freed pages). Records are packed afterwards,
+// by FoldDisposals; seals stored before schema 6 keep their signatures, but
+// each camera's last, which the next seal vouches for; summaries made
+// before schema 8 name no predecessor. The file does not shrink.
 //
 // # Growth per day (64 cameras, one-minute segments)
 //
