@@ -526,7 +526,6 @@ func (c *checker) elsewhere() error {
 type dirHandle struct {
 	path string
 	f    *os.File
-	fd   int // f's
 	err  error
 }
 
@@ -536,16 +535,14 @@ func (h *dirHandle) lstat(p string) (mode fs.FileMode, size int64, err error) {
 	if dir != h.path {
 		h.close()
 		h.path = dir
-		if h.f, h.err = os.Open(dir); h.err == nil {
-			h.fd = int(h.f.Fd())
-		}
+		h.f, h.err = os.Open(dir)
 	}
 	if h.err != nil {
 		return 0, 0, h.err
 	}
 	var st unix.Stat_t
 	for {
-		err = unix.Fstatat(h.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.Fstatat(int(h.f.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
 		if err != unix.EINTR {
 			break
 		}
