@@ -97,6 +97,8 @@ func (b *benchSigner) NoteSigner(name string) (note.Signer, error) { return b.Si
 //
 //	index-bytes/live-segment  pages of bucket segments per sealed entry
 //	index-MB-dayN             index.db at day 30, 365 and the last day simulated
+//	index-used-MB-dayN        its pages up to the last in use at the last day simulated (index.db
+//	                          less what bbolt added past them when it last grew the file: growStep)
 //	index-MB-day1825          measured with CCTV_INDEX_YEARS=1; otherwise the index with five years of
 //	                          summaries, its disposal records and audit log extrapolated (see indexAt1825)
 //	retention-pass-ms         ApplyRetention deleting one minute of 64 segments (real empty files, fsync on;
@@ -164,7 +166,8 @@ func BenchmarkIndexYears(b *testing.B) {
 			}
 		}
 		sizes := map[int]float64{}
-		var audit30 int64 // audit bytes at day 30, for the audit log's growth per day
+		var usedMB float64 // pages up to the last in use at the last day simulated
+		var audit30 int64  // audit bytes at day 30, for the audit log's growth per day
 		var foldDay time.Duration
 		build := time.Now()
 		for d := range days {
@@ -186,6 +189,14 @@ func BenchmarkIndexYears(b *testing.B) {
 			if n := d + 1; n == 30 || n == 365 || n == days {
 				sizes[n] = size()
 				b.Logf("day %d: index.db %.0f MB (built in %v)", n, sizes[n], time.Since(build).Round(time.Second))
+			}
+			if n := d + 1; n%30 == 0 || n == days {
+				used, free, err := s.PagesForTest()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("day %d: index.db %.1f MB, pages up to the last in use %.1f MB, %.1f MB of them free", n, size(), float64(used)/(1<<20), float64(free)/(1<<20))
+				usedMB = float64(used) / (1 << 20)
 			}
 			if d+1 == 30 {
 				alloc, _, err := s.BucketStatsForTest()
@@ -344,6 +355,7 @@ func BenchmarkIndexYears(b *testing.B) {
 		for n, mb := range sizes {
 			b.ReportMetric(mb, fmt.Sprintf("index-MB-day%d", n))
 		}
+		b.ReportMetric(usedMB, fmt.Sprintf("index-used-MB-day%d", days))
 		if days < 5*365 && days > 30 {
 			mb := indexAt1825(b, alloc, keys, finalMB, days, audit30, nCams*1440)
 			b.ReportMetric(mb, "index-MB-day1825")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,14 +11,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Disposal blocks (schema 3): the disposal records of one camera whose
-// segments started in one UTC day, packed into one value once that day's
-// retention is over (packDisposals, run by FoldDisposals). A day, not an
-// hour: an hour of one-minute records is about 3 KB, and bbolt gives a
-// value that size a page of its own (4 KB), while a day's (about 76 KB)
-// fills its pages but the last; and a day block is what FoldDisposals
-// folds into one summary. Blocks an earlier release wrote by the hour are
-// read the same way. A record in a
+// Disposal blocks (schema 3): runs of the disposal records of one camera
+// whose segments started in one UTC day, packed once that day's retention
+// is over (packDisposals, run by FoldDisposals) into values of at most
+// half a page (blockLimit: about 2 KB, 38 or so blocks for a day of
+// one-minute segments), which FoldDisposals folds a day at a time into one
+// summary. Blocks earlier releases wrote (a value per hour, then per day,
+// about 70 KB) are read the same way. A record in a
 // block is the same Disposal as in bucket "disposals", byte for byte once
 // decoded, but it costs about a third: the key and bbolt's per-value header
 // are paid once per block, and each record is written as its difference
@@ -137,42 +137,49 @@ func packable(d Disposal) bool {
 		sl.File == d.File && sl.Start.Equal(d.Start) && sl.LeadingFrames == 0
 }
 
-// encodeBlock returns the block of ds (one camera, key order; keys[i] is
-// ds[i]'s key), or false if the block form cannot hold them exactly.
-func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error) {
+// encodeBlock returns the block of the longest run of ds from its first
+// record (one camera, key order; keys[i] is ds[i]'s key) whose value is at
+// most limit bytes (0: no limit; at least one record), and how many records
+// it holds; or false if the block form cannot hold them exactly.
+func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal, limit int) ([]byte, int, bool, error) {
 	if len(ds) == 0 || len(keys) != len(ds) {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
 	camera, _, ok := keyStart(keys[0])
 	if !ok {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
-	w := encoder{b: make([]byte, 0, 64*len(ds))}
 	tag := byte(tagBlockDiff)
 	if writesBelow(6) {
 		tag = tagBlock
 	}
-	w.byte1(tag)
-	w.uvarint(uint64(len(ds)))
+	// The records go into w, the tag and count before them at the end.
+	size := 64 * len(ds)
+	if limit > 0 {
+		size = min(size, limit+256) // a record is about 50 bytes, one with its signature about 120
+	}
+	w := encoder{b: make([]byte, 0, size)}
+	count := len(ds)
 	var p Disposal
 	var pHash string
 	for i, d := range ds {
+		recStart := len(w.b)
 		cam, start, ok := keyStart(keys[i])
 		if !ok || cam != camera || d.Camera != camera || !start.Equal(d.Start) || !packable(d) {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		dup := uint16(keys[i][len(keys[i])-2])<<8 | uint16(keys[i][len(keys[i])-1])
 		n, ok := nameCounter(camera, start, d.File)
 		if !ok {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		sl := d.Seal.Seal
 		sha, ok := rawHash(sl.SHA256)
 		if !ok {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		if sl.Box != c.box {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		prevEnd := p.End
 		var ps *Seal
@@ -260,7 +267,7 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 			} else {
 				prev, ok := rawHash(sl.Prev)
 				if !ok {
-					return nil, false, nil
+					return nil, 0, false, nil
 				}
 				w.byte1(1)
 				w.raw(prev)
@@ -268,7 +275,7 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 		}
 		if same&noSignature == 0 {
 			if ok, err := c.encodeSignature(&w, d.Seal.Signature); err != nil || !ok {
-				return nil, false, err
+				return nil, 0, false, err
 			}
 		}
 		whenBase := p.When
@@ -281,10 +288,23 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error
 		w.varint(sl.Frames)
 		w.raw(sha)
 		w.tdelta(sl.SealedAt, sl.End)
+		if limit > 0 && i > 0 && blockHeaderLen(i+1)+len(w.b) > limit {
+			w.b, count = w.b[:recStart], i // this record would take the block past limit
+			break
+		}
 		p = d
 		pHash = sl.Hash()
 	}
-	return w.b, true, nil
+	v := make([]byte, 0, blockHeaderLen(count)+len(w.b))
+	v = append(v, tag)
+	v = binary.AppendUvarint(v, uint64(count))
+	return append(v, w.b...), count, true, nil
+}
+
+// blockHeaderLen is the length of the tag and count of a block of n records.
+func blockHeaderLen(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return 1 + binary.PutUvarint(b[:], uint64(n))
 }
 
 // decodeBlock calls fn with each record of the block v at key k, its key
@@ -444,16 +464,18 @@ func (c codecCtx) blockRecords(k, v []byte) ([][]byte, []Disposal, error) {
 	return keys, ds, err
 }
 
-// checkedBlock returns the block of ds (keys as encodeBlock), or false if
-// decoding it does not give back every record and key exactly (sameDisposal).
-func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal) ([]byte, bool, error) {
-	v, ok, err := c.encodeBlock(keys, ds)
+// checkedBlock returns the block of the longest run of ds from its first
+// record that fits in limit bytes (as encodeBlock) and how many records it
+// holds, or false if decoding it does not give back each of those records
+// and keys exactly (sameDisposal).
+func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal, limit int) ([]byte, int, bool, error) {
+	v, n, ok, err := c.encodeBlock(keys, ds, limit)
 	if err != nil || !ok {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	i := 0
 	err = c.decodeBlock(keys[0], v, func(key []byte, d Disposal, _ string) error {
-		if i >= len(ds) || !bytes.Equal(key, keys[i]) {
+		if i >= n || !bytes.Equal(key, keys[i]) {
 			return errBlockMismatch
 		}
 		if !sameDisposal(d, ds[i]) {
@@ -462,10 +484,10 @@ func (c codecCtx) checkedBlock(keys [][]byte, ds []Disposal) ([]byte, bool, erro
 		i++
 		return nil
 	})
-	if errors.Is(err, errBlockMismatch) || err == nil && i != len(ds) {
-		return nil, false, nil
+	if errors.Is(err, errBlockMismatch) || err == nil && i != n {
+		return nil, 0, false, nil
 	}
-	return v, err == nil, err
+	return v, n, err == nil, err
 }
 
 var errBlockMismatch = errors.New("disposal block does not round-trip")
@@ -504,7 +526,7 @@ func (c codecCtx) packedAt(camera string, start time.Time) (map[string]bool, err
 	return keys, err
 }
 
-// packDisposals packs the disposal records of cams into daily blocks, in
+// packDisposals packs the disposal records of cams into blocks, in
 // one transaction, camera after camera while the records read stay within
 // max (0: no limit; a first camera with more is read to max+1 and left in
 // rest, to go on): for each camera, every run of records of one UTC day of
@@ -568,19 +590,22 @@ func packCamera(cdc codecCtx, db singles, bb *bolt.Bucket, kvs []keyedValue, cut
 		if len(ds) == 0 {
 			return nil
 		}
-		v, ok, err := cdc.checkedBlock(keys, ds)
-		if err != nil || !ok {
-			return err
-		}
-		if err := bb.Put(keys[0], v); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := db.delete(k); err != nil {
+		for lo := 0; lo < len(ds); {
+			v, n, ok, err := cdc.checkedBlock(keys[lo:], ds[lo:], blockLimit(bb, keys[lo]))
+			if err != nil || !ok {
+				return err // what is left of the run stays as it is
+			}
+			if err := bb.Put(keys[lo], v); err != nil {
 				return err
 			}
+			for _, k := range keys[lo : lo+n] {
+				if err := db.delete(k); err != nil {
+					return err
+				}
+			}
+			packed += n
+			lo += n
 		}
-		packed += len(ds)
 		return nil
 	}
 	for _, kv := range kvs {
@@ -606,6 +631,22 @@ func packCamera(cdc codecCtx, db singles, bb *bolt.Bucket, kvs []keyedValue, cut
 	}
 	// The last run may still grow: it is packed on a later call.
 	return packed, nil
+}
+
+// blockLimit is the most bytes a block keyed k in bb takes so that two
+// fit in a leaf page. bbolt puts at least two values in a leaf page
+// (whatever the bucket's fill percent), and writes a node that does not fit in one page as a run
+// of contiguous pages of its own. A day of one camera in one value (about
+// 70 KB) made each leaf of the bucket a node of two to four such values,
+// rewritten whole as a day was packed beside them or folded from them: a
+// run of 36 to 70 pages, which the free pages that segment entries leave
+// scattered could not hold, so the file grew by such runs while its free
+// pages piled up (BenchmarkIndexYears). With blocks of half a page, a leaf
+// is one page, or two where bbolt leaves the last three or four values
+// of a split node together.
+func blockLimit(bb *bolt.Bucket, k []byte) int {
+	const pageHeader, leafElement = 16, 16 // bbolt's page and leaf element headers
+	return (bb.Tx().DB().Info().PageSize-pageHeader)/2 - leafElement - len(k)
 }
 
 // packDue returns the cameras whose single disposal records start in more

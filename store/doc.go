@@ -139,9 +139,10 @@
 // about 183 bytes of pages (BenchmarkIndexYears). Anything the compact form
 // cannot reproduce exactly is stored as JSON, which is also schema 1's form;
 // readers accept both. Once a day's retention is over, a camera's disposal
-// records of that UTC day are packed into one block (blocks.go, bucket
-// "disposal_blocks"), each record as its difference from the one before:
-// about 51 bytes a record, against 150 as a value of its own. Until then a
+// records of that UTC day are packed into blocks of at most half a page
+// (blocks.go, bucket "disposal_blocks"), each record as its difference
+// from the one before: about 53 bytes a record, against 150 as a value of
+// its own. Until then a
 // record is a value of its own in bucket "disposals_by_start", keyed by its
 // start before its camera (singles.go), so that a retention pass's records,
 // one per camera and all of one minute, share a page or two instead of
@@ -172,7 +173,7 @@
 //     disposal record.
 //   - Disposal records: per segment for disposal_grace (default 90 days,
 //     8.3 M records), packed by the day once the day's retention is over
-//     (about 51 bytes each with their pages: 410 MB for the grace and the
+//     (about 53 bytes each with their pages: 425 MB for the grace and the
 //     day a day waits to be whole), then FoldDisposals
 //     folds each camera's day, once the whole day is past grace, into one
 //     signed DisposalSummary (bucket "disposal_days", summarycodec.go): 64
@@ -195,7 +196,13 @@
 //     hashes: tens of KB a day on a quiet box, the one part of the index
 //     that grows for ever.
 //   - Pages: the buckets that grow by appending are written with bbolt fill
-//     percent 0.95 (store.go packedFill), so their pages stay full.
+//     percent 0.95 (store.go packedFill), so their pages stay full. No
+//     value takes more than half a page (blocks.go blockLimit), so every
+//     page bbolt frees can be used again: with day blocks of 70 KB, free
+//     pages piled up to 72 MB by day 180 while the file grew past them
+//     (BenchmarkIndexYears); with half-page blocks they stay at what a
+//     day's writes free. index.db grows 1 MiB past its last page in use
+//     when it must grow (store.go growStep), so its size is what it holds.
 //
 // # Audit log
 //

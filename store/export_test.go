@@ -659,6 +659,28 @@ func (s *Store) CreateSealedFilesForTest() (int, error) {
 
 // DBStatsForTest describes bbolt's free pages and its last write
 // transactions. For index benchmarks.
+// BucketPagesForTest returns bbolt's page statistics of bucket name.
+func (s *Store) BucketPagesForTest(name string) (st bolt.BucketStats, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(name)); b != nil {
+			st = b.Stats()
+		}
+		return nil
+	})
+	return st, err
+}
+
+// PagesForTest returns the bytes of index.db up to its last page in use
+// (bbolt's high water mark) and those of its free pages below it.
+func (s *Store) PagesForTest() (used, free int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		used = tx.Size()
+		return nil
+	})
+	st := s.db.Stats()
+	return used, int64(st.FreePageN+st.PendingPageN) * int64(s.db.Info().PageSize), err
+}
+
 func (s *Store) DBStatsForTest() string {
 	st := s.db.Stats()
 	return fmt.Sprintf("free pages %d, pending %d, freelist %d B; since open: %d page bytes allocated, %d writes in %v",

@@ -122,7 +122,7 @@ func (d DisposalSummary) disposal() Disposal {
 //
 // Before folding it records the last retention batch, if a pass left one
 // (ApplyRetention), and packs every camera's records of each UTC day whose
-// retention is over into one block (packDisposals, blocks.go), at most
+// retention is over into blocks (packDisposals, blocks.go), at most
 // foldBatch records a transaction and about limit a call; packing changes
 // how records are stored, not what they say, and is not audited.
 func (s *Store) FoldDisposals(now time.Time, grace time.Duration, limit int) (int, error) {

@@ -181,8 +181,11 @@ func TestOpen_MigratesSchema2_KillAtEachStep(t *testing.T) {
 			if _, err := s.FoldDisposals(t0.Add(31*day), 90*day, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 1 || keys["disposals"]+keys["disposals_by_start"] != 1 {
-				t.Fatalf("after packing: %d blocks, %d records", keys["disposal_blocks"], keys["disposals"]+keys["disposals_by_start"])
+			// The day's 130 packed (seals signed before schema 6 keep their
+			// signatures: blocks of half a page hold about 16), the next day's
+			// one left as it is.
+			if single, packed, err := s.DisposalRecordsForTest(); err != nil || single != 1 || packed != 130 {
+				t.Fatalf("after packing: %d single and %d packed records (%v)", single, packed, err)
 			}
 			if after := disposalsJSON(t, s, "a"); !slices.Equal(after, before) {
 				t.Fatalf("records changed by packing:\n%v\n%v", after, before)
@@ -261,8 +264,11 @@ func TestOpen_MigratesSchema4_KillAtEachStep(t *testing.T) {
 			if _, err := s.FoldDisposals(t0.Add(32*day), 90*day, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] != 1 || keys["disposals"] != 0 || keys["disposals_by_start"] != 3 {
+			if _, keys, _ := s.BucketStatsForTest(); keys["disposal_blocks"] < 1 || keys["disposals"] != 0 || keys["disposals_by_start"] != 3 {
 				t.Fatalf("after packing: %d blocks, %d records camera first, %d start first", keys["disposal_blocks"], keys["disposals"], keys["disposals_by_start"])
+			}
+			if _, packed, err := s.DisposalRecordsForTest(); err != nil || packed != 130 {
+				t.Fatalf("after packing: %d packed records (%v)", packed, err)
 			}
 			if got := disposalsJSON(t, s, "a"); !slices.Equal(got, all) {
 				t.Fatalf("records changed by packing:\n%v\n%v", got, all)

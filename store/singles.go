@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Single disposal records, those not (yet) packed into a day block, live in
+// Single disposal records, those not (yet) packed into blocks, live in
 // two buckets:
 //
 //	disposals           segKey → Disposal (camera first; what schemas 1–4 wrote)
