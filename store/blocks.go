@@ -14,7 +14,7 @@ import (
 // Disposal blocks (schema 3): runs of the disposal records of one camera
 // whose segments started in one UTC day, packed once that day's retention
 // is over (packDisposals, run by FoldDisposals) into values of at most
-// half a page (blockLimit: about 2 KB, 38 or so blocks for a day of
+// half a page (blockLimit: about 2 KB, 37 blocks for a day of
 // one-minute segments), which FoldDisposals folds a day at a time into one
 // summary. Blocks earlier releases wrote (a value per hour, then per day,
 // about 70 KB) are read the same way. A record in a
