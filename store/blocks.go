@@ -139,8 +139,8 @@ func packable(d Disposal) bool {
 
 // encodeBlock returns the block of the longest run of ds from its first
 // record (one camera, key order; keys[i] is ds[i]'s key) whose value is at
-// most limit bytes (0: no limit; at least one record), and how many records
-// it holds; or false if the block form cannot hold them exactly.
+// most limit bytes (at least one record), and how many records it holds;
+// or false if the block form cannot hold them exactly.
 func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal, limit int) ([]byte, int, bool, error) {
 	if len(ds) == 0 || len(keys) != len(ds) {
 		return nil, 0, false, nil
@@ -154,11 +154,7 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal, limit int) ([]byte, 
 		tag = tagBlock
 	}
 	// The records go into w, the tag and count before them at the end.
-	size := 64 * len(ds)
-	if limit > 0 {
-		size = min(size, limit+256) // a record is about 50 bytes, one with its signature about 120
-	}
-	w := encoder{b: make([]byte, 0, size)}
+	w := encoder{b: make([]byte, 0, min(64*len(ds), limit+256))} // a record: about 50 bytes, 120 with its signature
 	count := len(ds)
 	var p Disposal
 	var pHash string
@@ -288,7 +284,7 @@ func (c codecCtx) encodeBlock(keys [][]byte, ds []Disposal, limit int) ([]byte, 
 		w.varint(sl.Frames)
 		w.raw(sha)
 		w.tdelta(sl.SealedAt, sl.End)
-		if limit > 0 && i > 0 && blockHeaderLen(i+1)+len(w.b) > limit {
+		if i > 0 && blockHeaderLen(i+1)+len(w.b) > limit {
 			w.b, count = w.b[:recStart], i // this record would take the block past limit
 			break
 		}
@@ -635,8 +631,8 @@ func packCamera(cdc codecCtx, db singles, bb *bolt.Bucket, kvs []keyedValue, cut
 
 // blockLimit is the most bytes a block keyed k in bb takes so that two
 // fit in a leaf page. bbolt puts at least two values in a leaf page
-// (whatever the bucket's fill percent), and writes a node that does not fit in one page as a run
-// of contiguous pages of its own. A day of one camera in one value (about
+// (whatever the bucket's fill percent), and writes a node that does not
+// fit in one page as a run of contiguous pages of its own. A day of one camera in one value (about
 // 70 KB) made each leaf of the bucket a node of two to four such values,
 // rewritten whole as a day was packed beside them or folded from them: a
 // run of 36 to 70 pages, which the free pages that segment entries leave
